@@ -1,0 +1,296 @@
+"""One-way converter: pandapower net -> :class:`GridArrays`.
+
+Unsupported elements are refused by name before anything is converted. Branch parameters are
+taken from pandapower's own internal model (``_pd2ppc``) so that the fast core sees exactly the
+admittances ``pandapower.runpp`` uses. The user's net is never modified (we work on a deep copy).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+
+import numpy as np
+
+from ..errors import UnsupportedGridError
+from .arrays import BRANCH_LINE, BRANCH_TRAFO, PROD_PQ, PROD_PV, PROD_SLACK, GridArrays
+
+logger = logging.getLogger(__name__)
+
+#: pandapower tables the fast core cannot model, with what to do about them.
+UNSUPPORTED_TABLES: dict[str, str] = {
+    "trafo3w": "replace each three-winding transformer by three two-winding transformers "
+    "and an auxiliary star bus",
+    "impedance": "replace each impedance by an equivalent line (r, x in ohm)",
+    "ward": "replace wards by a load plus a shunt on the same bus",
+    "xward": "replace extended wards by a load, a shunt and a generator",
+    "dcline": "model the DC line as a load at one end and a static generator at the other",
+    "storage": "model storage as a load (charging) or a static generator (discharging)",
+    "motor": "model the motor as a constant-power load",
+    "asymmetric_load": "use the balanced 'load' table",
+    "asymmetric_sgen": "use the balanced 'sgen' table",
+    "svc": "remove the static VAR compensator or replace it by a shunt",
+    "tcsc": "remove the thyristor-controlled series capacitor or replace it by a line",
+    "ssc": "remove the static synchronous compensator",
+    "vsc": "remove the voltage source converter",
+    "bus_dc": "remove the DC buses",
+    "line_dc": "remove the DC lines",
+}
+
+
+def _non_empty(net, table: str) -> bool:
+    return table in net and hasattr(net[table], "__len__") and len(net[table]) > 0
+
+
+def check_supported(net) -> None:
+    """Raise :class:`UnsupportedGridError` naming every unsupported part of ``net``.
+
+    Nothing is converted before this check passes.
+    """
+    problems: list[str] = []
+    for table, fix in UNSUPPORTED_TABLES.items():
+        if _non_empty(net, table) and bool(np.any(net[table].get("in_service", True))):
+            problems.append(f"table '{table}' has {len(net[table])} row(s): {fix}")
+    if _non_empty(net, "switch"):
+        sw = net.switch
+        changing = (sw.et == "b") | (~sw.closed.astype(bool))
+        if changing.any():
+            problems.append(
+                f"table 'switch' has {int(changing.sum())} bus-bus or open switch(es) that change "
+                "connectivity: fuse the buses of closed bus-bus switches and set elements behind "
+                "open switches out of service (pandapower.toolbox.fuse_buses / drop_elements)"
+            )
+    ext = net.ext_grid[net.ext_grid.in_service.astype(bool)] if "ext_grid" in net else []
+    if len(ext) != 1:
+        problems.append(
+            f"the net has {len(ext)} in-service ext_grid(s); exactly one is needed as the slack: "
+            "keep one ext_grid and turn the others into 'gen' rows"
+        )
+    if _non_empty(net, "gen") and "slack" in net.gen and net.gen.slack.astype(bool).any():
+        problems.append("table 'gen' has slack=True rows: use an ext_grid as the single slack")
+    if _non_empty(net, "load"):
+        ld = net.load[net.load.in_service.astype(bool)]
+        for col in ("const_z_percent", "const_i_percent", "const_z_p_percent", "const_i_p_percent",
+                    "const_z_q_percent", "const_i_q_percent"):
+            if col in ld and (ld[col].fillna(0) != 0).any():
+                problems.append(
+                    f"table 'load' column '{col}' is non-zero: only constant-power loads are "
+                    "supported, set it to 0"
+                )
+    if _non_empty(net, "bus") and (~net.bus.in_service.astype(bool)).any():
+        problems.append(
+            "table 'bus' has out-of-service buses: drop them with "
+            "pandapower.toolbox.drop_out_of_service_elements(net)"
+        )
+    if problems:
+        raise UnsupportedGridError(
+            "this pandapower net cannot be converted to gym_powergrid's fast model:\n  - "
+            + "\n  - ".join(problems)
+        )
+
+
+def _ppc_of(net):
+    """Return pandapower's internal ppc of a (copied) net, as ``runpp`` would build it."""
+    from pandapower.auxiliary import _init_runpp_options
+    from pandapower.pd2ppc import _pd2ppc
+
+    _init_runpp_options(
+        net, algorithm="nr", calculate_voltage_angles=True, init="flat", max_iteration="auto",
+        tolerance_mva=1e-8, trafo_model="t", trafo_loading="current", enforce_p_lims=False,
+        enforce_q_lims=False, check_connectivity=False, voltage_depend_loads=False,
+    )
+    ppc, _ = _pd2ppc(net)
+    return ppc, net._pd2ppc_lookups
+
+
+def _names(df, prefix: str) -> np.ndarray:
+    out = []
+    for idx, name in zip(df.index, df["name"] if "name" in df else [None] * len(df)):
+        if name is None or (isinstance(name, float) and math.isnan(name)) or str(name) == "":
+            out.append(f"{prefix}_{idx}")
+        else:
+            out.append(str(name))
+    return np.array(out, dtype=object)
+
+
+def _geo(net) -> np.ndarray:
+    xy = np.full((len(net.bus), 2), np.nan)
+    if "geo" in net.bus:
+        for i, g in enumerate(net.bus.geo.values):
+            if isinstance(g, str) and g:
+                try:
+                    xy[i] = json.loads(g)["coordinates"][:2]
+                except (ValueError, KeyError, TypeError):
+                    pass
+    elif "bus_geodata" in net and len(net.bus_geodata):
+        gd = net.bus_geodata.reindex(net.bus.index)
+        xy[:, 0] = gd.x.values
+        xy[:, 1] = gd.y.values
+    return xy
+
+
+def from_pandapower(net, name: str | None = None) -> GridArrays:
+    """Convert a pandapower net into :class:`GridArrays`.
+
+    Args:
+        net: a ``pandapowerNet``. It is not modified.
+        name: a name for the grid (defaults to ``net.name`` or ``"grid"``).
+
+    Raises:
+        UnsupportedGridError: if the net holds elements the fast core cannot model; the message
+            lists every problem and how to fix it.
+    """
+    check_supported(net)
+    work = copy.deepcopy(net)
+    from pandapower.pypower.idx_brch import (
+        BR_B,
+        BR_G,
+        BR_R,
+        BR_STATUS,
+        BR_X,
+        SHIFT,
+        TAP,
+    )
+    from pandapower.pypower.idx_bus import BS, GS
+    from pandapower.pypower.makeYbus import branch_vectors
+
+    ppc, lookups = _ppc_of(work)
+    bus_lookup = np.asarray(lookups["bus"])
+    pp_bus = net.bus.index.to_numpy()
+    n_sub = len(pp_bus)
+    ppc_bus = bus_lookup[pp_bus]
+    if len(np.unique(ppc_bus)) != n_sub:  # pragma: no cover - guarded by check_supported
+        raise UnsupportedGridError("pandapower fused some buses; remove bus-bus switches")
+    sub_of_pp_bus = {int(b): i for i, b in enumerate(pp_bus)}
+    sn = float(net.sn_mva)
+
+    def subs(col) -> np.ndarray:
+        return np.array([sub_of_pp_bus[int(b)] for b in col], dtype=np.int64)
+
+    # ---- substations
+    bus_tab = ppc["bus"]
+    sub_shunt = (bus_tab[ppc_bus, GS] + 1j * bus_tab[ppc_bus, BS]) / sn
+    sub_vn = net.bus.vn_kv.to_numpy(dtype=np.float64)
+
+    # ---- branches from pandapower's ppc (exact same model as runpp)
+    branch = ppc["branch"].copy()
+    rows, kinds, pp_idx, sub_or, sub_ex, names, lim_or, lim_ex = [], [], [], [], [], [], [], []
+    if len(net.line):
+        start, end = lookups["branch"]["line"]
+        rows.append(np.arange(start, end))
+        kinds.append(np.full(end - start, BRANCH_LINE, dtype=np.int8))
+        pp_idx.append(net.line.index.to_numpy())
+        sub_or.append(subs(net.line.from_bus))
+        sub_ex.append(subs(net.line.to_bus))
+        names.append(_names(net.line, "line"))
+        i_a = (net.line.max_i_ka * net.line.df * net.line.parallel).to_numpy(float) * 1e3
+        lim_or.append(i_a)
+        lim_ex.append(i_a)
+    if len(net.trafo):
+        start, end = lookups["branch"]["trafo"]
+        rows.append(np.arange(start, end))
+        kinds.append(np.full(end - start, BRANCH_TRAFO, dtype=np.int8))
+        pp_idx.append(net.trafo.index.to_numpy())
+        sub_or.append(subs(net.trafo.hv_bus))
+        sub_ex.append(subs(net.trafo.lv_bus))
+        names.append(_names(net.trafo, "trafo"))
+        t = net.trafo
+        rated = (t.sn_mva * t.parallel).to_numpy(float)
+        lim_or.append(rated / (math.sqrt(3) * t.vn_hv_kv.to_numpy(float)) * 1e3)
+        lim_ex.append(rated / (math.sqrt(3) * t.vn_lv_kv.to_numpy(float)) * 1e3)
+    if not rows:
+        raise UnsupportedGridError("the net has no line and no trafo: nothing to simulate")
+    rows = np.concatenate(rows)
+    br = branch[rows].copy()
+    in_service = br[:, BR_STATUS].real > 0
+    br[:, BR_STATUS] = 1.0  # admittances of every branch, whatever its initial status
+    y_tt, y_ff, y_ft, y_tf = branch_vectors(br, br.shape[0])
+    tap = br[:, TAP].real.copy()
+    tap[tap == 0] = 1.0
+    line_sub_or = np.concatenate(sub_or)
+    line_sub_ex = np.concatenate(sub_ex)
+
+    # ---- productions: slack, PV gens, PQ sgens (in-service rows only)
+    ext = net.ext_grid[net.ext_grid.in_service.astype(bool)]
+    gen = net.gen[net.gen.in_service.astype(bool)] if len(net.gen) else net.gen
+    sgen = net.sgen[net.sgen.in_service.astype(bool)] if len(net.sgen) else net.sgen
+    dropped = (len(net.gen) - len(gen)) + (len(net.sgen) - len(sgen))
+    if dropped:
+        logger.info("%d out-of-service gen/sgen rows are not part of the grid model", dropped)
+    n_ext, n_gen, n_sgen = len(ext), len(gen), len(sgen)
+
+    def col(df, name, default):
+        return df[name].fillna(default).to_numpy(float) if name in df else np.full(len(df), default)
+
+    gen_scale = col(gen, "scaling", 1.0)
+    sgen_scale = col(sgen, "scaling", 1.0)
+    prod_p = np.concatenate([np.zeros(n_ext), col(gen, "p_mw", 0) * gen_scale,
+                             col(sgen, "p_mw", 0) * sgen_scale])
+    prod_q = np.concatenate([np.zeros(n_ext + n_gen), col(sgen, "q_mvar", 0) * sgen_scale])
+    prod_vm = np.concatenate([col(ext, "vm_pu", 1.0), col(gen, "vm_pu", 1.0), np.ones(n_sgen)])
+    pmax = np.concatenate([col(ext, "max_p_mw", np.nan), col(gen, "max_p_mw", np.nan),
+                           col(sgen, "max_p_mw", np.nan)])
+    prod_kind = np.concatenate([np.full(n_ext, PROD_SLACK), np.full(n_gen, PROD_PV),
+                                np.full(n_sgen, PROD_PQ)]).astype(np.int8)
+    prod_sub = np.concatenate([subs(ext.bus), subs(gen.bus), subs(sgen.bus)]).astype(np.int64)
+    prod_table = np.array(["ext_grid"] * n_ext + ["gen"] * n_gen + ["sgen"] * n_sgen, dtype=object)
+    prod_pp = np.concatenate([ext.index.to_numpy(), gen.index.to_numpy(),
+                              sgen.index.to_numpy()]).astype(np.int64)
+    prod_names = np.concatenate([_names(ext, "ext_grid"), _names(gen, "gen"),
+                                 _names(sgen, "sgen")])
+
+    # PV productions on the slack's bus would fight the slack; pandapower treats that bus as the
+    # reference. Keep the same semantics: voltage of that bus is the slack's.
+    load = net.load[net.load.in_service.astype(bool)] if len(net.load) else net.load
+    if len(load) != len(net.load):
+        logger.info("%d out-of-service loads are not part of the grid model",
+                    len(net.load) - len(load))
+    load_scale = col(load, "scaling", 1.0)
+
+    return GridArrays(
+        name=str(name or getattr(net, "name", "") or "grid"),
+        sn_mva=sn,
+        f_hz=float(getattr(net, "f_hz", 50.0)),
+        sub_name=_names(net.bus, "bus"),
+        sub_pp_idx=pp_bus.astype(np.int64),
+        sub_vn_kv=sub_vn,
+        sub_shunt_y_pu=sub_shunt.astype(np.complex128),
+        sub_geo_xy=_geo(net),
+        prod_name=prod_names,
+        prod_sub_idx=prod_sub,
+        prod_kind=prod_kind,
+        prod_pp_table=prod_table,
+        prod_pp_idx=prod_pp,
+        prod_p_mw=prod_p,
+        prod_q_mvar=prod_q,
+        prod_vm_pu=prod_vm,
+        prod_p_max_mw=pmax,
+        slack_va_rad=float(np.deg2rad(ext.va_degree.iloc[0])),
+        load_name=_names(load, "load"),
+        load_sub_idx=subs(load.bus),
+        load_pp_idx=load.index.to_numpy().astype(np.int64),
+        load_p_mw=col(load, "p_mw", 0) * load_scale,
+        load_q_mvar=col(load, "q_mvar", 0) * load_scale,
+        line_name=np.concatenate(names),
+        line_kind=np.concatenate(kinds),
+        line_pp_idx=np.concatenate(pp_idx).astype(np.int64),
+        line_sub_or_idx=line_sub_or,
+        line_sub_ex_idx=line_sub_ex,
+        line_r_pu=br[:, BR_R].real.copy(),
+        line_x_pu=br[:, BR_X].real.copy(),
+        line_g_pu=br[:, BR_G].real.copy(),
+        line_b_pu=br[:, BR_B].real.copy(),
+        line_tap=tap,
+        line_shift_rad=np.deg2rad(br[:, SHIFT].real),
+        line_y_ff=np.ascontiguousarray(y_ff, dtype=np.complex128),
+        line_y_ft=np.ascontiguousarray(y_ft, dtype=np.complex128),
+        line_y_tf=np.ascontiguousarray(y_tf, dtype=np.complex128),
+        line_y_tt=np.ascontiguousarray(y_tt, dtype=np.complex128),
+        line_in_service=in_service,
+        line_vn_or_kv=sub_vn[line_sub_or],
+        line_vn_ex_kv=sub_vn[line_sub_ex],
+        line_limit_or_a=np.concatenate(lim_or),
+        line_limit_ex_a=np.concatenate(lim_ex),
+    )
