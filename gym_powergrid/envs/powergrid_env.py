@@ -1,0 +1,451 @@
+"""PowerGridEnv: pypownet's power-grid game as a Gymnasium environment.
+
+## Description
+A transmission grid is driven hour by hour by load and production time series ("chronics"),
+with planned maintenance and random hazards. The agent operates it by **switches**: it may
+move each production, load and line end between the two busbars of its substation (node
+splitting) and switch lines on or off. Overloaded lines break: a hard overflow at once, a soft
+one after ``n_timesteps_consecutive_soft_overflow_breaks`` steps; each break triggers a new
+power flow (cascade) until the grid is stable.
+
+## Action space
+``MultiBinary(n_prod + n_load + 3 * n_line)``, pypownet's layout (see
+:mod:`gym_powergrid.envs.actions`): prod node switches, load node switches, line origin node
+switches, line extremity node switches, line status switches. A 1 toggles. Build actions with
+``env.unwrapped.action_helper``.
+
+## Observation space
+A ``Dict`` with pypownet's fields (table in :mod:`gym_powergrid.envs.observation`).
+
+## Rewards
+``reward="pypownet"`` (default; five sub-rewards), ``"survival"`` (learning-friendly), ``"zero"``,
+``"file"`` (the folder's ``reward_signal.py``) or any callable; see
+:mod:`gym_powergrid.envs.rewards`. ``info["reward_components"]`` holds the named parts.
+
+## Episode end
+``terminated=True`` at game over: the power flow diverges or more loads / productions are
+isolated than ``max_number_loads_game_over`` / ``max_number_prods_game_over``.
+``truncated=True`` at the last step of the chronic. ``game_over_mode``:
+
+* ``"soft"`` (default, pypownet's): after a game over, the next ``reset()`` continues the same
+  chronic from the next step with the reference topology;
+* ``"hard"``: the next ``reset()`` starts the next chronic from its first step;
+* ``"easy"``: as soft, but overflowed lines never break.
+
+## Arguments
+``PowerGridEnv(parameters="case14", level=None, backend=None, render_mode=None, chronics=None,
+reward=None, **config_overrides)``: ``parameters`` is a shipped env name, a pypownet parameter
+folder or a pandapower net (with ``chronics``); any ``configuration.yaml`` key can be
+overridden by keyword (e.g. ``loadflow_mode="DC"``). ``reset(options=...)`` accepts
+``chronic`` (name or index) and ``start_step``.
+
+## Version history
+* v0: first release.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from ..chronics.events import steps_to_next_event
+from ..core.results import Injections, PowerFlowResult
+from ..core.rules import (
+    ActionLimits,
+    GameState,
+    LegalityReport,
+    apply_action,
+    legalize,
+    start_outages,
+    tick,
+)
+from ..errors import ConfigurationError
+from .actions import ActionHelper, validate_action
+from .cascade import run_cascade
+from .observation import observation_space
+from .rewards import FLAG_ILLEGAL, make_reward
+from .sources import resolve_source
+
+logger = logging.getLogger(__name__)
+
+F32, I32, I8 = np.float32, np.int32, np.int8
+GAME_OVER_REASONS = {
+    "diverged": "the power flow did not converge",
+    "too_many_loads_cut": "too many loads isolated",
+    "too_many_prods_cut": "too many productions isolated",
+}
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+class PowerGridEnv(gym.Env):
+    """pypownet's power-grid game as a Gymnasium env (see the module docstring for the spec)."""
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 4}
+
+    def __init__(self, parameters: Any = "case14", level: str | None = None,
+                 backend: str | None = None, render_mode: str | None = None, chronics=None,
+                 reward=None, **config_overrides: Any) -> None:
+        if backend is not None:
+            config_overrides["loadflow_backend"] = backend
+        if reward is not None and isinstance(reward, str):
+            config_overrides["reward"] = reward
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            modes = self.metadata["render_modes"]
+            raise ConfigurationError(f"render_mode must be one of {modes} or None, "
+                                     f"got {render_mode!r}")
+        src = resolve_source(parameters, level, chronics, config_overrides)
+        self.name = src.name
+        self.grid = grid = src.grid
+        self.config = cfg = src.config
+        self.chronics = src.chronics
+        self.parameters_folder = src.folder
+        self._net = src.net
+        self.render_mode = render_mode
+        self.reward_fn = make_reward(reward if callable(reward) else cfg.reward, grid.n_sub,
+                                     src.reward_file)
+        self.action_helper = ActionHelper(grid)
+        self.action_space = spaces.MultiBinary(self.action_helper.action_length)
+        self.observation_space = observation_space(grid)
+        self.limits = ActionLimits(
+            cfg.max_number_actionned_substations, cfg.max_number_actionned_lines,
+            cfg.max_number_actionned_total, cfg.n_timesteps_actionned_line_reactionable,
+            cfg.n_timesteps_actionned_node_reactionable)
+        self.ac = cfg.loadflow_mode.upper() == "AC"
+        self._pf = self._make_backend(cfg.loadflow_backend)
+        self._pf_sim: dict[bool, Any] = {}
+        self._static = {
+            "substations_ids": _ro(np.arange(grid.n_sub, dtype=I32)),
+            "loads_substations_ids": _ro(grid.load_sub_idx.astype(I32)),
+            "prods_substations_ids": _ro(grid.prod_sub_idx.astype(I32)),
+            "lines_or_substations_ids": _ro(grid.line_sub_or_idx.astype(I32)),
+            "lines_ex_substations_ids": _ro(grid.line_sub_ex_idx.astype(I32)),
+            "initial_productions_nodes": _ro(np.zeros(grid.n_prod, I8)),
+            "initial_loads_nodes": _ro(np.zeros(grid.n_load, I8)),
+            "initial_lines_or_nodes": _ro(np.zeros(grid.n_line, I8)),
+            "initial_lines_ex_nodes": _ro(np.zeros(grid.n_line, I8)),
+        }
+        self._injection_hook = None
+        self._renderer = None
+        self._chronic = None
+        self._events_cache: dict[str, tuple] = {}
+        self.state: GameState | None = None
+        self._result: PowerFlowResult | None = None
+        self._continue_at: int | None = None
+        self._needs_reset = True
+        self._last_obs: dict | None = None
+        self._last_info: dict = {}
+        self._last_action = self.action_helper.do_nothing()
+        self.cumulative_reward = 0.0
+        self.spec_max_steps = None
+
+    # ------------------------------------------------------------------ set-up helpers
+    def _make_backend(self, name: str):
+        if name == "numba":
+            from ..core.powerflow import NumbaPowerFlow
+
+            return NumbaPowerFlow(self.grid)
+        if name == "pandapower":
+            from ..grid.pandapower_backend import PandapowerPowerFlow
+
+            return PandapowerPowerFlow(self.grid, self._net)
+        raise ConfigurationError(f"unknown loadflow_backend {name!r}; use 'numba' or 'pandapower'")
+
+    def _events(self, chronic):
+        """Per-chronic arrays computed once: maintenance forecast."""
+        key = chronic.name
+        if key not in self._events_cache:
+            horizon = self.config.n_timesteps_horizon_maintenance
+            self._events_cache[key] = (steps_to_next_event(chronic.maintenance, horizon),)
+            if len(self._events_cache) > 16:
+                self._events_cache.pop(next(iter(self._events_cache)))
+        return self._events_cache[key]
+
+    def set_injection_hook(self, fn) -> None:
+        """Install ``fn(step, load_p_mw, load_q_mvar, prod_p_mw, prod_v_pu) -> dict | None``.
+
+        Called before each step's power flow with writable float64 copies of the chronic's
+        injections; it may overwrite them in place (co-simulation). Its return value is merged
+        into ``info["cosim"]``. Pass None to remove it.
+        """
+        self._injection_hook = fn
+
+    def _injections(self, t: int, planned: bool = False) -> tuple[Injections, dict | None]:
+        c = self._chronic
+        if planned:
+            pp, pv = c.prod_p_planned_mw[t], c.prod_v_planned_pu[t]
+            lp, lq = c.load_p_planned_mw[t], c.load_q_planned_mvar[t]
+        else:
+            pp, pv, lp, lq = c.prod_p_mw[t], c.prod_v_pu[t], c.load_p_mw[t], c.load_q_mvar[t]
+        prod_p = np.array(pp, dtype=np.float64)
+        prod_v = np.array(pv, dtype=np.float64)
+        load_p = np.array(lp, dtype=np.float64)
+        load_q = np.array(lq, dtype=np.float64)
+        off = prod_v <= 0
+        if off.any():  # pypownet: a production with V <= 0 is off
+            prod_p[off] = 0.0
+            prod_v[off] = self.grid.prod_vm_pu[off]
+        extra = None
+        if self._injection_hook is not None and not planned:
+            extra = self._injection_hook(t, load_p, load_q, prod_p, prod_v)
+        inj = Injections(prod_p, prod_v, load_p, load_q, self.grid.prod_q_mvar)
+        return inj, extra
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = set(options) - {"chronic", "start_step"}
+        if unknown:
+            raise ConfigurationError(f"unknown reset option(s) {sorted(unknown)}; allowed: "
+                                     "'chronic' (name or index) and 'start_step'")
+        if "chronic" in options or "start_step" in options:
+            chronic, start = self.chronics.select(self.np_random, options.get("chronic"),
+                                                  options.get("start_step", 0))
+        elif self._continue_at is not None and self._chronic is not None:
+            chronic, start = self._chronic, self._continue_at
+        else:
+            chronic, start = self.chronics.select(self.np_random)
+        self._continue_at = None
+        self._chronic = chronic
+        self.limits_a = np.asarray(chronic.line_limit_a, dtype=np.float64)
+        self._limits32 = _ro(self.limits_a.astype(F32))
+        g = self.grid
+        self.state = GameState.initial(g.n_prod, g.n_load, g.n_line, g.n_sub, g.line_in_service)
+        self.state.step = start
+        # outages already running at the start step
+        from ..chronics.events import unavailable_steps
+
+        lo = max(0, start - 400)
+        running = np.maximum(unavailable_steps(chronic.maintenance[lo:start + 1])[-1],
+                             unavailable_steps(chronic.hazards[lo:start + 1])[-1])
+        start_outages(self.state, running)
+        if hasattr(self._pf, "reset_voltages"):
+            self._pf.reset_voltages()
+        inj, extra = self._injections(start)
+        self._result = self._solve(self._pf, inj, self.ac)
+        if not self._result.converged:
+            logger.warning("power flow at reset (chronic %s, step %d) did not converge: %s",
+                           chronic.name, start, self._result.status.name)
+        self._needs_reset = False
+        self.cumulative_reward = 0.0
+        self._last_action = self.action_helper.do_nothing()
+        obs = self._observation(self.state, self._result)
+        info = {"chronic_name": chronic.name, "timestep": start,
+                "datetime": str(chronic.datetimes[start]),
+                "power_flow_status": self._result.status.name}
+        if extra:
+            info["cosim"] = extra
+        self._last_obs, self._last_info = obs, info
+        self._render_frame_if_human()
+        return obs, info
+
+    def step(self, action):
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step(): the episode has ended or not started")
+        a = validate_action(action, self.action_helper.action_length)
+        new_state, result, flag, info, applied = self._transition(
+            self.state, a, self._pf, self.ac, simulate=False)
+        self.state, self._result = new_state, result
+        obs = self._observation(new_state, result)
+        comps = self._reward(obs, applied, flag, info)
+        reward = float(sum(comps.values()))
+        info["reward_components"] = comps
+        terminated = info["game_over_reason"] is not None
+        truncated = (not terminated) and new_state.step >= self._chronic.n_steps - 1
+        if terminated:
+            mode = self.config.game_over_mode
+            nxt = new_state.step + 1
+            if mode in ("soft", "easy") and nxt < self._chronic.n_steps:
+                self._continue_at = nxt
+        if terminated or truncated:
+            self._needs_reset = True
+        self.cumulative_reward += reward
+        self._last_action = applied
+        self._last_obs, self._last_info = obs, info
+        self._render_frame_if_human()
+        return obs, reward, terminated, truncated, info
+
+    def simulate(self, action, loadflow_mode: str = "DC"):
+        """One-step look-ahead on the planned injections, without changing the env's state.
+
+        Args:
+            action: a binary action vector.
+            loadflow_mode: ``"DC"`` (default, fast) or ``"AC"``.
+
+        Returns:
+            ``(observation, reward, terminated, info)`` predicted for the next step.
+        """
+        if self.state is None:
+            raise RuntimeError("call reset() before simulate()")
+        a = validate_action(action, self.action_helper.action_length)
+        ac = str(loadflow_mode).upper() == "AC"
+        if ac not in self._pf_sim:
+            self._pf_sim[ac] = self._make_backend(self.config.loadflow_backend)
+        st, res, flag, info, applied = self._transition(self.state, a, self._pf_sim[ac], ac,
+                                                        simulate=True)
+        obs = self._observation(st, res)
+        comps = self._reward(obs, applied, flag, info)
+        info["reward_components"] = comps
+        return obs, float(sum(comps.values())), info["game_over_reason"] is not None, info
+
+    # ------------------------------------------------------------------ mechanics
+    def _solve(self, pf, inj: Injections, ac: bool, state: GameState | None = None):
+        from ..grid.topology import Topology
+
+        s = state or self.state
+        topo = Topology(s.prod_node, s.load_node, s.line_or_node, s.line_ex_node, s.line_status)
+        return pf.run_ac(topo, inj) if ac else pf.run_dc(topo, inj)
+
+    def _transition(self, state: GameState, action: np.ndarray, pf, ac: bool, simulate: bool):
+        """Apply an action and advance one step; returns new state, result, flag, info."""
+        st = state.copy()
+        applied, report = legalize(action, st, self.action_helper.node_switch_sub,
+                                   self.grid.n_sub, self.limits)
+        apply_action(applied, st, self.action_helper.node_switch_sub, self.limits)
+        tick(st)
+        c = self._chronic
+        t = min(st.step + 1, c.n_steps - 1)
+        st.step = t
+        maint = start_outages(st, c.maintenance[t])
+        hazards = np.empty(0, dtype=np.int64) if simulate else start_outages(st, c.hazards[t])
+        inj, extra = self._injections(t, planned=simulate)
+        cfg = self.config
+        result, broken, depth, flag = run_cascade(
+            lambda s: self._solve(pf, inj, ac, s), st, self.limits_a, cfg)
+        info: dict[str, Any] = {
+            "chronic_name": c.name, "timestep": t, "datetime": str(c.datetimes[t]),
+            "illegal": report.as_dict(), "action_applied": applied,
+            "lines_broken": [int(x) for x in broken], "cascade_depth": depth,
+            "lines_maintenance_started": [int(x) for x in maint],
+            "lines_hazards_started": [int(x) for x in hazards],
+            "power_flow_status": result.status.name, "game_over_reason": None,
+        }
+        if extra:
+            info["cosim"] = extra
+        if flag is None:
+            n_loads = int(result.load_cut_mask.sum())
+            n_prods = int(result.prod_cut_mask.sum())
+            info["n_loads_cut"], info["n_prods_cut"] = n_loads, n_prods
+            if n_loads > cfg.max_number_loads_game_over:
+                flag = "too_many_loads_cut"
+            elif n_prods > cfg.max_number_prods_game_over:
+                flag = "too_many_prods_cut"
+        if flag is not None:
+            info["game_over_reason"] = flag
+            info["game_over_message"] = GAME_OVER_REASONS[flag]
+        info["_report"] = report
+        return st, result, flag, info, applied
+
+    def _reward(self, obs: dict, applied: np.ndarray, flag: str | None, info: dict) -> dict:
+        report: LegalityReport = info.pop("_report")
+        n_illegal = 0 if report.illegal_reconnections is None else len(report.illegal_reconnections)
+        if flag is None and n_illegal:
+            flag = FLAG_ILLEGAL
+        comps = self.reward_fn(obs, applied, flag, self, n_illegal_reconnections=n_illegal)
+        return {k: float(v) for k, v in comps.items()}
+
+    def _observation(self, st: GameState, r: PowerFlowResult) -> dict:
+        c = self._chronic
+        t = st.step
+        tp = min(t + 1, c.n_steps - 1)
+        dt = c.datetimes[t].astype("datetime64[s]").item()
+        (maint_fc,) = self._events(c)
+        obs = {k: v.copy() for k, v in self._static.items()}
+        obs.update({
+            "active_loads": r.load_p_mw.astype(F32), "reactive_loads": r.load_q_mvar.astype(F32),
+            "voltage_loads": r.load_v_pu.astype(F32),
+            "active_productions": r.prod_p_mw.astype(F32),
+            "reactive_productions": r.prod_q_mvar.astype(F32),
+            "voltage_productions": r.prod_v_pu.astype(F32),
+            "active_flows_origin": r.line_p_or_mw.astype(F32),
+            "reactive_flows_origin": r.line_q_or_mvar.astype(F32),
+            "voltage_flows_origin": r.line_v_or_pu.astype(F32),
+            "active_flows_extremity": r.line_p_ex_mw.astype(F32),
+            "reactive_flows_extremity": r.line_q_ex_mvar.astype(F32),
+            "voltage_flows_extremity": r.line_v_ex_pu.astype(F32),
+            "ampere_flows": r.line_a_or.astype(F32), "thermal_limits": self._limits32.copy(),
+            "lines_status": st.line_status.astype(I8),
+            "are_loads_cut": r.load_cut_mask.astype(I8),
+            "are_prods_cut": r.prod_cut_mask.astype(I8),
+            "timesteps_before_lines_reconnectable": st.line_unavailable.astype(I32),
+            "timesteps_before_lines_reactionable": st.line_cooldown.astype(I32),
+            "timesteps_before_nodes_reactionable": st.sub_cooldown.astype(I32),
+            "timesteps_before_planned_maintenance": maint_fc[t].astype(I32),
+            "planned_active_loads": c.load_p_planned_mw[tp].astype(F32),
+            "planned_reactive_loads": c.load_q_planned_mvar[tp].astype(F32),
+            "planned_active_productions": c.prod_p_planned_mw[tp].astype(F32),
+            "planned_voltage_productions": c.prod_v_planned_pu[tp].astype(F32),
+            "date_year": np.array([dt.year], I32), "date_month": np.array([dt.month], I32),
+            "date_day": np.array([dt.day], I32), "date_hour": np.array([dt.hour], I32),
+            "date_minute": np.array([dt.minute], I32), "date_second": np.array([dt.second], I32),
+            "date_day_of_week": np.array([dt.weekday()], I32),
+            "productions_nodes": st.prod_node.astype(I8), "loads_nodes": st.load_node.astype(I8),
+            "lines_or_nodes": st.line_or_node.astype(I8),
+            "lines_ex_nodes": st.line_ex_node.astype(I8),
+        })
+        # keep the documented key order
+        return {k: obs[k] for k in self.observation_space.spaces}
+
+    # ------------------------------------------------------------------ helpers for agents
+    @property
+    def current_chronic(self):
+        return self._chronic
+
+    @property
+    def last_result(self) -> PowerFlowResult | None:
+        """The power-flow result behind the last observation."""
+        return self._result
+
+    def get_lines_capacity_usage(self) -> np.ndarray:
+        r = self._result
+        return np.divide(r.line_a_or, self.limits_a, out=np.zeros_like(self.limits_a),
+                         where=self.limits_a > 0)
+
+    # ------------------------------------------------------------------ rendering
+    def _get_renderer(self):
+        if self._renderer is None:
+            from ..render import GridRenderer
+
+            self._renderer = GridRenderer(self.grid, render_mode=self.render_mode)
+        return self._renderer
+
+    def _render_args(self) -> dict:
+        info = dict(self._last_info)
+        info.setdefault("chronic_name", self._chronic.name if self._chronic else "")
+        words = None
+        try:
+            from ..render import describe_action
+
+            words = describe_action(self.grid, self._last_action)
+        except Exception:  # noqa: BLE001 - text is cosmetic
+            words = None
+        return dict(obs=self._last_obs, info=info, cumulative_reward=self.cumulative_reward,
+                    reward_components=info.get("reward_components"), last_action_text=words,
+                    game_over=info.get("game_over_message"))
+
+    def _render_frame_if_human(self) -> None:
+        if self.render_mode == "human" and self._last_obs is not None:
+            self._get_renderer().render(**self._render_args())
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode="
+                            "'rgb_array' or 'human' to the constructor")
+            return None
+        if self._last_obs is None:
+            raise RuntimeError("call reset() before render()")
+        return self._get_renderer().render(**self._render_args())
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

@@ -1,0 +1,246 @@
+"""Reward signals.
+
+A reward is a callable ``reward(obs, action, flag, env) -> dict[str, float]`` returning named
+components; the env's scalar reward is their sum and ``info["reward_components"]`` holds the
+dict. ``flag`` is None or one of :data:`FLAGS` (why the step is special).
+
+Shipped rewards (selectable by name with ``reward=...``):
+
+* ``"pypownet"`` (default): pypownet's five sub-rewards of its ``defaultXX`` environments (loads
+  cut, productions cut, action cost, distance to the reference topology, line capacity usage),
+  scaled by the grid size, with pypownet's flag rewards at game over. Its sum is always <= 0,
+  which makes ending an episode early look attractive to a learner.
+* ``"survival"``: learning-friendly: +1 per surviving step plus the mean line margin
+  (``mean(1 - usage)`` clipped to [-1, 1]), minus the action cost; -10 at game over.
+* ``"zero"``: pypownet's default template (always 0).
+
+A custom reward is any callable with the signature above, or a pypownet ``reward_signal.py``
+file in the parameter folder (its ``CustomRewardSignal.compute_reward(observation, action,
+flag)`` is called with an attribute-style observation). Such files are executed as trusted
+Python code: only use parameter folders you trust.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+FLAG_DIVERGED = "diverged"
+FLAG_TOO_MANY_LOADS_CUT = "too_many_loads_cut"
+FLAG_TOO_MANY_PRODS_CUT = "too_many_prods_cut"
+FLAG_ILLEGAL = "illegal_action"
+FLAGS = (FLAG_DIVERGED, FLAG_TOO_MANY_LOADS_CUT, FLAG_TOO_MANY_PRODS_CUT, FLAG_ILLEGAL)
+
+COMPONENTS = ("loads_cut", "prods_cut", "action_cost", "distance_to_reference", "line_usage")
+
+RewardFn = Callable[..., dict]
+
+
+def _switch_counts(action: np.ndarray, n_line: int) -> tuple[int, int]:
+    a = np.asarray(action)
+    return int(a[:-n_line].sum()), int(a[-n_line:].sum())
+
+
+def _distance(obs: dict) -> int:
+    d = 0
+    for cur, ini in (("productions_nodes", "initial_productions_nodes"),
+                     ("loads_nodes", "initial_loads_nodes"),
+                     ("lines_or_nodes", "initial_lines_or_nodes"),
+                     ("lines_ex_nodes", "initial_lines_ex_nodes")):
+        d += int(np.count_nonzero(obs[cur] != obs[ini]))
+    return d
+
+
+def _usage(obs: dict) -> np.ndarray:
+    lim = obs["thermal_limits"]
+    return np.divide(obs["ampere_flows"], lim, out=np.zeros_like(lim), where=lim > 0)
+
+
+class PypownetReward:
+    """pypownet's ``defaultXX`` reward signal, scaled with the number of substations."""
+
+    def __init__(self, n_sub: int) -> None:
+        c = float(n_sub)
+        self.line_usage_factor = -1.0
+        self.distance_factor = -0.02
+        self.loads_cut_factor = -c / 5.0
+        self.prods_cut_factor = -c / 10.0
+        self.game_over_reward = -c
+        self.illegal_reconnection_factor = -c / 100.0
+        self.line_switch_cost = 0.2
+        self.node_switch_cost = 0.1
+
+    def action_cost(self, action: np.ndarray, n_line: int) -> float:
+        nodes, lines = _switch_counts(action, n_line)
+        return self.node_switch_cost * nodes + self.line_switch_cost * lines
+
+    def __call__(self, obs: dict, action: np.ndarray, flag: str | None, env=None,
+                 n_illegal_reconnections: int = 0) -> dict:
+        n_line = obs["lines_status"].shape[0]
+        out = dict.fromkeys(COMPONENTS, 0.0)
+        if flag == FLAG_DIVERGED:
+            out["action_cost"] = -self.action_cost(action, n_line)
+            out["distance_to_reference"] = self.game_over_reward
+            return out
+        if flag == FLAG_TOO_MANY_LOADS_CUT:
+            out["loads_cut"] = self.game_over_reward
+            return out
+        if flag == FLAG_TOO_MANY_PRODS_CUT:
+            out["prods_cut"] = self.game_over_reward
+            return out
+        out["loads_cut"] = self.loads_cut_factor * float(np.sum(obs["are_loads_cut"]))
+        out["prods_cut"] = self.prods_cut_factor * float(np.sum(obs["are_prods_cut"]))
+        out["action_cost"] = (-self.action_cost(action, n_line)
+                              + self.illegal_reconnection_factor * n_illegal_reconnections)
+        out["distance_to_reference"] = self.distance_factor * _distance(obs)
+        out["line_usage"] = self.line_usage_factor * float(np.sum(np.square(_usage(obs))))
+        return out
+
+
+class SurvivalReward:
+    """+1 per surviving step plus the mean line margin, minus the action cost; -10 at game over."""
+
+    def __init__(self, n_sub: int) -> None:
+        self.game_over_reward = -10.0
+        self.cost = PypownetReward(n_sub)
+
+    def __call__(self, obs: dict, action: np.ndarray, flag: str | None, env=None,
+                 n_illegal_reconnections: int = 0) -> dict:
+        n_line = obs["lines_status"].shape[0]
+        if flag in (FLAG_DIVERGED, FLAG_TOO_MANY_LOADS_CUT, FLAG_TOO_MANY_PRODS_CUT):
+            return {"survival": self.game_over_reward, "margin": 0.0, "action_cost": 0.0}
+        on = obs["lines_status"].astype(bool)
+        usage = _usage(obs)[on]
+        margin = float(np.clip(np.mean(1.0 - usage), -1.0, 1.0)) if usage.size else 0.0
+        return {"survival": 1.0, "margin": margin,
+                "action_cost": -0.1 * self.cost.action_cost(action, n_line)}
+
+
+class ZeroReward:
+    """pypownet's template reward: always 0."""
+
+    def __init__(self, n_sub: int = 0) -> None:
+        pass
+
+    def __call__(self, obs, action, flag, env=None, n_illegal_reconnections: int = 0) -> dict:
+        return {"reward": 0.0}
+
+
+REWARDS: dict[str, type] = {"pypownet": PypownetReward, "survival": SurvivalReward,
+                            "zero": ZeroReward}
+
+
+class PypownetRewardFile:
+    """Adapter for a pypownet ``reward_signal.py`` (trusted code) defining CustomRewardSignal."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        spec = importlib.util.spec_from_file_location(f"_reward_signal_{abs(hash(path))}", path)
+        module = importlib.util.module_from_spec(spec)
+        _install_pypownet_shim()
+        spec.loader.exec_module(module)  # trusted code, documented
+        if not hasattr(module, "CustomRewardSignal"):
+            raise ValueError(f"{path} defines no CustomRewardSignal class; pypownet reward files "
+                             "must define one with a compute_reward(observation, action, flag)")
+        self.signal = module.CustomRewardSignal()
+        self.path = path
+        logger.info("loaded reward signal from %s (executed as trusted code)", path)
+
+    def __call__(self, obs: dict, action: np.ndarray, flag: str | None, env=None,
+                 n_illegal_reconnections: int = 0) -> dict:
+        o = SimpleNamespace(**obs)
+        o.are_productions_cut = obs["are_prods_cut"]
+        helper = env.action_helper if env is not None else None
+        act = _PypownetActionView(action, helper) if helper is not None else action
+        values = self.signal.compute_reward(o, act, _flag_exception(flag, n_illegal_reconnections))
+        values = np.atleast_1d(np.asarray(values, dtype=float))
+        names = COMPONENTS if len(values) == len(COMPONENTS) else [
+            f"r{i}" for i in range(len(values))]
+        return {n: float(v) for n, v in zip(names, values)}
+
+
+class _PypownetActionView:
+    """Minimal pypownet Action look-alike for reward files."""
+
+    def __init__(self, action: np.ndarray, helper) -> None:
+        self._parts = helper.split(np.asarray(action))
+        self.as_array = lambda: np.asarray(action)
+
+    def get_prods_switches_subaction(self):
+        return self._parts["prods"]
+
+    def get_loads_switches_subaction(self):
+        return self._parts["loads"]
+
+    def get_lines_or_switches_subaction(self):
+        return self._parts["lines_or"]
+
+    def get_lines_ex_switches_subaction(self):
+        return self._parts["lines_ex"]
+
+    def get_lines_status_subaction(self):
+        return self._parts["lines_status"]
+
+
+def _install_pypownet_shim() -> None:
+    """Make ``import pypownet.environment / pypownet.reward_signal`` work inside reward files."""
+    import sys
+    import types
+
+    if "pypownet" in sys.modules:
+        return
+    pkg = types.ModuleType("pypownet")
+    env_mod = types.ModuleType("pypownet.environment")
+    rs_mod = types.ModuleType("pypownet.reward_signal")
+    for name in ("DivergingLoadflowException", "TooManyProductionsCut", "TooManyConsumptionsCut",
+                 "IllegalActionException"):
+        setattr(env_mod, name, type(name, (Exception,), {}))
+
+    class RewardSignal:
+        def __init__(self):
+            pass
+
+        def compute_reward(self, observation, action, flag):
+            return [0.0]
+
+    rs_mod.RewardSignal = RewardSignal
+    pkg.environment = env_mod
+    pkg.reward_signal = rs_mod
+    sys.modules.update({"pypownet": pkg, "pypownet.environment": env_mod,
+                        "pypownet.reward_signal": rs_mod})
+
+
+def _flag_exception(flag: str | None, n_illegal: int):
+    if flag is None:
+        return None
+    import sys
+
+    env_mod = sys.modules["pypownet.environment"]
+    cls = {FLAG_DIVERGED: "DivergingLoadflowException",
+           FLAG_TOO_MANY_LOADS_CUT: "TooManyConsumptionsCut",
+           FLAG_TOO_MANY_PRODS_CUT: "TooManyProductionsCut",
+           FLAG_ILLEGAL: "IllegalActionException"}[flag]
+    exc = getattr(env_mod, cls)(flag)
+    exc.illegal_lines_reconnections = np.ones(n_illegal)
+    return exc
+
+
+def make_reward(spec, n_sub: int, reward_file: Path | None = None) -> RewardFn:
+    """Resolve a reward: a name, a callable, or ``"file"`` for the folder's reward_signal.py."""
+    if callable(spec):
+        return spec
+    if spec == "file":
+        if reward_file is None:
+            raise ValueError("reward='file' needs a reward_signal.py in the parameter folder")
+        return PypownetRewardFile(reward_file)
+    if spec not in REWARDS:
+        raise ValueError(f"unknown reward {spec!r}; choose one of {sorted(REWARDS)}, 'file' "
+                         "(the parameter folder's reward_signal.py) or pass a callable")
+    return REWARDS[spec](n_sub)

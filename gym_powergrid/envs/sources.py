@@ -1,0 +1,100 @@
+"""Where an environment's grid, configuration and chronics come from.
+
+``parameters`` may be a shipped environment name (``"case14"``), a pypownet-style parameter
+folder, or a pandapower net (then ``chronics`` must be given).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import GameConfig
+from ..errors import ConfigurationError
+from ..grid.arrays import GridArrays
+from ..grid.convert import from_pandapower
+
+logger = logging.getLogger(__name__)
+
+#: Folder holding the parameter folders shipped with the package.
+SHIPPED_PARAMS_DIR = Path(__file__).resolve().parent / "params"
+
+
+def shipped_environments() -> list[str]:
+    """Names of the parameter folders shipped inside the package."""
+    if not SHIPPED_PARAMS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in SHIPPED_PARAMS_DIR.iterdir()
+                  if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+@dataclass
+class EnvSource:
+    """Resolved inputs of an environment."""
+
+    name: str
+    grid: GridArrays
+    net: object
+    config: GameConfig
+    chronics: object  # ChronicSet
+    reward_file: Path | None
+    folder: Path | None
+
+
+def _chronic_set(chronics, grid: GridArrays, looping_mode: str):
+    from ..chronics.chronic import Chronic
+    from ..chronics.looping import ChronicSet
+
+    if isinstance(chronics, ChronicSet):
+        return chronics
+    if isinstance(chronics, Chronic):
+        chronics = [chronics]
+    if isinstance(chronics, (list, tuple)):
+        return ChronicSet.from_chronics(list(chronics), looping_mode=looping_mode)
+    if isinstance(chronics, (str, os.PathLike)):
+        return ChronicSet(chronics, grid.n_prod, grid.n_load, grid.n_line,
+                          looping_mode=looping_mode)
+    raise ConfigurationError(
+        f"chronics must be a chronics folder path, a Chronic, a list of Chronic or a ChronicSet; "
+        f"got {type(chronics).__name__}")
+
+
+def resolve_source(parameters, level: str | None, chronics, overrides: dict) -> EnvSource:
+    """Turn the env's constructor arguments into an :class:`EnvSource`."""
+    if hasattr(parameters, "bus") and hasattr(parameters, "line"):  # a pandapower net
+        if chronics is None:
+            raise ConfigurationError(
+                "a PowerGridEnv built from a pandapower net needs chronics=...: a chronics "
+                "folder, a list of Chronic (see gym_powergrid.chronics.generator) or a ChronicSet")
+        grid = from_pandapower(parameters)
+        config = GameConfig().replace(**overrides)
+        cs = _chronic_set(chronics, grid, config.chronic_looping_mode)
+        return EnvSource(grid.name, grid, parameters, config, cs, None, None)
+
+    from ..params import ParameterFolder
+
+    text = str(parameters)
+    folder = Path(text)
+    if not folder.is_dir():
+        if text in shipped_environments():
+            folder = SHIPPED_PARAMS_DIR / text
+        else:
+            import difflib
+
+            names = shipped_environments()
+            hint = difflib.get_close_matches(text, names, n=1)
+            shipped = ", ".join(names) or "none"
+            did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
+            raise ConfigurationError(
+                f"parameters={text!r} is neither a shipped environment ({shipped}) nor an "
+                f"existing parameter folder.{did_you_mean}")
+    pf = ParameterFolder(folder, level=level)
+    config = pf.config.replace(**overrides) if overrides else pf.config
+    grid = pf.grid
+    if chronics is not None:
+        cs = _chronic_set(chronics, grid, config.chronic_looping_mode)
+    else:
+        cs = pf.chronics(looping_mode=config.chronic_looping_mode)
+    return EnvSource(folder.name, grid, pf.net, config, cs, pf.reward_signal_path, folder)
