@@ -402,15 +402,25 @@ class SmartGridSimulation:
         self, config: NodeConfig | Sequence[NodeConfig], name: str | None = None
     ) -> LocalNode:
         """Start node process(es) on this machine; see :class:`LocalNode`."""
+        self._retire([c.node_id for c in _as_list(config)])
         handle = LocalNode(config, self.workdir, python=self.python, name=name)
         self.handles.append(handle)
         return handle
+
+    def _retire(self, node_ids: list[str]) -> None:
+        """Forget dead handles of nodes that are being started again (keeping their logs)."""
+        for handle in list(self.handles):
+            if set(handle.node_ids) & set(node_ids) and not handle.is_alive():
+                handle.stop(timeout=0.1)
+                self.logs[f"{handle.name}.previous"] = handle.log_text()
+                self.handles.remove(handle)
 
     def create_remote_node(
         self, hostname: str, config: NodeConfig | Sequence[NodeConfig], **ssh: Any
     ) -> RemoteNode:
         """Start a node process on ``hostname`` over SSH; ``ssh`` goes to :class:`RemoteNode`."""
         ssh.setdefault("local_dir", self.workdir)
+        self._retire([c.node_id for c in _as_list(config)])
         handle = RemoteNode(hostname, config, **ssh)
         self.handles.append(handle)
         return handle

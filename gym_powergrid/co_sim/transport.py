@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,7 +168,7 @@ class Transport:
                 self.router.curve_server = True
                 self.router.zap_domain = b"cosim"
             self.monitor = self.router.get_monitor_socket() if monitor else None
-            self.router.bind(_bind_endpoint(bind))
+            self._bind(_bind_endpoint(bind))
         except Exception:
             self.close()
             raise
@@ -183,6 +184,19 @@ class Transport:
         logger.debug("transport bound %s (advertised %s)", endpoint, self.address)
 
     # ----------------------------------------------------------------------------- set-up
+    def _bind(self, endpoint: str, retry_s: float = 2.0) -> None:
+        """Bind, retrying briefly if the port is still held by a just-closed socket."""
+        zmq = self._zmq
+        deadline = time.monotonic() + retry_s
+        while True:
+            try:
+                self.router.bind(endpoint)
+                return
+            except zmq.ZMQError as exc:
+                if exc.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
     def _start_authenticator(self, curve: CurveAuth) -> None:
         from zmq.auth.thread import ThreadAuthenticator
 
@@ -193,11 +207,11 @@ class Transport:
                 raise ConfigurationError(
                     f"curve authorized_keys_dir {curve.authorized_keys_dir!r} is not a folder"
                 )
-            self._auth.configure_curve(domain="*", location=str(curve.authorized_keys_dir))
+            self._auth.configure_curve(domain="cosim", location=str(curve.authorized_keys_dir))
         else:
             from zmq.auth import CURVE_ALLOW_ANY
 
-            self._auth.configure_curve(domain="*", location=CURVE_ALLOW_ANY)
+            self._auth.configure_curve(domain="cosim", location=CURVE_ALLOW_ANY)
 
     @property
     def public_key(self) -> str | None:
