@@ -228,10 +228,8 @@ class PowerGridEnv(gym.Env):
         running = np.maximum(unavailable_steps(chronic.maintenance[lo:start + 1])[-1],
                              unavailable_steps(chronic.hazards[lo:start + 1])[-1])
         start_outages(self.state, running)
-        if hasattr(self._pf, "reset_voltages"):
-            self._pf.reset_voltages()
         inj, extra = self._injections(start)
-        self._result = self._solve(self._pf, inj, self.ac)
+        self._result = self._solve(self._pf, inj, self.ac, warm_start=False)
         if not self._result.converged:
             logger.warning("power flow at reset (chronic %s, step %d) did not converge: %s",
                            chronic.name, start, self._result.status.name)
@@ -298,12 +296,13 @@ class PowerGridEnv(gym.Env):
         return obs, float(sum(comps.values())), info["game_over_reason"] is not None, info
 
     # ------------------------------------------------------------------ mechanics
-    def _solve(self, pf, inj: Injections, ac: bool, state: GameState | None = None):
+    def _solve(self, pf, inj: Injections, ac: bool, state: GameState | None = None,
+               warm_start: bool = True):
         from ..grid.topology import Topology
 
         s = state or self.state
         topo = Topology(s.prod_node, s.load_node, s.line_or_node, s.line_ex_node, s.line_status)
-        return pf.run_ac(topo, inj) if ac else pf.run_dc(topo, inj)
+        return pf.run_ac(topo, inj, warm_start=warm_start) if ac else pf.run_dc(topo, inj)
 
     def _transition(self, state: GameState, action: np.ndarray, pf, ac: bool, simulate: bool):
         """Apply an action and advance one step; returns new state, result, flag, info."""
@@ -392,7 +391,9 @@ class PowerGridEnv(gym.Env):
             "lines_or_nodes": st.line_or_node.astype(I8),
             "lines_ex_nodes": st.line_ex_node.astype(I8),
         })
-        # keep the documented key order
+        if not r.converged:  # blackout: no solution, every element counts as cut
+            obs["are_loads_cut"][:] = 1
+            obs["are_prods_cut"][:] = 1
         return {k: obs[k] for k in self.observation_space.spaces}
 
     # ------------------------------------------------------------------ helpers for agents
