@@ -211,7 +211,7 @@ class Chronic:
         assert cell is not None
         row, col = cell
         where = f"step {row}, column {col}" if mask.ndim == 2 else f"index {row}"
-        value = np.asarray(getattr(self, attr) if attr != "line_limit_a" else self.line_limit_a)
+        value = np.asarray(getattr(self, attr))
         bad_value = value[row, col] if value.ndim == 2 else value[row]
         raise ChronicError(
             f"chronic {self.name!r}: {attr} has a {what} at {where}: {bad_value!r}"

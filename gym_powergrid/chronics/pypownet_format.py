@@ -234,10 +234,10 @@ def _parse_datetimes_slow(path: Path, texts: list[str], line_no: list[int]
 
 def _regular_datetimes(texts: list[str]) -> np.ndarray | None:
     """Fast path: dates equally spaced and written as :func:`format_datetimes` writes them."""
-    if len(texts) < 2:
+    if len(texts) < 2 or not all(_DATE_RE.match(t) and t.count(";") == 1 for t in texts[:2]):
         return None
     try:
-        first, second = (_parse_datetimes_slow(Path("-"), texts[:2], [2, 3])[0])
+        first, second = _parse_datetimes_slow(Path("-"), texts[:2], [2, 3])[0]
     except ChronicError:
         return None
     step = second - first
