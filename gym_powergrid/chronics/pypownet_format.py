@@ -13,10 +13,13 @@ A chronic folder holds, each with one header line (names, not used) then one row
 ``_N_imaps.csv``                      a single row: thermal limit of each line (A)
 ====================================  =====================================================
 
-Each file may also be gzip (``.csv.gz``) or bz2 (``.csv.bz2``) compressed. Reading is fast (the C
-parser of pandas on the numeric files, a template shortcut for mostly-zero event files, files
-parsed in parallel threads); every problem raises :class:`~gym_powergrid.errors.ChronicError`
-naming the file, the 1-based line number in the file and the 1-based column.
+Each file may also be gzip (``.csv.gz``) or bz2 (``.csv.bz2``) compressed. Reading is fast: a
+numba kernel parses the numeric files (:mod:`._csv_kernel`; pandas' exact parser is the fallback
+for 17-digit numbers), files are parsed in parallel threads, and a whole year of hourly steps of
+case118 (8760 x 984 values in 13 files) loads in about 0.3 s uncompressed (bz2 is much slower to
+decompress than gzip). Every problem raises :class:`~gym_powergrid.errors.ChronicError` naming the
+file, the 1-based line number in the file and the 1-based column; errors are located by a slow,
+precise second pass that only runs when the fast pass fails.
 
 Voltage unit: pypownet's documentation says per-unit but its code divides the file values by the
 bus base kV, and its shipped chronics are in kV (``106.0`` for 1.06 p.u. at 100 kV). Give
