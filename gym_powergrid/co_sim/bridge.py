@@ -205,7 +205,8 @@ class PandapowerBridge:
         production_meters: Meter names that are productions.
         runpp_kwargs: Extra arguments of ``pandapower.runpp``. Defaults: ``numba=False``
             (pandapower's numba kernels are not cached: each process would compile them for
-            ~10 s, for no gain on small nets) and, after the first solve, ``init="results"``.
+            ~10 s, for no gain on small nets), ``lightsim2grid=False`` (skips a costly
+            compatibility check) and, after the first solve, ``init="results"``.
 
     Attributes:
         history: One dict per solved round: ``step``, ``vm_pu`` (node -> voltage),
@@ -226,7 +227,7 @@ class PandapowerBridge:
         self.allocator = allocator
         self.timeout_s = float(timeout_s)
         self.production_meters = tuple(production_meters)
-        self.runpp_kwargs = {"numba": False, **(runpp_kwargs or {})}
+        self.runpp_kwargs = {"numba": False, "lightsim2grid": False, **(runpp_kwargs or {})}
         self.mapping: dict[str, dict[str | None, int]] = {}
         for node_id, target in mapping.items():
             if isinstance(target, Mapping):

@@ -273,7 +273,7 @@ class RemoteNode:
             sftp.close()
         q = shlex.quote
         command = (
-            f"cd {q(rdir)} && setsid nohup {q(self.python)} -m gym_powergrid.co_sim.node "
+            f"cd {q(rdir)} || exit 1; setsid nohup {q(self.python)} -m gym_powergrid.co_sim.node "
             f"--config-file {q(rdir + '/node.json')} --log-file {q(rdir + '/node.log')} "
             f"> {q(rdir + '/stdout.log')} 2>&1 < /dev/null & echo $!"
         )

@@ -29,9 +29,10 @@ Message types:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from gym_powergrid.co_sim import _deps
 from gym_powergrid.errors import PowerGridError
@@ -118,9 +119,8 @@ class ProtocolError(PowerGridError, ValueError):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
-class Packet:
-    """One validated message.
+class Packet(NamedTuple):
+    """One validated message (an immutable named tuple: cheap to build on the hot path).
 
     Attributes:
         type: One of :data:`MESSAGE_TYPES`.
@@ -134,7 +134,7 @@ class Packet:
     src: str
     dst: str
     seq: int
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: dict[str, Any] = {}  # shared default, never mutated
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +173,8 @@ class Allocation:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
-    """A node's ``curr_allocation`` report as seen by the allocator.
+class Report(NamedTuple):
+    """A node's ``curr_allocation`` report as seen by the allocator (an immutable named tuple).
 
     Attributes:
         node_id: Reporting node.
@@ -193,7 +192,7 @@ class Report:
     p_mw: float
     q_mvar: float
     vm_pu: float | None
-    meters: dict[str, tuple[float, float]] = field(default_factory=dict)
+    meters: dict[str, tuple[float, float]] = {}  # shared default, never mutated
 
     # Seed compatibility: SENS callbacks read ``allocation.p_value`` / ``q_value``.
     @property
@@ -226,7 +225,7 @@ def _ext_hook(code: int, data: bytes) -> Any:
 
 
 def _check_str(name: str, value: Any, limit: int) -> str:
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise ProtocolError("value", f"field '{name}' must be a string, got {type(value).__name__}")
     if len(value) > limit:
         raise ProtocolError("value", f"field '{name}' is longer than {limit} characters")
@@ -234,16 +233,20 @@ def _check_str(name: str, value: Any, limit: int) -> str:
 
 
 def _check_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ProtocolError("value", f"field '{name}' must be a number, got {type(value).__name__}")
-    out = float(value)
+    kind = type(value)
+    if kind is float:
+        out = value
+    elif kind is int:
+        out = float(value)
+    else:
+        raise ProtocolError("value", f"field '{name}' must be a number, got {kind.__name__}")
     if not math.isfinite(out):
         raise ProtocolError("value", f"field '{name}' must be finite, got {value!r}")
     return out
 
 
 def _check_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if type(value) is not int:
         raise ProtocolError(
             "value", f"field '{name}' must be an integer, got {type(value).__name__}"
         )
@@ -252,15 +255,28 @@ def _check_int(name: str, value: Any) -> int:
     return value
 
 
-def _check_meters(value: Any) -> dict[str, tuple[float, float]]:
-    if not isinstance(value, dict):
+def _check_pos_float(name: str, value: Any) -> float:
+    out = _check_number(name, value)
+    if out <= 0.0:
+        raise ProtocolError("value", f"field '{name}' must be > 0, got {value!r}")
+    return out
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if type(value) is not bool:
+        raise ProtocolError("value", f"field '{name}' must be a boolean")
+    return value
+
+
+def _check_meters(name: str, value: Any) -> dict[str, tuple[float, float]]:
+    if type(value) is not dict:
         raise ProtocolError("value", "field 'meters' must be a map")
     if len(value) > MAX_METERS:
         raise ProtocolError("value", f"field 'meters' has more than {MAX_METERS} entries")
     out: dict[str, tuple[float, float]] = {}
     for key, pq in value.items():
         _check_str("meters key", key, MAX_ID_CHARS)
-        if not isinstance(pq, list | tuple) or len(pq) != 2:
+        if type(pq) not in (list, tuple) or len(pq) != 2:
             raise ProtocolError("value", f"meter '{key}' must be a [p_mw, q_mvar] pair")
         out[key] = (
             _check_number(f"meters.{key}.p", pq[0]),
@@ -269,28 +285,26 @@ def _check_meters(value: Any) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _check_field(name: str, kind: str, value: Any) -> Any:
-    if kind.startswith("opt_") and value is None:
-        return None
-    base = kind.removeprefix("opt_")
-    if base == "str":
-        return _check_str(name, value, MAX_TEXT_CHARS)
-    if base == "int":
-        return _check_int(name, value)
-    if base == "float":
-        return _check_number(name, value)
-    if base == "pos_float":
-        out = _check_number(name, value)
-        if out <= 0.0:
-            raise ProtocolError("value", f"field '{name}' must be > 0, got {value!r}")
-        return out
-    if base == "bool":
-        if not isinstance(value, bool):
-            raise ProtocolError("value", f"field '{name}' must be a boolean")
-        return value
-    if base == "meters":
-        return _check_meters(value)
-    raise AssertionError(f"unknown field kind {kind}")  # pragma: no cover - schema bug
+_CHECKERS: dict[str, Callable[[str, Any], Any]] = {
+    "str": lambda name, value: _check_str(name, value, MAX_TEXT_CHARS),
+    "int": _check_int,
+    "float": _check_number,
+    "pos_float": _check_pos_float,
+    "bool": _check_bool,
+    "meters": _check_meters,
+}
+
+# Schemas compiled once: type -> (field names, [(name, checker, required, nullable), ...])
+_COMPILED: dict[str, tuple[frozenset[str], tuple[tuple[str, Any, bool, bool], ...]]] = {
+    msg_type: (
+        frozenset(fields),
+        tuple(
+            (name, _CHECKERS[kind.removeprefix("opt_")], required, kind.startswith("opt_"))
+            for name, (kind, required) in fields.items()
+        ),
+    )
+    for msg_type, fields in SCHEMAS.items()
+}
 
 
 def validate_payload(msg_type: str, payload: Any) -> dict[str, Any]:
@@ -306,22 +320,41 @@ def validate_payload(msg_type: str, payload: Any) -> dict[str, Any]:
     Raises:
         ProtocolError: If a field is unknown, missing or has a bad value.
     """
-    schema = SCHEMAS.get(msg_type)
-    if schema is None:
+    compiled = _COMPILED.get(msg_type)
+    if compiled is None:
         raise ProtocolError("type", f"unknown message type {msg_type!r}")
-    if not isinstance(payload, dict):
+    if type(payload) is not dict:
         raise ProtocolError("field", "payload must be a map")
-    unknown = set(payload) - set(schema)
-    if unknown:
-        raise ProtocolError("field", f"unknown payload field(s) {sorted(map(str, unknown))}")
+    names, fields = compiled
+    if not names.issuperset(payload):
+        unknown = sorted(map(str, set(payload) - names))
+        raise ProtocolError("field", f"unknown payload field(s) {unknown}")
     out: dict[str, Any] = {}
-    for name, (kind, required) in schema.items():
+    for name, check, required, nullable in fields:
         if name not in payload:
             if required:
                 raise ProtocolError("field", f"missing payload field '{name}' for '{msg_type}'")
             continue
-        out[name] = _check_field(name, kind, payload[name])
+        value = payload[name]
+        out[name] = None if (nullable and value is None) else check(name, value)
     return out
+
+
+_LOCAL = threading.local()  # one reusable msgpack Packer per thread
+
+
+def _packb(obj: Any) -> bytes:
+    packer = getattr(_LOCAL, "packer", None)
+    if packer is None:
+        packer = _LOCAL.packer = _deps.msgpack().Packer(use_bin_type=True)
+    return packer.pack(obj)
+
+
+def _unpackb(data: bytes) -> Any:
+    unpackb = getattr(_LOCAL, "unpackb", None)
+    if unpackb is None:
+        unpackb = _LOCAL.unpackb = _deps.msgpack().unpackb
+    return unpackb(data, raw=False, strict_map_key=True, use_list=True, ext_hook=_ext_hook)
 
 
 def encode(packet: Packet) -> bytes:
@@ -342,7 +375,7 @@ def encode(packet: Packet) -> bytes:
     _check_str("src", packet.src, MAX_ID_CHARS)
     _check_str("dst", packet.dst, MAX_ID_CHARS)
     _check_int("seq", packet.seq)
-    return _deps.msgpack().packb(
+    return _packb(
         {
             "v": PROTOCOL_VERSION,
             "type": packet.type,
@@ -350,8 +383,7 @@ def encode(packet: Packet) -> bytes:
             "dst": packet.dst,
             "seq": packet.seq,
             "payload": payload,
-        },
-        use_bin_type=True,
+        }
     )
 
 
@@ -372,22 +404,20 @@ def decode(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Packet:
     if len(data) > max_bytes:
         raise ProtocolError("oversize", f"{len(data)} bytes > limit {max_bytes}")
     try:
-        obj = _deps.msgpack().unpackb(
-            data, raw=False, strict_map_key=True, use_list=True, ext_hook=_ext_hook
-        )
+        obj = _unpackb(data)
     except ProtocolError:
         raise
     except Exception as exc:  # msgpack raises several ValueError/TypeError subclasses
         raise ProtocolError("msgpack", f"cannot decode: {type(exc).__name__}: {exc}") from None
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise ProtocolError("envelope", f"top level must be a map, got {type(obj).__name__}")
-    if set(obj) != _ENVELOPE_KEYS:
+    if len(obj) != len(_ENVELOPE_KEYS) or not _ENVELOPE_KEYS.issuperset(obj):
         raise ProtocolError("envelope", f"envelope keys must be {sorted(_ENVELOPE_KEYS)}")
     version = obj["v"]
-    if isinstance(version, bool) or version != PROTOCOL_VERSION:
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise ProtocolError("version", f"protocol version {version!r} != {PROTOCOL_VERSION}")
     msg_type = obj["type"]
-    if not isinstance(msg_type, str) or msg_type not in MESSAGE_TYPES:
+    if type(msg_type) is not str or msg_type not in MESSAGE_TYPES:
         raise ProtocolError("type", f"unknown message type {msg_type!r}")
     src = _check_str("src", obj["src"], MAX_ID_CHARS)
     dst = _check_str("dst", obj["dst"], MAX_ID_CHARS)

@@ -215,3 +215,21 @@ def test_curve_allocator_refuses_clients_without_the_right_key(
     assert _wait(lambda: alloc.statistics().get("handshake_failed", 0) >= 2)
     assert set(alloc.nodes()) == {"good"} and alloc.statistics().get("malformed", 0) == 0
     plain.close()
+
+
+def test_slow_callback_does_not_block_the_allocator(allocator_factory, node_factory) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def slow(report, node_id):
+        time.sleep(0.3)
+        seen.append((node_id, report.step))
+
+    alloc = allocator_factory(allocation_updated=slow)
+    node_factory(alloc.address, "n1")
+    assert alloc.wait_for_nodes(["n1"], 10)
+    t0 = time.monotonic()
+    for step in range(5):
+        assert alloc.lockstep_round(step, ["n1"], timeout=5).reports.keys() == {"n1"}
+    assert time.monotonic() - t0 < 1.0  # 5 rounds while the callback sleeps 1.5 s in total
+    assert _wait(lambda: len(seen) == 5, timeout=5)
+    assert seen == [("n1", k) for k in range(5)]  # in order, none lost

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import csv
+import importlib.util
 import json
 from pathlib import Path
 
@@ -134,7 +135,7 @@ def test_cli_runs_a_small_scenario(tmp_path: Path, lv_curves: Path, capsys) -> N
         "  - {id: client2, meters: {load: Load_2, pv: PV_2}, element: Load_2, keepalive_s: 0.5}\n"
     )
     out = tmp_path / "out"
-    assert cosim_main(["run", str(scenario), "--out", str(out), "--quiet", "--no-plot"]) == 0
+    assert cosim_main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
     rows = list(csv.DictReader(open(out / "voltages.csv")))
     assert [int(r["step"]) for r in rows] == list(range(6))
     assert all(1.0 < float(r["vm_pu_client1"]) < 1.025 for r in rows)
@@ -143,4 +144,6 @@ def test_cli_runs_a_small_scenario(tmp_path: Path, lv_curves: Path, capsys) -> N
     assert summary["steps"] == 6 and summary["late_rounds"] == 0
     assert "client1 stops: 6 voltages received" in (out / "client1.log").read_text()
     assert "two: 6 steps" in capsys.readouterr().out
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (out / "voltage.png").stat().st_size > 1000
     assert cosim_main(["run", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 2
