@@ -19,44 +19,73 @@ import numpy as np
 
 @dataclass(eq=False)
 class GameState:
-    """Everything that changes during an episode, apart from the power-flow results."""
+    """Everything that changes during an episode, apart from the power-flow results.
 
-    prod_node: np.ndarray  # int8
-    load_node: np.ndarray
-    line_or_node: np.ndarray
-    line_ex_node: np.ndarray
-    line_status: np.ndarray  # bool
+    ``topo`` is the int8 topology in pypownet's layout (nodes then line status), the layout of
+    the numba kernels; ``prod_node``, ``load_node``, ``line_or_node``, ``line_ex_node`` and
+    ``line_status`` are views into it.
+    """
+
+    topo: np.ndarray  # int8: prod, load, line or, line ex nodes, then line status (0/1)
     line_unavailable: np.ndarray  # int32, steps before reconnectable
     line_overflow_steps: np.ndarray  # int32, consecutive overflowed steps
     line_cooldown: np.ndarray  # int32
     sub_cooldown: np.ndarray  # int32
+    n_prod: int
+    n_load: int
     step: int = 0  # index of the current row of the chronic
     extra: dict = field(default_factory=dict)
 
     @classmethod
     def initial(cls, n_prod: int, n_load: int, n_line: int, n_sub: int,
                 line_status: np.ndarray) -> GameState:
-        return cls(
-            prod_node=np.zeros(n_prod, np.int8), load_node=np.zeros(n_load, np.int8),
-            line_or_node=np.zeros(n_line, np.int8), line_ex_node=np.zeros(n_line, np.int8),
-            line_status=np.asarray(line_status, dtype=bool).copy(),
-            line_unavailable=np.zeros(n_line, np.int32),
-            line_overflow_steps=np.zeros(n_line, np.int32),
-            line_cooldown=np.zeros(n_line, np.int32), sub_cooldown=np.zeros(n_sub, np.int32),
-        )
+        topo = np.zeros(n_prod + n_load + 3 * n_line, np.int8)
+        topo[n_prod + n_load + 2 * n_line:] = np.asarray(line_status, dtype=bool)
+        return cls(topo=topo, line_unavailable=np.zeros(n_line, np.int32),
+                   line_overflow_steps=np.zeros(n_line, np.int32),
+                   line_cooldown=np.zeros(n_line, np.int32),
+                   sub_cooldown=np.zeros(n_sub, np.int32), n_prod=n_prod, n_load=n_load)
+
+    @property
+    def n_line(self) -> int:
+        return int(self.line_cooldown.shape[0])
+
+    @property
+    def n_nodes(self) -> int:
+        return self.n_prod + self.n_load + 2 * self.n_line
+
+    @property
+    def prod_node(self) -> np.ndarray:
+        return self.topo[:self.n_prod]
+
+    @property
+    def load_node(self) -> np.ndarray:
+        return self.topo[self.n_prod:self.n_prod + self.n_load]
+
+    @property
+    def line_or_node(self) -> np.ndarray:
+        o = self.n_prod + self.n_load
+        return self.topo[o:o + self.n_line]
+
+    @property
+    def line_ex_node(self) -> np.ndarray:
+        o = self.n_prod + self.n_load + self.n_line
+        return self.topo[o:o + self.n_line]
+
+    @property
+    def line_status(self) -> np.ndarray:
+        """int8 view: 1 = in service."""
+        return self.topo[self.n_nodes:]
 
     def copy(self) -> GameState:
-        return GameState(
-            self.prod_node.copy(), self.load_node.copy(), self.line_or_node.copy(),
-            self.line_ex_node.copy(), self.line_status.copy(), self.line_unavailable.copy(),
-            self.line_overflow_steps.copy(), self.line_cooldown.copy(), self.sub_cooldown.copy(),
-            self.step, dict(self.extra),
-        )
+        return GameState(self.topo.copy(), self.line_unavailable.copy(),
+                         self.line_overflow_steps.copy(), self.line_cooldown.copy(),
+                         self.sub_cooldown.copy(), self.n_prod, self.n_load, self.step,
+                         dict(self.extra))
 
     def nodes(self) -> np.ndarray:
-        """Concatenated node vector (pypownet order)."""
-        return np.concatenate([self.prod_node, self.load_node, self.line_or_node,
-                               self.line_ex_node])
+        """Concatenated node vector (pypownet order), a copy."""
+        return self.topo[:self.n_nodes].copy()
 
 
 @dataclass(frozen=True)
@@ -133,7 +162,8 @@ def legalize(action: np.ndarray, state: GameState, node_switch_sub: np.ndarray, 
         out[n_nodes + cooled_lines] = 0
         report.lines_on_cooldown = cooled_lines
     remaining = lines[state.line_cooldown[lines] == 0]
-    reconnect = remaining[~state.line_status[remaining] & (state.line_unavailable[remaining] > 0)]
+    reconnect = remaining[(state.line_status[remaining] == 0)
+                          & (state.line_unavailable[remaining] > 0)]
     if len(reconnect):
         out[n_nodes + reconnect] = 0
         report.illegal_reconnections = reconnect
@@ -145,17 +175,10 @@ def legalize(action: np.ndarray, state: GameState, node_switch_sub: np.ndarray, 
 def apply_action(action: np.ndarray, state: GameState, node_switch_sub: np.ndarray,
                  limits: ActionLimits) -> None:
     """Toggle nodes and line statuses of a legal action in ``state`` and start cooldowns."""
-    n_p = state.prod_node.shape[0]
-    n_l = state.load_node.shape[0]
-    n_b = state.line_or_node.shape[0]
+    o4 = state.n_nodes
     a = action
-    o1, o2, o3, o4 = n_p, n_p + n_l, n_p + n_l + n_b, n_p + n_l + 2 * n_b
-    state.prod_node ^= a[:o1]
-    state.load_node ^= a[o1:o2]
-    state.line_or_node ^= a[o2:o3]
-    state.line_ex_node ^= a[o3:o4]
+    state.topo ^= a.astype(np.int8)
     sw = a[o4:].astype(bool)
-    state.line_status ^= sw
     if limits.line_cooldown > 0:
         state.line_cooldown[sw] = limits.line_cooldown
     subs = np.unique(node_switch_sub[a[:o4] != 0])
@@ -175,7 +198,7 @@ def start_outages(state: GameState, durations: np.ndarray) -> np.ndarray:
     """Take lines out for ``durations`` steps (maintenance/hazards starting now); return ids."""
     starting = np.flatnonzero(durations > 0)
     if len(starting):
-        state.line_status[starting] = False
+        state.line_status[starting] = 0
         state.line_overflow_steps[starting] = 0
         state.line_unavailable[starting] = np.maximum(state.line_unavailable[starting],
                                                       durations[starting] - 1)
@@ -189,7 +212,7 @@ def overflowed_lines(usage: np.ndarray, state: GameState, hard_coefficient: floa
     ``count_soft`` updates the consecutive-overflow counters (once per step, on the first power
     flow); deeper cascade levels only break hard overflows.
     """
-    on = state.line_status
+    on = state.line_status.astype(bool)
     over = on & (usage > 1.0)
     if count_soft:
         state.line_overflow_steps[over] += 1
@@ -203,7 +226,7 @@ def overflowed_lines(usage: np.ndarray, state: GameState, hard_coefficient: floa
 def break_lines(state: GameState, ids: np.ndarray, broken_steps: int) -> None:
     """Switch lines off and make them unavailable for ``broken_steps`` steps (this one incl.)."""
     if len(ids):
-        state.line_status[ids] = False
+        state.line_status[ids] = 0
         state.line_overflow_steps[ids] = 0
         state.line_unavailable[ids] = np.maximum(state.line_unavailable[ids],
                                                  max(broken_steps - 1, 0))

@@ -39,7 +39,7 @@ def run_cascade(solve: Callable[[GameState], PowerFlowResult], state: GameState,
             return result, broken, depth, None
         break_lines(state, hard, config.n_timesteps_hard_overflow_is_broken)
         break_lines(state, soft, config.n_timesteps_soft_overflow_is_broken)
-        broken.extend(int(x) for x in np.concatenate([hard, soft]))
+        broken.extend(int(x) for x in np.sort(np.concatenate([hard, soft])))
         depth += 1
         if depth > n_line:  # cannot happen (each level removes a line); guard anyway
             return result, broken, depth, None

@@ -66,6 +66,7 @@ from ..core.rules import (
 from ..errors import ConfigurationError
 from .actions import ActionHelper, validate_action
 from .cascade import run_cascade
+from .fast_path import fast_transition, pack_rules
 from .observation import observation_space
 from .rewards import FLAG_ILLEGAL, make_reward
 from .sources import resolve_source
@@ -121,6 +122,10 @@ class PowerGridEnv(gym.Env):
             cfg.n_timesteps_actionned_node_reactionable)
         self.ac = cfg.loadflow_mode.upper() == "AC"
         self._pf = self._make_backend(cfg.loadflow_backend)
+        #: numba backend: the whole transition runs in one kernel call (core/step_kernel.py)
+        self._fast = cfg.loadflow_backend == "numba"
+        self._rules_i, self._rules_f = pack_rules(cfg)
+        self._zero_lines = np.zeros(grid.n_line, np.int32)
         self._pf_sim: dict[bool, Any] = {}
         self._static = {
             "substations_ids": _ro(np.arange(grid.n_sub, dtype=I32)),
@@ -137,6 +142,7 @@ class PowerGridEnv(gym.Env):
         self._renderer = None
         self._chronic = None
         self._events_cache: dict[str, tuple] = {}
+        self._packed_cache: dict[str, tuple] = {}
         self.state: GameState | None = None
         self._result: PowerFlowResult | None = None
         self._continue_at: int | None = None
@@ -178,25 +184,51 @@ class PowerGridEnv(gym.Env):
         """
         self._injection_hook = fn
 
-    def _injections(self, t: int, planned: bool = False) -> tuple[Injections, dict | None]:
-        c = self._chronic
-        if planned:
-            pp, pv = c.prod_p_planned_mw[t], c.prod_v_planned_pu[t]
-            lp, lq = c.load_p_planned_mw[t], c.load_q_planned_mvar[t]
-        else:
-            pp, pv, lp, lq = c.prod_p_mw[t], c.prod_v_pu[t], c.load_p_mw[t], c.load_q_mvar[t]
-        prod_p = np.array(pp, dtype=np.float64)
-        prod_v = np.array(pv, dtype=np.float64)
-        load_p = np.array(lp, dtype=np.float64)
-        load_q = np.array(lq, dtype=np.float64)
-        off = prod_v <= 0
-        if off.any():  # pypownet: a production with V <= 0 is off
-            prod_p[off] = 0.0
-            prod_v[off] = self.grid.prod_vm_pu[off]
+    def _packed(self, chronic) -> tuple[np.ndarray, np.ndarray]:
+        """Realised and planned injections of a chronic in the kernel's float64 layout
+        ``[prod_p | prod_q | prod_v | load_p | load_q]``, computed once per chronic."""
+        key = chronic.name
+        cached = self._packed_cache.get(key)
+        if cached is not None:
+            return cached
+        g = self.grid
+        out = []
+        for pp, pv, lp, lq in (
+                (chronic.prod_p_mw, chronic.prod_v_pu, chronic.load_p_mw, chronic.load_q_mvar),
+                (chronic.prod_p_planned_mw, chronic.prod_v_planned_pu, chronic.load_p_planned_mw,
+                 chronic.load_q_planned_mvar)):
+            p = np.asarray(pp, dtype=np.float64).copy()
+            v = np.asarray(pv, dtype=np.float64).copy()
+            off = v <= 0  # pypownet: a production with V <= 0 is off
+            if off.any():
+                p[off] = 0.0
+                v = np.where(off, g.prod_vm_pu[None, :], v)
+            q = np.broadcast_to(g.prod_q_mvar[None, :], p.shape)
+            arr = np.ascontiguousarray(np.concatenate(
+                [p, q, v, np.asarray(lp, np.float64), np.asarray(lq, np.float64)], axis=1))
+            arr.flags.writeable = False
+            out.append(arr)
+        if len(self._packed_cache) >= 4:
+            self._packed_cache.pop(next(iter(self._packed_cache)))
+        self._packed_cache[key] = (out[0], out[1])
+        return out[0], out[1]
+
+    def _inj_row(self, t: int, planned: bool = False) -> tuple[np.ndarray, dict | None]:
+        """Packed injections of step ``t`` (after the co-simulation hook, if any)."""
+        row = self._packed(self._chronic)[1 if planned else 0][t]
         extra = None
         if self._injection_hook is not None and not planned:
-            extra = self._injection_hook(t, load_p, load_q, prod_p, prod_v)
-        inj = Injections(prod_p, prod_v, load_p, load_q, self.grid.prod_q_mvar)
+            row = row.copy()
+            p, d = self.grid.n_prod, self.grid.n_load
+            extra = self._injection_hook(t, row[3 * p:3 * p + d], row[3 * p + d:],
+                                         row[:p], row[2 * p:3 * p])
+        return row, extra
+
+    def _injections(self, t: int, planned: bool = False) -> tuple[Injections, dict | None]:
+        row, extra = self._inj_row(t, planned)
+        p, d = self.grid.n_prod, self.grid.n_load
+        inj = Injections(row[:p], row[2 * p:3 * p], row[3 * p:3 * p + d], row[3 * p + d:],
+                         row[p:2 * p])
         return inj, extra
 
     # ------------------------------------------------------------------ gymnasium API
@@ -301,11 +333,25 @@ class PowerGridEnv(gym.Env):
         from ..grid.topology import Topology
 
         s = state or self.state
-        topo = Topology(s.prod_node, s.load_node, s.line_or_node, s.line_ex_node, s.line_status)
+        topo = Topology(s.prod_node, s.load_node, s.line_or_node, s.line_ex_node,
+                        s.line_status.astype(bool))
         return pf.run_ac(topo, inj, warm_start=warm_start) if ac else pf.run_dc(topo, inj)
 
     def _transition(self, state: GameState, action: np.ndarray, pf, ac: bool, simulate: bool):
         """Apply an action and advance one step; returns new state, result, flag, info."""
+        if self._fast:
+            st, result, flag, info, applied, report = fast_transition(self, state, action, pf, ac,
+                                                                      simulate)
+            if flag is not None:
+                info["game_over_reason"] = flag
+                info["game_over_message"] = GAME_OVER_REASONS[flag]
+            info["_report"] = report
+            return st, result, flag, info, applied
+        return self._transition_reference(state, action, pf, ac, simulate)
+
+    def _transition_reference(self, state: GameState, action: np.ndarray, pf, ac: bool,
+                              simulate: bool):
+        """Python rules (:mod:`gym_powergrid.core.rules`) with any power-flow backend."""
         st = state.copy()
         applied, report = legalize(action, st, self.action_helper.node_switch_sub,
                                    self.grid.n_sub, self.limits)

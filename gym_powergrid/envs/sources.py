@@ -96,5 +96,6 @@ def resolve_source(parameters, level: str | None, chronics, overrides: dict) -> 
     if chronics is not None:
         cs = _chronic_set(chronics, grid, config.chronic_looping_mode)
     else:
-        cs = pf.chronics(looping_mode=config.chronic_looping_mode)
+        cs = pf.chronics
+        cs.looping_mode = config.chronic_looping_mode  # keyword overrides win over the folder
     return EnvSource(folder.name, grid, pf.net, config, cs, pf.reward_signal_path, folder)

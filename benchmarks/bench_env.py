@@ -1,0 +1,174 @@
+"""Environment speed: steps/s and reset() time, side by side with the alternatives.
+
+Measures, in one run on the same machine:
+
+* gym_powergrid, numba backend: do-nothing and random-legal-action policies on case14 and
+  case118, AC and DC;
+* gym_powergrid, pandapower backend (the oracle): the same, fewer steps (it costs ~50 ms/step);
+* Grid2Op + lightsim2grid on its bundled ``l2rpn_case14_sandbox`` test env, when installed;
+* ``reset()`` time of each.
+
+Prints a table and the ratios against Grid2Op + lightsim2grid; ``--json PATH`` writes a flat
+JSON object of named numbers (documented in benchmarks/README.md).
+
+    python benchmarks/bench_env.py            # full run (~2 minutes)
+    python benchmarks/bench_env.py --quick    # fewer steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import numpy as np
+
+
+def legal_random_action(env, rng) -> np.ndarray:
+    """A random legal unitary action: a line switch or a node switch, or nothing."""
+    u = env.unwrapped
+    a = u.action_helper.do_nothing()
+    r = rng.random()
+    st = u.state
+    if r < 0.1:
+        line = int(rng.integers(u.grid.n_line))
+        if st.line_cooldown[line] == 0 and (st.line_status[line] or st.line_unavailable[line] == 0):
+            a[u.action_helper.offset_status + line] = 1
+    elif r < 0.2:
+        pos = int(rng.integers(u.action_helper.offset_status))
+        if st.sub_cooldown[u.action_helper.node_switch_sub[pos]] == 0:
+            a[pos] = 1
+    return a
+
+
+def bench_gym_powergrid(env_id: str, backend: str, policy: str, n_steps: int, seed: int = 0):
+    import gymnasium as gym
+
+    import gym_powergrid  # noqa: F401
+
+    env = gym.make(env_id, backend=backend)
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    dn = env.unwrapped.action_helper.do_nothing()
+    for _ in range(3):  # warm-up (numba caches are loaded on first use)
+        env.step(dn)
+    env.reset(seed=seed)
+    n = 0
+    resets = 0
+    t0 = time.perf_counter()
+    while n < n_steps:
+        a = dn if policy == "do-nothing" else legal_random_action(env, rng)
+        _, _, term, trunc, _ = env.step(a)
+        n += 1
+        if term or trunc:
+            env.reset()
+            resets += 1
+    dt = time.perf_counter() - t0
+    reset_times = []
+    for i in range(20 if backend == "numba" else 3):
+        t = time.perf_counter()
+        env.reset(seed=i)
+        reset_times.append(time.perf_counter() - t)
+    env.close()
+    return n / dt, float(np.median(reset_times)) * 1e3, resets
+
+
+def bench_grid2op(policy: str, n_steps: int, seed: int = 0):
+    try:
+        import grid2op
+        from lightsim2grid import LightSimBackend
+    except ImportError:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = grid2op.make("l2rpn_case14_sandbox", test=True, backend=LightSimBackend())
+    env.seed(seed)
+    env.reset()
+    dn = env.action_space()
+    rng = np.random.default_rng(seed)
+    n = 0
+    t0 = time.perf_counter()
+    while n < n_steps:
+        if policy == "do-nothing" or rng.random() > 0.1:
+            act = dn
+        else:
+            line = int(rng.integers(env.n_line))
+            act = env.action_space({"change_line_status": [line]})
+        _, _, done, _ = env.step(act)
+        n += 1
+        if done:
+            env.reset()
+    dt = time.perf_counter() - t0
+    resets = []
+    for _ in range(10):
+        t = time.perf_counter()
+        env.reset()
+        resets.append(time.perf_counter() - t)
+    env.close()
+    return n / dt, float(np.median(resets)) * 1e3
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer steps")
+    p.add_argument("--json", metavar="PATH", help="write the figures as a flat JSON object")
+    p.add_argument("--no-pandapower", action="store_true", help="skip the pandapower backend")
+    args = p.parse_args(argv)
+    n = 500 if args.quick else 3000
+    n_pp = 20 if args.quick else 100
+    results: dict[str, float] = {}
+    rows = []
+    for case in ("case14", "case118"):
+        for mode in ("ac", "dc"):
+            env_id = f"PowerGrid-{case}-v0" if mode == "ac" else f"PowerGrid-{case}-dc-v0"
+            for policy in ("do-nothing", "random"):
+                backends = ["numba"] + ([] if args.no_pandapower else ["pandapower"])
+                for backend in backends:
+                    if backend == "pandapower" and policy == "random":
+                        continue
+                    steps = n if backend == "numba" else n_pp
+                    sps, reset_ms, _ = bench_gym_powergrid(env_id, backend, policy, steps)
+                    key = f"{case}_{mode}_{policy.replace('-', '_')}_{backend}"
+                    results[f"{key}_steps_per_s"] = sps
+                    results[f"{key}_reset_ms"] = reset_ms
+                    rows.append((f"gym_powergrid {backend}", case, mode.upper(), policy, sps,
+                                 reset_ms))
+    for policy in ("do-nothing", "random"):
+        g = bench_grid2op(policy, n_pp * 5 if args.quick else 1000)
+        if g is None:
+            rows.append(("grid2op+lightsim2grid", "case14", "AC", policy, float("nan"),
+                         float("nan")))
+            continue
+        key = f"grid2op_lightsim_case14_{policy.replace('-', '_')}"
+        results[f"{key}_steps_per_s"], results[f"{key}_reset_ms"] = g
+        rows.append(("grid2op+lightsim2grid", "case14", "AC", policy, g[0], g[1]))
+    print(f"{'system':28s} {'case':8s} {'mode':4s} {'policy':11s} {'steps/s':>10s} "
+          f"{'reset ms':>9s}")
+    for r in rows:
+        print(f"{r[0]:28s} {r[1]:8s} {r[2]:4s} {r[3]:11s} {r[4]:10.1f} {r[5]:9.3f}")
+    ref = results.get("grid2op_lightsim_case14_do_nothing_steps_per_s")
+    if ref:
+        for case in ("case14", "case118"):
+            k = f"{case}_ac_do_nothing_numba_steps_per_s"
+            ratio = results[k] / ref
+            results[f"ratio_{case}_ac_do_nothing_vs_grid2op_lightsim"] = ratio
+            print(f"ratio {case} AC do-nothing numba / Grid2Op+lightsim2grid case14: {ratio:.1f}x")
+        rr = results["grid2op_lightsim_case14_do_nothing_reset_ms"]
+        ratio = rr / results["case14_ac_do_nothing_numba_reset_ms"]
+        results["ratio_case14_reset_grid2op_over_numba"] = ratio
+        print(f"reset(): Grid2Op+lightsim2grid {rr:.1f} ms, gym_powergrid "
+              f"{results['case14_ac_do_nothing_numba_reset_ms']:.2f} ms ({ratio:.0f}x faster)")
+    if "case14_ac_do_nothing_pandapower_steps_per_s" in results:
+        r = (results["case14_ac_do_nothing_numba_steps_per_s"]
+             / results["case14_ac_do_nothing_pandapower_steps_per_s"])
+        results["ratio_case14_ac_numba_vs_pandapower_backend"] = r
+        print(f"ratio case14 AC do-nothing numba / pandapower backend: {r:.0f}x")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1, sort_keys=True)
+    return results
+
+
+if __name__ == "__main__":
+    main()

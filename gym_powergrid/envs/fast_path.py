@@ -1,0 +1,150 @@
+"""The numba-backend transition: one :func:`~gym_powergrid.core.step_kernel.game_step` call."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.pf_kernel import (
+    LN_A_EX,
+    LN_A_OR,
+    LN_P_EX,
+    LN_P_OR,
+    LN_Q_EX,
+    LN_Q_OR,
+    LN_V_EX,
+    LN_V_OR,
+    LR_P,
+    LR_Q,
+    LR_V,
+    PR_P,
+    PR_Q,
+    PR_V,
+    result_views,
+)
+from ..core.results import PowerFlowResult
+from ..core.rules import GameState, LegalityReport
+from ..core.status import PFStatus
+from ..core.step_kernel import (
+    EV_BROKEN,
+    EV_HAZARD,
+    EV_ILLEGAL_RECONNECTION,
+    EV_LINE_COOLDOWN,
+    EV_MAINTENANCE,
+    EV_SUB_COOLDOWN,
+    FLAG_DIVERGED,
+    FLAG_LOADS,
+    FLAG_PRODS,
+    N_REPORT,
+    N_RULES_I,
+    R_EASY,
+    R_HARD_BROKEN,
+    R_LINE_CD,
+    R_MAX_LINES,
+    R_MAX_LOADS_CUT,
+    R_MAX_PRODS_CUT,
+    R_MAX_SUBS,
+    R_MAX_TOTAL,
+    R_N_SOFT,
+    R_NODE_CD,
+    R_SOFT_BROKEN,
+    RP_DEPTH,
+    RP_FLAG,
+    RP_ITER,
+    RP_LOADS_CUT,
+    RP_N_BROKEN,
+    RP_PRODS_CUT,
+    RP_REPLACED,
+    RP_STATUS,
+    game_step,
+)
+
+FLAG_NAMES = {FLAG_DIVERGED: "diverged", FLAG_LOADS: "too_many_loads_cut",
+              FLAG_PRODS: "too_many_prods_cut"}
+
+
+def pack_rules(config) -> tuple[np.ndarray, np.ndarray]:
+    """``(rules_i, rules_f)`` of the step kernel from a :class:`GameConfig`."""
+    r = np.zeros(N_RULES_I, dtype=np.int64)
+    r[R_MAX_SUBS] = config.max_number_actionned_substations
+    r[R_MAX_LINES] = config.max_number_actionned_lines
+    r[R_MAX_TOTAL] = config.max_number_actionned_total
+    r[R_LINE_CD] = config.n_timesteps_actionned_line_reactionable
+    r[R_NODE_CD] = config.n_timesteps_actionned_node_reactionable
+    r[R_N_SOFT] = config.n_timesteps_consecutive_soft_overflow_breaks
+    r[R_HARD_BROKEN] = config.n_timesteps_hard_overflow_is_broken
+    r[R_SOFT_BROKEN] = config.n_timesteps_soft_overflow_is_broken
+    r[R_EASY] = 1 if config.game_over_mode == "easy" else 0
+    r[R_MAX_LOADS_CUT] = config.max_number_loads_game_over
+    r[R_MAX_PRODS_CUT] = config.max_number_prods_game_over
+    return r, np.array([float(config.hard_overflow_coefficient)])
+
+
+def result_from_buffers(pf, status: int, n_iter: int, bus_v: np.ndarray, out_mask: np.ndarray,
+                        out_res: np.ndarray) -> PowerFlowResult:
+    """A :class:`PowerFlowResult` of views into the kernel's output buffers."""
+    bus_on, prod_cut, load_cut, prod_res, load_res, line_res = result_views(pf.sizes, out_mask,
+                                                                            out_res)
+    return PowerFlowResult(
+        status=PFStatus(int(status)), n_iter=int(n_iter),
+        bus_vm_pu=bus_v[0], bus_va_rad=bus_v[1], bus_energized_mask=bus_on,
+        prod_p_mw=prod_res[:, PR_P], prod_q_mvar=prod_res[:, PR_Q], prod_v_pu=prod_res[:, PR_V],
+        prod_cut_mask=prod_cut, load_p_mw=load_res[:, LR_P], load_q_mvar=load_res[:, LR_Q],
+        load_v_pu=load_res[:, LR_V], load_cut_mask=load_cut,
+        line_p_or_mw=line_res[:, LN_P_OR], line_q_or_mvar=line_res[:, LN_Q_OR],
+        line_a_or=line_res[:, LN_A_OR], line_v_or_pu=line_res[:, LN_V_OR],
+        line_p_ex_mw=line_res[:, LN_P_EX], line_q_ex_mvar=line_res[:, LN_Q_EX],
+        line_a_ex=line_res[:, LN_A_EX], line_v_ex_pu=line_res[:, LN_V_EX],
+    )
+
+
+def fast_transition(env, state: GameState, action: np.ndarray, pf, ac: bool, simulate: bool):
+    """Numba-backend twin of ``PowerGridEnv._transition_reference`` (same return values)."""
+    st = state.copy()
+    c = env._chronic
+    t = min(st.step + 1, c.n_steps - 1)
+    st.step = t
+    inj, extra = env._inj_row(t, planned=simulate)
+    hazards = env._zero_lines if simulate else c.hazards[t]
+    sz = pf.sizes
+    n_line = sz.n_line
+    applied = np.empty_like(action)
+    line_event = np.empty(n_line, np.int8)
+    sub_event = np.empty(sz.n_sub, np.int8)
+    broken_seq = np.empty(max(n_line, 1), np.int32)
+    report = np.empty(N_REPORT, np.int64)
+    out_mask = np.empty(sz.mask_len, np.bool_)
+    out_res = np.empty(sz.res_len)
+    bus_v = pf.bus_v if not simulate else pf.bus_v.copy()
+    game_step(action, st.topo, st.line_unavailable, st.line_overflow_steps, st.line_cooldown,
+              st.sub_cooldown, env.action_helper.node_switch_sub, env._rules_i, env._rules_f,
+              c.maintenance[t], hazards, inj, env.limits_a, ac, pf.max_iter, pf.tol_pu,
+              pf.grid_i, pf.grid_f, bus_v, out_mask, out_res, pf.ws_i, pf.ws_f,
+              applied, line_event, sub_event, broken_seq, report)
+    result = result_from_buffers(pf, report[RP_STATUS], report[RP_ITER], bus_v.copy(), out_mask,
+                                 out_res)
+    legality = LegalityReport(replaced_by_do_nothing=bool(report[RP_REPLACED]))
+    if legality.replaced_by_do_nothing:
+        legality.reason = "action touches more substations/lines than allowed"
+    else:
+        legality.illegal_reconnections = np.flatnonzero(line_event & EV_ILLEGAL_RECONNECTION)
+        legality.lines_on_cooldown = np.flatnonzero(line_event & EV_LINE_COOLDOWN)
+        legality.substations_on_cooldown = np.flatnonzero(sub_event & EV_SUB_COOLDOWN)
+        if legality.n_refused:
+            legality.reason = "some switches were refused (cooldown or unavailable line)"
+    flag = FLAG_NAMES.get(int(report[RP_FLAG]))
+    info = {
+        "chronic_name": c.name, "timestep": t, "datetime": str(c.datetimes[t]),
+        "illegal": legality.as_dict(), "action_applied": applied,
+        "lines_broken": broken_seq[:report[RP_N_BROKEN]].tolist(),
+        "cascade_depth": int(report[RP_DEPTH]),
+        "lines_maintenance_started": np.flatnonzero(line_event & EV_MAINTENANCE).tolist(),
+        "lines_hazards_started": np.flatnonzero(line_event & EV_HAZARD).tolist(),
+        "power_flow_status": result.status.name, "game_over_reason": None,
+    }
+    if extra:
+        info["cosim"] = extra
+    if flag is None or flag != "diverged":
+        info["n_loads_cut"] = int(report[RP_LOADS_CUT])
+        info["n_prods_cut"] = int(report[RP_PRODS_CUT])
+    _ = EV_BROKEN
+    return st, result, flag, info, applied, legality
