@@ -393,6 +393,8 @@ class NetworkAllocator(CommAgent):
         """
         if self.mode != "lockstep":
             raise RuntimeError("lockstep_round needs an allocator in lockstep mode")
+        if not self.running:
+            raise RuntimeError("the allocator loop is not running: call start() first")
         if self._step is not None and step < self._step:
             raise ValueError(f"step {step} is before the current step {self._step}")
         wanted = None if node_ids is None else set(node_ids)

@@ -125,7 +125,8 @@ class EnvBridge:
         self.round += 1
         if self.lockstep:
             result = self.allocator.lockstep_round(self.round, self.mapping, self.timeout_s)
-            reports, late, gone = result.reports, result.late, result.gone
+            reports = {n: r for n, r in result.reports.items() if n in self.mapping}
+            late, gone = result.late, result.gone
         else:
             latest = self.allocator.latest_reports()
             active = set(self.allocator.active_nodes())
@@ -272,7 +273,7 @@ class PandapowerBridge:
             return
         if report.meters and all(m in report.meters for m in targets):
             for meter, idx in targets.items():
-                p, q = report.meters[meter]
+                p, q = report.meters[str(meter)]
                 sign = -1.0 if meter in self.production_meters else 1.0
                 loads.at[idx, "p_mw"] = sign * p
                 loads.at[idx, "q_mvar"] = sign * q
@@ -318,7 +319,8 @@ class PandapowerBridge:
         self.step_count = self.step_count + 1 if step is None else int(step)
         result = self.allocator.lockstep_round(self.step_count, self.mapping, self.timeout_s)
         for node_id, report in result.reports.items():
-            self.apply(node_id, report)
+            if node_id in self.mapping:  # other nodes may share the allocator
+                self.apply(node_id, report)
         return self.solve(self.step_count, result.late, result.gone)
 
     def run_realtime(self, duration_s: float, min_interval_s: float = 0.0) -> list[dict[str, Any]]:

@@ -50,7 +50,15 @@ def parse_curve_auth(data: Mapping[str, Any] | None, where: str) -> CurveAuth | 
         )
     if "secret_key_file" not in data:
         raise ConfigurationError(f"'{where}.curve' needs 'secret_key_file'")
-    return CurveAuth(**{k: (None if v is None else str(v)) for k, v in data.items()})
+    return CurveAuth(
+        secret_key_file=str(data["secret_key_file"]),
+        authorized_keys_dir=_opt_str(data.get("authorized_keys_dir")),
+        server_public_key_file=_opt_str(data.get("server_public_key_file")),
+    )
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from gym_powergrid.errors import ChronicError
 _UNITS = {"_p_kw": 1e-3, "_q_kvar": 1e-3, "_p_mw": 1.0, "_q_mvar": 1.0}
 
 
-def _open_text(path: Path, mode: str = "rt") -> io.TextIOBase:
+def _open_text(path: Path, mode: str = "rt") -> IO[str]:
     if path.suffix == ".gz":
         if mode == "wt":  # mtime=0: the same data gives the same bytes
             raw = gzip.GzipFile(path, "wb", mtime=0)

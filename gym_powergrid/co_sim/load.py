@@ -21,7 +21,7 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from gym_powergrid.co_sim.transport import normalize_address
 logger = logging.getLogger(__name__)
 
 DEFAULT_STEP_S = 300.0  # row spacing of a node without curves
+MAX_RECORDS = 1_000_000  # voltages/allocations kept in memory (the oldest are dropped)
 
 
 class NetworkLoad(CommAgent):
@@ -45,7 +46,8 @@ class NetworkLoad(CommAgent):
             None (``node_id`` and ``allocator`` are required).
 
     Attributes:
-        voltages: ``(step, vm_pu)`` pairs told by the allocator, in arrival order.
+        voltages: ``(step, vm_pu)`` pairs told by the allocator, in arrival order (the last
+            million).
         joined: Whether the allocator acknowledged the join of the current session.
         session: Allocator session id of the last ``join_ack``.
         step: Current lock-step step (or curve row index since start in real-time mode).
@@ -83,8 +85,8 @@ class NetworkLoad(CommAgent):
         self.p_mw = 0.0
         self.q_mvar = 0.0
         self.last_vm_pu: float | None = None
-        self.voltages: list[tuple[int, float]] = []
-        self.allocations: list[dict[str, Any]] = []
+        self.voltages: deque[tuple[int, float]] = deque(maxlen=MAX_RECORDS)
+        self.allocations: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDS)
         self._override: tuple[float, float, float] | None = None  # (p, q, until virtual time)
         self._acks: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._last_heard = time.monotonic()
@@ -315,8 +317,8 @@ class NetworkLoad(CommAgent):
         if self.config.record_file:
             record = {
                 "node_id": self.node_id,
-                "voltages": self.voltages,
-                "allocations": self.allocations,
+                "voltages": list(self.voltages),
+                "allocations": list(self.allocations),
                 "stats": self.statistics(),
             }
             try:

@@ -252,8 +252,7 @@ def _run_env(scn: Scenario, sim: Any, mapping: dict[str, Any], mode: str, speed:
     try:
         bridge = EnvBridge(env, sim.allocator, {k: tuple(v) for k, v in mapping.items()},
                            timeout_s=scn.step_timeout_s, lockstep=mode == "lockstep")
-        space = env.action_space
-        do_nothing = np.zeros(space.shape, dtype=space.dtype)
+        do_nothing = np.zeros_like(env.action_space.sample())
         bridge.reset(seed=0)
         period = 300.0 / speed
         for _ in range(n_steps):

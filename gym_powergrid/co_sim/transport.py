@@ -146,6 +146,8 @@ class Transport:
         self._linger_ms = int(linger_ms)
         self._dealers: dict[str, Any] = {}
         self._auth: Any = None
+        self._public: bytes | None
+        self._secret: bytes | None
         self._closed = False
         if curve is not None:
             # A ZAP handler applies to a whole context: give CURVE nodes their own context.

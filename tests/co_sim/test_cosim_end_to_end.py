@@ -4,6 +4,7 @@ allocator."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -96,6 +97,13 @@ def test_killed_node_is_reported_and_rejoins(sim_factory, lv_config, fake_env):
     assert any("client2" in i["late"] for i in during)
     assert any("client2" in i["gone"] for i in during)
     assert sim.allocator.statistics()["rejoins"] >= 1
+    # SIGTERM: the node leaves politely and exits with status 0
+    handles[1].process.send_signal(signal.SIGTERM)
+    assert handles[1].process.wait(20) == 0
+    deadline = time.monotonic() + 5
+    while sim.allocator.nodes()["client1"].status != "left" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sim.allocator.nodes()["client1"].status == "left"
     logs = sim.stop(timeout=5)
     assert "joined allocator session" in logs["client2"]  # the new process's log was collected
 

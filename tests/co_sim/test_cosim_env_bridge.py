@@ -27,7 +27,8 @@ def test_mapped_injections_come_from_the_nodes(
 ) -> None:
     alloc = allocator_factory()
     nodes = {i: _lv_node(node_factory, alloc, lv_curves, i) for i in (1, 2, 3)}
-    assert alloc.wait_for_nodes(["client1", "client2", "client3"], 10)
+    _lv_node(node_factory, alloc, lv_curves, 4)  # joined but not mapped: ignored by the bridge
+    assert alloc.wait_for_nodes(["client1", "client2", "client3", "client4"], 10)
     mapping = {"client1": ("load", 3), "client2": ("load", 7), "client3": ("prod", 1)}
     bridge = EnvBridge(fake_env, alloc, mapping, timeout_s=5)
     curves = read_curves(lv_curves)
