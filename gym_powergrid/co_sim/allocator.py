@@ -67,15 +67,28 @@ class RoundResult:
 
 
 class _Collector:
+    """Reports of one lock-step round; ``done`` is set once every expected node answered."""
+
     def __init__(self, step: int, expected: set[str]) -> None:
         self.step = step
         self.expected = expected
+        self.remaining = set(expected)
         self.reports: dict[str, P.Report] = {}
         self.done = threading.Event()
         self.check()
 
+    def add(self, node_id: str, report: P.Report) -> None:
+        self.reports[node_id] = report
+        self.remaining.discard(node_id)
+        self.check()
+
+    def discard(self, node_id: str) -> None:
+        self.expected.discard(node_id)
+        self.remaining.discard(node_id)
+        self.check()
+
     def check(self) -> None:
-        if self.expected.issubset(self.reports):
+        if not self.remaining:
             self.done.set()
 
 
@@ -195,8 +208,7 @@ class NetworkAllocator(CommAgent):
                 self.call_later(linger_ms / 1000, self._drop_if_inactive, rec.node_id)
             col = self._collector
             if col is not None and rec.node_id in col.expected:
-                col.expected.discard(rec.node_id)
-                col.check()
+                col.discard(rec.node_id)
             if self._stop_waiting and status != "stopped":
                 self._stop_waiting.discard(rec.node_id)
                 if not self._stop_waiting:
@@ -293,8 +305,7 @@ class NetworkAllocator(CommAgent):
         col = self._collector
         if self.mode == "lockstep" and col is not None:
             if report.step == col.step:
-                col.reports[rec.node_id] = report
-                col.check()
+                col.add(rec.node_id, report)
             elif report.step < col.step:
                 self.stats["late_reports"] += 1
         callback = self.allocation_updated

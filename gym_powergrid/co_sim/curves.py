@@ -134,7 +134,9 @@ def read_curves(path: str | Path, step_s: float | None = None) -> Curves:
     p: dict[str, np.ndarray] = {}
     q: dict[str, np.ndarray] = {}
     for j, (meter, kind, factor) in enumerate(scales):
-        (p if kind == "p" else q)[meter] = data[:, j] * factor
+        column = data[:, j] * factor
+        column.flags.writeable = False  # curves may be shared between nodes of one process
+        (p if kind == "p" else q)[meter] = column
     if set(p) != set(q):
         raise ChronicError(
             f"curves file {str(path)!r}: meters {sorted(set(p) ^ set(q))} lack a P or Q column"

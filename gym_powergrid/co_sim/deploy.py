@@ -205,8 +205,14 @@ class RemoteNode:
         Raises:
             DeploymentError: With the remote error and the install command.
         """
-        probe = ("import sys, zmq, simpy, msgpack, gym_powergrid, gym_powergrid.co_sim.node; "
-                 "print(gym_powergrid.__version__, sys.version.split()[0])")
+        # find_spec of top-level names does not import them: the check stays cheap
+        probe = (
+            "import sys, importlib.util as u, importlib.metadata as m\n"
+            "missing = [n for n in ('gym_powergrid', 'zmq', 'simpy', 'msgpack') "
+            "if u.find_spec(n) is None]\n"
+            "if missing: sys.exit('missing modules: ' + ', '.join(missing))\n"
+            "print(m.version('gym-powergrid'), sys.version.split()[0])"
+        )
         rc, out, err = self._run(f"{shlex.quote(self.python)} -c {shlex.quote(probe)}")
         if rc != 0:
             raise DeploymentError(

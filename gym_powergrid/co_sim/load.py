@@ -17,6 +17,7 @@ Life of a :class:`NetworkLoad`:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -35,6 +36,21 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_STEP_S = 300.0  # row spacing of a node without curves
 MAX_RECORDS = 1_000_000  # voltages/allocations kept in memory (the oldest are dropped)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_cached(path: str, mtime_ns: int) -> Curves:
+    return read_curves(path)
+
+
+def _cached_curves(path: str) -> Curves:
+    """Read a curves file once per process (many multiplexed nodes often share one file)."""
+    resolved = Path(path).resolve()
+    try:
+        mtime = resolved.stat().st_mtime_ns
+    except OSError:
+        return read_curves(path)  # raises the ChronicError naming the file
+    return _read_cached(str(resolved), mtime)
 
 
 class NetworkLoad(CommAgent):
@@ -66,7 +82,7 @@ class NetworkLoad(CommAgent):
             speed=cfg.speed,
         )
         try:
-            self.curves: Curves | None = read_curves(cfg.curve_file) if cfg.curve_file else None
+            self.curves: Curves | None = _cached_curves(cfg.curve_file) if cfg.curve_file else None
             if self.curves is not None:
                 for column in cfg.meters.values():
                     self.curves.value(column, 0)  # KeyError names the missing column

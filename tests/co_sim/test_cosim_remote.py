@@ -46,8 +46,10 @@ def ssh_namespace(tmp_path: Path) -> Iterator[dict]:
         pytest.skip(f"{SSHD} not found (apt-get install -y openssh-server)")
     tag = f"{os.getpid() % 10000}{random.randrange(100)}"
     ns, veth_host, veth_ns = f"cosim{tag}", f"vch{tag}", f"vcn{tag}"
-    subnet = f"10.{random.randrange(200, 250)}.{random.randrange(1, 250)}"
-    host_ip, ns_ip = f"{subnet}.1", f"{subnet}.2"
+    # a /30 in 198.18.0.0/15, the range reserved for network benchmark tests (RFC 2544)
+    base = f"198.{random.randrange(18, 20)}.{random.randrange(256)}.{4 * random.randrange(64)}"
+    prefix, last = base.rsplit(".", 1)
+    host_ip, ns_ip = f"{prefix}.{int(last) + 1}", f"{prefix}.{int(last) + 2}"
     created_ns = created_link = False
     sshd = None
     try:
@@ -57,9 +59,9 @@ def ssh_namespace(tmp_path: Path) -> Iterator[dict]:
             _sh("ip", "link", "add", veth_host, "type", "veth", "peer", "name", veth_ns)
             created_link = True
             _sh("ip", "link", "set", veth_ns, "netns", ns)
-            _sh("ip", "addr", "add", f"{host_ip}/24", "dev", veth_host)
+            _sh("ip", "addr", "add", f"{host_ip}/30", "dev", veth_host)
             _sh("ip", "link", "set", veth_host, "up")
-            _sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/24", "dev", veth_ns)
+            _sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", veth_ns)
             _sh("ip", "netns", "exec", ns, "ip", "link", "set", veth_ns, "up")
             _sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
         except (subprocess.CalledProcessError, OSError) as exc:
