@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.obs_kernel import N_FEATURES, fill_observation
 from ..core.pf_kernel import (
     LN_A_EX,
     LN_A_OR,
@@ -58,6 +59,7 @@ from ..core.step_kernel import (
     game_step,
 )
 
+OBS_DTYPES = (np.float32, np.int32, np.int8)
 FLAG_NAMES = {FLAG_DIVERGED: "diverged", FLAG_LOADS: "too_many_loads_cut",
               FLAG_PRODS: "too_many_prods_cut"}
 
@@ -98,8 +100,9 @@ def result_from_buffers(pf, status: int, n_iter: int, bus_v: np.ndarray, out_mas
 
 
 def fast_transition(env, state: GameState, action: np.ndarray, pf, ac: bool, simulate: bool):
-    """Numba-backend twin of ``PowerGridEnv._transition_reference`` (same return values)."""
-    st = state.copy()
+    """Numba-backend twin of ``PowerGridEnv._transition_reference``; also returns the
+    observation and the reward features. ``state`` is mutated unless ``simulate``."""
+    st = state.copy() if simulate else state
     c = env._chronic
     t = min(st.step + 1, c.n_steps - 1)
     st.step = t
@@ -147,4 +150,15 @@ def fast_transition(env, state: GameState, action: np.ndarray, pf, ac: bool, sim
         info["n_loads_cut"] = int(report[RP_LOADS_CUT])
         info["n_prods_cut"] = int(report[RP_PRODS_CUT])
     _ = EV_BROKEN
-    return st, result, flag, info, applied, legality
+    # observation and reward features, one more kernel call
+    f32, i32, i8 = (np.empty(n, dt) for n, dt in zip(env._obs_lengths, OBS_DTYPES))
+    feats = np.empty(N_FEATURES)
+    tp = min(t + 1, c.n_steps - 1)
+    maint_fc, dates = env._events(c)
+    planned = env._packed(c)[1][tp]
+    fill_observation(f32, i32, i8, feats, pf.grid_i, out_res, out_mask,
+                     report[RP_STATUS] == 0, st.topo, st.line_unavailable, st.line_cooldown,
+                     st.sub_cooldown, env.limits_a, planned, maint_fc[t], dates[t], applied)
+    bufs = (f32, i32, i8)
+    obs = {k: bufs[b][sl] for k, (b, sl) in env._obs_layout_items}
+    return st, result, flag, info, applied, legality, obs, feats

@@ -53,6 +53,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ..chronics.events import steps_to_next_event
+from ..core.obs_kernel import obs_layout
 from ..core.results import Injections, PowerFlowResult
 from ..core.rules import (
     ActionLimits,
@@ -122,6 +123,8 @@ class PowerGridEnv(gym.Env):
             cfg.n_timesteps_actionned_node_reactionable)
         self.ac = cfg.loadflow_mode.upper() == "AC"
         self._pf = self._make_backend(cfg.loadflow_backend)
+        layout, self._obs_lengths = obs_layout(grid.n_sub, grid.n_prod, grid.n_load, grid.n_line)
+        self._obs_layout_items = tuple((k, layout[k]) for k in self.observation_space.spaces)
         #: numba backend: the whole transition runs in one kernel call (core/step_kernel.py)
         self._fast = cfg.loadflow_backend == "numba"
         self._rules_i, self._rules_f = pack_rules(cfg)
@@ -166,11 +169,16 @@ class PowerGridEnv(gym.Env):
         raise ConfigurationError(f"unknown loadflow_backend {name!r}; use 'numba' or 'pandapower'")
 
     def _events(self, chronic):
-        """Per-chronic arrays computed once: maintenance forecast."""
+        """Per-chronic arrays computed once: maintenance forecast (T, L) and date parts (T, 7)."""
         key = chronic.name
         if key not in self._events_cache:
             horizon = self.config.n_timesteps_horizon_maintenance
-            self._events_cache[key] = (steps_to_next_event(chronic.maintenance, horizon),)
+            fc = np.ascontiguousarray(steps_to_next_event(chronic.maintenance, horizon),
+                                      dtype=np.int32)
+            dates = np.array([[d.year, d.month, d.day, d.hour, d.minute, d.second, d.weekday()]
+                              for d in chronic.datetimes.astype("datetime64[s]").tolist()],
+                             dtype=np.int32).reshape(-1, 7)
+            self._events_cache[key] = (fc, dates)
             if len(self._events_cache) > 16:
                 self._events_cache.pop(next(iter(self._events_cache)))
         return self._events_cache[key]
@@ -282,11 +290,10 @@ class PowerGridEnv(gym.Env):
         if self._needs_reset:
             raise RuntimeError("call reset() before step(): the episode has ended or not started")
         a = validate_action(action, self.action_helper.action_length)
-        new_state, result, flag, info, applied = self._transition(
+        new_state, result, flag, info, applied, obs, feats = self._transition(
             self.state, a, self._pf, self.ac, simulate=False)
         self.state, self._result = new_state, result
-        obs = self._observation(new_state, result)
-        comps = self._reward(obs, applied, flag, info)
+        comps = self._reward(obs, applied, flag, info, feats)
         reward = float(sum(comps.values()))
         info["reward_components"] = comps
         terminated = info["game_over_reason"] is not None
@@ -320,10 +327,9 @@ class PowerGridEnv(gym.Env):
         ac = str(loadflow_mode).upper() == "AC"
         if ac not in self._pf_sim:
             self._pf_sim[ac] = self._make_backend(self.config.loadflow_backend)
-        st, res, flag, info, applied = self._transition(self.state, a, self._pf_sim[ac], ac,
-                                                        simulate=True)
-        obs = self._observation(st, res)
-        comps = self._reward(obs, applied, flag, info)
+        st, res, flag, info, applied, obs, feats = self._transition(
+            self.state, a, self._pf_sim[ac], ac, simulate=True)
+        comps = self._reward(obs, applied, flag, info, feats)
         info["reward_components"] = comps
         return obs, float(sum(comps.values())), info["game_over_reason"] is not None, info
 
@@ -340,14 +346,16 @@ class PowerGridEnv(gym.Env):
     def _transition(self, state: GameState, action: np.ndarray, pf, ac: bool, simulate: bool):
         """Apply an action and advance one step; returns new state, result, flag, info."""
         if self._fast:
-            st, result, flag, info, applied, report = fast_transition(self, state, action, pf, ac,
-                                                                      simulate)
+            st, result, flag, info, applied, report, obs, feats = fast_transition(
+                self, state, action, pf, ac, simulate)
             if flag is not None:
                 info["game_over_reason"] = flag
                 info["game_over_message"] = GAME_OVER_REASONS[flag]
             info["_report"] = report
-            return st, result, flag, info, applied
-        return self._transition_reference(state, action, pf, ac, simulate)
+            return st, result, flag, info, applied, obs, feats
+        st, result, flag, info, applied = self._transition_reference(state, action, pf, ac,
+                                                                     simulate)
+        return st, result, flag, info, applied, self._observation(st, result), None
 
     def _transition_reference(self, state: GameState, action: np.ndarray, pf, ac: bool,
                               simulate: bool):
@@ -390,11 +398,14 @@ class PowerGridEnv(gym.Env):
         info["_report"] = report
         return st, result, flag, info, applied
 
-    def _reward(self, obs: dict, applied: np.ndarray, flag: str | None, info: dict) -> dict:
+    def _reward(self, obs: dict, applied: np.ndarray, flag: str | None, info: dict,
+                feats: np.ndarray | None = None) -> dict:
         report: LegalityReport = info.pop("_report")
         n_illegal = 0 if report.illegal_reconnections is None else len(report.illegal_reconnections)
         if flag is None and n_illegal:
             flag = FLAG_ILLEGAL
+        if feats is not None and hasattr(self.reward_fn, "from_features"):
+            return self.reward_fn.from_features(feats, flag, n_illegal)
         comps = self.reward_fn(obs, applied, flag, self, n_illegal_reconnections=n_illegal)
         return {k: float(v) for k, v in comps.items()}
 
@@ -402,8 +413,8 @@ class PowerGridEnv(gym.Env):
         c = self._chronic
         t = st.step
         tp = min(t + 1, c.n_steps - 1)
-        dt = c.datetimes[t].astype("datetime64[s]").item()
-        (maint_fc,) = self._events(c)
+        maint_fc, dates = self._events(c)
+        year, month, day, hour, minute, second, weekday = (int(x) for x in dates[t])
         obs = {k: v.copy() for k, v in self._static.items()}
         obs.update({
             "active_loads": r.load_p_mw.astype(F32), "reactive_loads": r.load_q_mvar.astype(F32),
@@ -429,10 +440,10 @@ class PowerGridEnv(gym.Env):
             "planned_reactive_loads": c.load_q_planned_mvar[tp].astype(F32),
             "planned_active_productions": c.prod_p_planned_mw[tp].astype(F32),
             "planned_voltage_productions": c.prod_v_planned_pu[tp].astype(F32),
-            "date_year": np.array([dt.year], I32), "date_month": np.array([dt.month], I32),
-            "date_day": np.array([dt.day], I32), "date_hour": np.array([dt.hour], I32),
-            "date_minute": np.array([dt.minute], I32), "date_second": np.array([dt.second], I32),
-            "date_day_of_week": np.array([dt.weekday()], I32),
+            "date_year": np.array([year], I32), "date_month": np.array([month], I32),
+            "date_day": np.array([day], I32), "date_hour": np.array([hour], I32),
+            "date_minute": np.array([minute], I32), "date_second": np.array([second], I32),
+            "date_day_of_week": np.array([weekday], I32),
             "productions_nodes": st.prod_node.astype(I8), "loads_nodes": st.load_node.astype(I8),
             "lines_or_nodes": st.line_or_node.astype(I8),
             "lines_ex_nodes": st.line_ex_node.astype(I8),

@@ -30,6 +30,17 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ..core.obs_kernel import (
+    FT_DISTANCE,
+    FT_LINE_SWITCHES,
+    FT_LOADS_CUT,
+    FT_MEAN_MARGIN,
+    FT_N_ON,
+    FT_NODE_SWITCHES,
+    FT_PRODS_CUT,
+    FT_SUM_SQ_USAGE,
+)
+
 logger = logging.getLogger(__name__)
 
 FLAG_DIVERGED = "diverged"
@@ -104,6 +115,29 @@ class PypownetReward:
         return out
 
 
+    def from_features(self, f: np.ndarray, flag: str | None, n_illegal: int = 0) -> dict:
+        """Same components from the kernel's reward features (numba fast path)."""
+        out = dict.fromkeys(COMPONENTS, 0.0)
+        cost = (self.node_switch_cost * f[FT_NODE_SWITCHES]
+                + self.line_switch_cost * f[FT_LINE_SWITCHES])
+        if flag == FLAG_DIVERGED:
+            out["action_cost"] = -float(cost)
+            out["distance_to_reference"] = self.game_over_reward
+            return out
+        if flag == FLAG_TOO_MANY_LOADS_CUT:
+            out["loads_cut"] = self.game_over_reward
+            return out
+        if flag == FLAG_TOO_MANY_PRODS_CUT:
+            out["prods_cut"] = self.game_over_reward
+            return out
+        out["loads_cut"] = self.loads_cut_factor * float(f[FT_LOADS_CUT])
+        out["prods_cut"] = self.prods_cut_factor * float(f[FT_PRODS_CUT])
+        out["action_cost"] = float(-cost + self.illegal_reconnection_factor * n_illegal)
+        out["distance_to_reference"] = self.distance_factor * float(f[FT_DISTANCE])
+        out["line_usage"] = self.line_usage_factor * float(f[FT_SUM_SQ_USAGE])
+        return out
+
+
 class SurvivalReward:
     """+1 per surviving step plus the mean line margin, minus the action cost; -10 at game over."""
 
@@ -121,6 +155,15 @@ class SurvivalReward:
         margin = float(np.clip(np.mean(1.0 - usage), -1.0, 1.0)) if usage.size else 0.0
         return {"survival": 1.0, "margin": margin,
                 "action_cost": -0.1 * self.cost.action_cost(action, n_line)}
+
+
+    def from_features(self, f: np.ndarray, flag: str | None, n_illegal: int = 0) -> dict:
+        if flag in (FLAG_DIVERGED, FLAG_TOO_MANY_LOADS_CUT, FLAG_TOO_MANY_PRODS_CUT):
+            return {"survival": self.game_over_reward, "margin": 0.0, "action_cost": 0.0}
+        margin = float(np.clip(f[FT_MEAN_MARGIN], -1.0, 1.0)) if f[FT_N_ON] > 0 else 0.0
+        cost = (self.cost.node_switch_cost * f[FT_NODE_SWITCHES]
+                + self.cost.line_switch_cost * f[FT_LINE_SWITCHES])
+        return {"survival": 1.0, "margin": margin, "action_cost": -0.1 * float(cost)}
 
 
 class ZeroReward:
