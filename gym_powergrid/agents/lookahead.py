@@ -1,0 +1,211 @@
+"""One-step DC look-ahead of candidate actions, scored: batched (numba) or one ``simulate`` each.
+
+Both evaluators answer the same question for a matrix of candidate switch vectors — what would
+``env.simulate(action, "DC")`` lead to, and how good is it — and return the same
+``(score, stats)`` arrays (columns ``ST_*`` of :mod:`gym_powergrid.core.batch`):
+
+* :class:`BatchLookahead` (default, fast): all candidates in one parallel numba call;
+* :class:`SimulateLookahead` (reference): one Python ``env.simulate`` per candidate, the score
+  computed from its observation. Tests check that both agree.
+
+The score follows pypownet's reward (squared capacity usage, isolated loads and productions,
+action cost, distance to the reference topology) plus overflow and broken-line counts; see
+:class:`ScoreWeights`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from ..core import batch as kb
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScoreWeights:
+    """Weights of the look-ahead score (higher score is better; every term is a penalty).
+
+    Attributes:
+        usage_sq: per unit of squared capacity usage summed over lines in service.
+        overflow: per line above its thermal limit after the cascade.
+        line_broken: per line broken by the simulated cascade.
+        load_cut: per isolated load (None: pypownet's ``n_sub / 5``).
+        prod_cut: per isolated production (None: pypownet's ``n_sub / 10``).
+        node_switch: per node switch of the action (pypownet: 0.1).
+        line_switch: per line status switch of the action (pypownet: 0.2).
+        distance: per element not on busbar 0 (pypownet: 0.02).
+        game_over: penalty of a candidate that ends the game (diverged power flow or too many
+            isolated loads / productions).
+    """
+
+    usage_sq: float = 1.0
+    overflow: float = 1.0
+    line_broken: float = 2.0
+    load_cut: float | None = None
+    prod_cut: float | None = None
+    node_switch: float = 0.1
+    line_switch: float = 0.2
+    distance: float = 0.02
+    game_over: float = 1e6
+
+    @classmethod
+    def from_any(cls, value: Any) -> ScoreWeights:
+        """Accept None (defaults), a ScoreWeights or a mapping of field names."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            known = {f.name for f in fields(cls)}
+            bad = sorted(set(value) - known)
+            if bad:
+                raise ValueError(f"unknown score weight(s) {bad}; allowed: {sorted(known)}")
+            return cls(**value)
+        raise TypeError(f"weights must be None, a ScoreWeights or a dict, got {value!r}")
+
+    def vector(self, n_sub: int) -> np.ndarray:
+        """The weights in the kernel's ``W_*`` order."""
+        w = np.zeros(kb.N_WEIGHTS)
+        w[kb.W_USAGE] = self.usage_sq
+        w[kb.W_OVERFLOW] = self.overflow
+        w[kb.W_BROKEN] = self.line_broken
+        w[kb.W_LOAD_CUT] = n_sub / 5.0 if self.load_cut is None else self.load_cut
+        w[kb.W_PROD_CUT] = n_sub / 10.0 if self.prod_cut is None else self.prod_cut
+        w[kb.W_NODE] = self.node_switch
+        w[kb.W_LINE] = self.line_switch
+        w[kb.W_DISTANCE] = self.distance
+        w[kb.W_GAME_OVER] = self.game_over
+        return w
+
+
+def score_from_stats(stats: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The score of each row of ``stats`` (same formula as the numba kernel)."""
+    s = np.atleast_2d(stats)
+    score = -(weights[kb.W_USAGE] * s[:, kb.ST_USAGE_SQ]
+              + weights[kb.W_OVERFLOW] * s[:, kb.ST_N_OVERFLOW]
+              + weights[kb.W_BROKEN] * s[:, kb.ST_BROKEN]
+              + weights[kb.W_LOAD_CUT] * s[:, kb.ST_LOADS_CUT]
+              + weights[kb.W_PROD_CUT] * s[:, kb.ST_PRODS_CUT]
+              + weights[kb.W_NODE] * s[:, kb.ST_NODE_SW]
+              + weights[kb.W_LINE] * s[:, kb.ST_LINE_SW]
+              + weights[kb.W_DISTANCE] * s[:, kb.ST_DISTANCE])
+    return np.where(s[:, kb.ST_GAME_OVER] > 0, -weights[kb.W_GAME_OVER], score)
+
+
+class _Lookahead:
+    """Common part: environment access, weights, throughput counters."""
+
+    def __init__(self, env: Any, weights: ScoreWeights | dict | None = None) -> None:
+        self.env = getattr(env, "unwrapped", env)
+        self.weights = ScoreWeights.from_any(weights)
+        self.weight_vector = self.weights.vector(self.env.grid.n_sub)
+        self.n_evaluated = 0
+        self.seconds = 0.0
+        self.last_seconds = 0.0
+
+    @property
+    def candidates_per_second(self) -> float:
+        """Candidates evaluated per second of evaluation, over the evaluator's life."""
+        return self.n_evaluated / self.seconds if self.seconds > 0 else float("nan")
+
+    def evaluate(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Score each row of ``candidates``; returns ``(score (n,), stats (n, N_STATS))``."""
+        if self.env.state is None:
+            raise RuntimeError("call env.reset() before evaluating candidate actions")
+        t0 = time.perf_counter()
+        score, stats = self._evaluate(np.asarray(candidates))
+        self.last_seconds = time.perf_counter() - t0
+        self.seconds += self.last_seconds
+        self.n_evaluated += len(score)
+        return score, stats
+
+    def _evaluate(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+class BatchLookahead(_Lookahead):
+    """All candidates in one parallel numba call (:mod:`gym_powergrid.core.batch`)."""
+
+    def __init__(self, env: Any, weights: ScoreWeights | dict | None = None) -> None:
+        super().__init__(env, weights)
+        self.evaluator = kb.BatchEvaluator(self.env.grid)
+
+    def inputs(self) -> dict[str, Any]:
+        """The arrays describing the simulated step (what ``simulate`` would use)."""
+        from ..core.pf_kernel import pack_injections, pack_topology
+
+        env = self.env
+        st = env.state
+        grid = env.grid
+        chronic = env.current_chronic
+        t = min(st.step + 1, chronic.n_steps - 1)
+        prod_p = np.array(chronic.prod_p_planned_mw[t], dtype=np.float64)
+        prod_v = np.array(chronic.prod_v_planned_pu[t], dtype=np.float64)
+        off = prod_v <= 0  # pypownet: a production with V <= 0 is off
+        prod_p[off] = 0.0
+        prod_v[off] = grid.prod_vm_pu[off]
+        inj = pack_injections(prod_p, np.asarray(grid.prod_q_mvar, np.float64), prod_v,
+                              np.asarray(chronic.load_p_planned_mw[t], np.float64),
+                              np.asarray(chronic.load_q_planned_mvar[t], np.float64))
+        topo = pack_topology(st.prod_node, st.load_node, st.line_or_node, st.line_ex_node,
+                             st.line_status)
+        cfg = env.config
+        return {
+            "base_topo": topo, "overflow_steps": st.line_overflow_steps,
+            "outage_mask": np.asarray(chronic.maintenance[t]) > 0, "inj": inj,
+            "limits_a": env.limits_a, "hard_coef": cfg.hard_overflow_coefficient,
+            "n_soft": cfg.n_timesteps_consecutive_soft_overflow_breaks,
+            "easy": cfg.game_over_mode == "easy",
+            "max_loads_go": cfg.max_number_loads_game_over,
+            "max_prods_go": cfg.max_number_prods_game_over,
+        }
+
+    def _evaluate(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.evaluator.evaluate(candidates, weights=self.weight_vector, **self.inputs())
+
+
+class SimulateLookahead(_Lookahead):
+    """Reference: one ``env.simulate(action, "DC")`` per candidate (slow, obviously right)."""
+
+    def _evaluate(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        env = self.env
+        n_line = env.grid.n_line
+        stats = np.zeros((len(candidates), kb.N_STATS))
+        for i, cand in enumerate(candidates):
+            obs, _, terminated, info = env.simulate(cand, loadflow_mode="DC")
+            row = stats[i]
+            applied = np.asarray(info["action_applied"])
+            row[kb.ST_NODE_SW] = int(applied[:-n_line].sum())
+            row[kb.ST_LINE_SW] = int(applied[-n_line:].sum())
+            row[kb.ST_DISTANCE] = sum(int(np.count_nonzero(obs[k])) for k in (
+                "productions_nodes", "loads_nodes", "lines_or_nodes", "lines_ex_nodes"))
+            row[kb.ST_BROKEN] = len(info["lines_broken"])
+            row[kb.ST_DEPTH] = info["cascade_depth"]
+            from ..core.status import PFStatus
+
+            row[kb.ST_STATUS] = int(PFStatus[info["power_flow_status"]])
+            row[kb.ST_GAME_OVER] = 1.0 if terminated else 0.0
+            if info["game_over_reason"] == "diverged":
+                continue
+            row[kb.ST_LOADS_CUT] = int(np.sum(obs["are_loads_cut"]))
+            row[kb.ST_PRODS_CUT] = int(np.sum(obs["are_prods_cut"]))
+            on = np.asarray(obs["lines_status"]).astype(bool)
+            amps = np.asarray(obs["ampere_flows"], np.float64)
+            lim = np.asarray(env.limits_a, np.float64)
+            usage = np.divide(amps, lim, out=np.zeros_like(amps), where=lim > 0)[on]
+            row[kb.ST_USAGE_SQ] = float(np.sum(usage ** 2))
+            row[kb.ST_N_OVERFLOW] = int(np.sum(usage > 1.0))
+            row[kb.ST_MAX_USAGE] = float(usage.max()) if usage.size else 0.0
+        return score_from_stats(stats, self.weight_vector), stats
+
+
+def make_lookahead(env: Any, use_batch: bool = True,
+                   weights: ScoreWeights | dict | None = None) -> _Lookahead:
+    """The batched evaluator, or the ``simulate`` reference when ``use_batch`` is False."""
+    return BatchLookahead(env, weights) if use_batch else SimulateLookahead(env, weights)

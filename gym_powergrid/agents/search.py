@@ -1,0 +1,299 @@
+"""Search agents: depth-1 tree search over unitary actions, and the line-reconnection heuristic.
+
+* :class:`TreeSearchLineServiceStatus` (pypownet's): do-nothing plus every one-line status
+  switch; keeps the best.
+* :class:`GreedySearch` (pypownet's): also every node-switch configuration of each substation
+  with at least ``min_elements`` elements (the first element's switch fixed to 0, which
+  enumerates every distinct busbar split once).
+* :class:`LineReconnection`: reconnects a disconnected line as soon as the rules allow it; when
+  several can be reconnected, the one with the best look-ahead score.
+
+Candidates are scored by a one-step DC look-ahead (:mod:`.lookahead`) — by default all in one
+parallel numba call; ``use_batch=False`` uses one ``env.simulate`` per candidate instead (the
+reference; both give the same scores). Candidates the rules would refuse (cooldowns, broken or
+in-maintenance lines, action limits) are never evaluated, and do-nothing always is. Ties go to
+the earliest candidate, so do-nothing wins ties.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from .base import Agent
+from .lookahead import ScoreWeights, make_lookahead
+
+logger = logging.getLogger(__name__)
+
+KIND_DO_NOTHING, KIND_LINE, KIND_SUBSTATION = 0, 1, 2
+
+
+class CandidateSet:
+    """A fixed list of candidate switch vectors with per-step legality masks.
+
+    Args:
+        env: the environment (wrapped or not).
+        lines: include one candidate per line status switch.
+        substations: include node-switch configurations of substations.
+        min_elements: only substations with at least this many elements.
+        max_configurations: at most this many configurations per substation (None: all
+            ``2 ** (n - 1) - 1`` of them).
+        prune_invalid: skip, at each step, configurations leaving a busbar with a single
+            element or without any line in service (they isolate elements).
+
+    Attributes:
+        actions: ``(n, action_length)`` int8 switch vectors; row 0 is do-nothing.
+        kinds: ``KIND_DO_NOTHING``, ``KIND_LINE`` or ``KIND_SUBSTATION`` per row.
+        targets: the line or substation id of each row (-1 for do-nothing).
+    """
+
+    def __init__(self, env: Any, lines: bool = True, substations: bool = False,
+                 min_elements: int = 4, max_configurations: int | None = None,
+                 prune_invalid: bool = True) -> None:
+        base = getattr(env, "unwrapped", env)
+        helper = base.action_helper
+        grid = base.grid
+        self.helper = helper
+        self.n_nodes = helper.offset_status
+        self.prune_invalid = prune_invalid
+        rows = [helper.get_do_nothing_action()]
+        kinds = [KIND_DO_NOTHING]
+        targets = [-1]
+        if lines:
+            for line in range(grid.n_line):
+                rows.append(helper.set_lines_status_switch_from_id(helper.do_nothing(), line, 1))
+                kinds.append(KIND_LINE)
+                targets.append(line)
+        #: per substation group: (substation, first row, positions, switch matrix, line mask)
+        self.groups: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = []
+        if substations:
+            line_of_pos = np.concatenate([np.full(grid.n_prod + grid.n_load, -1),
+                                          np.arange(grid.n_line), np.arange(grid.n_line)])
+            for s in range(grid.n_sub):
+                pos = helper.substation_element_indices(s)
+                n = len(pos)
+                if n < max(min_elements, 2):
+                    continue
+                configs = []
+                for bits in itertools.product((0, 1), repeat=n - 1):
+                    if any(bits):
+                        configs.append((0,) + bits)
+                    if max_configurations is not None and len(configs) >= max_configurations:
+                        logger.info("substation %d: kept the first %d of %d configurations",
+                                    s, len(configs), 2 ** (n - 1) - 1)
+                        break
+                sw = np.array(configs, dtype=np.int8).reshape(-1, n)
+                self.groups.append((s, len(rows), pos, sw, line_of_pos[pos]))
+                for cfg in sw:
+                    a = helper.do_nothing()
+                    a[pos] = cfg
+                    rows.append(a)
+                    kinds.append(KIND_SUBSTATION)
+                    targets.append(s)
+        self.actions = np.ascontiguousarray(np.array(rows, dtype=np.int8))
+        self.actions.flags.writeable = False
+        self.kinds = np.array(kinds, dtype=np.int8)
+        self.targets = np.array(targets, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.actions.shape[0])
+
+    def describe(self, index: int) -> str:
+        """Human-readable text of candidate ``index``."""
+        kind, target = int(self.kinds[index]), int(self.targets[index])
+        if kind == KIND_DO_NOTHING:
+            return "do nothing"
+        if kind == KIND_LINE:
+            return f"switch line {target}"
+        pos = self.helper.substation_element_indices(target)
+        bits = "".join(str(int(v)) for v in self.actions[index][pos])
+        return f"substation {target} node switches {bits}"
+
+    def mask(self, state, limits) -> np.ndarray:
+        """Candidates the rules accept now (and, with pruning, valid busbar splits)."""
+        ok = np.ones(len(self), dtype=bool)
+        line_rows = self.kinds == KIND_LINE
+        if line_rows.any():
+            lines = self.targets[line_rows]
+            off = np.asarray(state.line_status)[lines] == 0
+            legal = (state.line_cooldown[lines] == 0) & ~(off & (state.line_unavailable[lines] > 0))
+            if limits.max_lines < 1 or limits.max_total < 1:
+                legal[:] = False
+            ok[line_rows] = legal
+        if limits.max_substations < 1 or limits.max_total < 1:
+            ok[self.kinds == KIND_SUBSTATION] = False
+            return ok
+        nodes = state.nodes() if self.groups else None
+        status_on = np.asarray(state.line_status) != 0
+        for sub, first, pos, sw, line_of_pos in self.groups:
+            rows = slice(first, first + len(sw))
+            if state.sub_cooldown[sub] > 0:
+                ok[rows] = False
+                continue
+            if not self.prune_invalid:
+                continue
+            target = sw ^ nodes[pos][None, :]
+            n_el = len(pos)
+            line_on = (line_of_pos >= 0) & status_on[np.maximum(line_of_pos, 0)]
+            n1 = target.sum(axis=1)
+            n0 = n_el - n1
+            l1 = (target.astype(bool) & line_on[None, :]).sum(axis=1)
+            l0 = int(line_on.sum()) - l1
+            valid = (((n0 == 0) | ((n0 >= 2) & (l0 >= 1)))
+                     & ((n1 == 0) | ((n1 >= 2) & (l1 >= 1))))
+            ok[rows] = valid
+        ok[0] = True
+        return ok
+
+
+class SearchAgent(Agent):
+    """Depth-1 search over a :class:`CandidateSet` scored by a DC look-ahead.
+
+    Args:
+        env: the environment.
+        seed: unused (the search is deterministic), kept for the common signature.
+        use_batch: score all candidates in one numba call (default) or, when False, with one
+            ``env.simulate`` per candidate (the reference path).
+        weights: :class:`~gym_powergrid.agents.lookahead.ScoreWeights` or a dict of them.
+
+    Attributes:
+        candidates: the :class:`CandidateSet`.
+        last_choice: description of the last action chosen.
+        last_scores: scores of the candidates evaluated at the last step.
+        last_indices: their rows in :attr:`candidates`.
+    """
+
+    lines = True
+    substations = False
+
+    def __init__(self, env: Any, seed: int | None = None, use_batch: bool = True,
+                 weights: ScoreWeights | dict | None = None, min_elements: int = 4,
+                 max_configurations: int | None = None, prune_invalid: bool = True) -> None:
+        super().__init__(env, seed)
+        self.use_batch = bool(use_batch)
+        self.candidates = CandidateSet(env, lines=self.lines, substations=self.substations,
+                                       min_elements=min_elements,
+                                       max_configurations=max_configurations,
+                                       prune_invalid=prune_invalid)
+        self.lookahead = make_lookahead(env, self.use_batch, weights)
+        self.last_choice = "do nothing"
+        self.last_scores = np.zeros(0)
+        self.last_indices = np.zeros(0, dtype=np.int64)
+        self.act_seconds = 0.0
+        logger.debug("%s: %d candidate actions (%s path)", type(self).__name__,
+                     len(self.candidates), "batch" if self.use_batch else "simulate")
+
+    def act(self, observation: Any) -> np.ndarray:
+        t0 = time.perf_counter()
+        env = self.base_env
+        idx = np.flatnonzero(self.candidates.mask(env.state, env.limits))
+        cands = self.candidates.actions[idx]
+        score, _ = self.lookahead.evaluate(cands)
+        best = int(np.argmax(score))
+        self.last_indices, self.last_scores = idx, score
+        self.last_choice = self.candidates.describe(int(idx[best]))
+        self.act_seconds += time.perf_counter() - t0
+        if best != 0:
+            logger.debug("%s chose %r (score %.4f vs do-nothing %.4f)", type(self).__name__,
+                         self.last_choice, score[best], score[0])
+        return cands[best].copy()
+
+    @property
+    def candidates_per_second(self) -> float:
+        """Candidates scored per second of look-ahead evaluation since the agent was built."""
+        return self.lookahead.candidates_per_second
+
+    @property
+    def stats(self) -> dict[str, float]:
+        return {"candidates_evaluated": float(self.lookahead.n_evaluated),
+                "candidates_per_second": float(self.candidates_per_second)}
+
+
+class TreeSearchLineServiceStatus(SearchAgent):
+    """Do-nothing or the best single line status switch (pypownet's tree search of depth 1)."""
+
+    name = "tree-search"
+
+
+class GreedySearch(SearchAgent):
+    """Do-nothing, every line switch and every configuration of substations with >= 4 elements.
+
+    pypownet's ``GreedySearch``: a depth-1 search constrained to at most one substation or one
+    line per action, keeping the best simulated outcome.
+    """
+
+    name = "greedy"
+    substations = True
+
+
+class LineReconnection(Agent):
+    """Reconnect a disconnected line as soon as the rules allow it.
+
+    A line is a candidate when it is off, in service in the reference grid, not broken or in
+    maintenance any more (``timesteps_before_lines_reconnectable == 0``) and not on cooldown.
+    With one candidate it is reconnected; with several, the one with the best look-ahead score.
+
+    Args:
+        env: the environment.
+        seed: unused (deterministic).
+        use_batch: see :class:`SearchAgent`.
+        weights: see :class:`SearchAgent`.
+        require_improvement: only reconnect when the look-ahead score beats do-nothing's
+            (default False: reconnect whenever allowed, the classic heuristic).
+    """
+
+    name = "reconnect"
+
+    def __init__(self, env: Any, seed: int | None = None, use_batch: bool = True,
+                 weights: ScoreWeights | dict | None = None,
+                 require_improvement: bool = False) -> None:
+        super().__init__(env, seed)
+        self.lookahead = make_lookahead(env, use_batch, weights)
+        self.require_improvement = bool(require_improvement)
+        self.n_reconnections = 0
+        self.last_choice = "do nothing"
+
+    def reconnectable_lines(self) -> np.ndarray:
+        """Ids of the lines that may be reconnected now."""
+        st = self.base_env.state
+        limits = self.base_env.limits
+        if limits.max_lines < 1 or limits.max_total < 1:
+            return np.zeros(0, dtype=np.int64)
+        ok = ((np.asarray(st.line_status) == 0) & (st.line_unavailable == 0)
+              & (st.line_cooldown == 0)
+              & np.asarray(self.grid.line_in_service, dtype=bool))
+        return np.flatnonzero(ok)
+
+    def act(self, observation: Any) -> np.ndarray:
+        lines = self.reconnectable_lines()
+        self.last_choice = "do nothing"
+        if len(lines) == 0:
+            return self.do_nothing()
+        helper = self.action_helper
+        actions = [helper.do_nothing()] + [
+            helper.set_lines_status_switch_from_id(helper.do_nothing(), int(l), 1) for l in lines]
+        if len(lines) == 1 and not self.require_improvement:
+            best = 1
+        else:
+            score, _ = self.lookahead.evaluate(np.array(actions))
+            best = int(np.argmax(score[1:])) + 1
+            if self.require_improvement and score[best] <= score[0]:
+                return self.do_nothing()
+        self.n_reconnections += 1
+        self.last_choice = f"reconnect line {int(lines[best - 1])}"
+        logger.debug("%s", self.last_choice)
+        return actions[best]
+
+    @property
+    def candidates_per_second(self) -> float:
+        return self.lookahead.candidates_per_second
+
+    @property
+    def stats(self) -> dict[str, float]:
+        return {"reconnections": float(self.n_reconnections),
+                "candidates_evaluated": float(self.lookahead.n_evaluated),
+                "candidates_per_second": float(self.candidates_per_second)}
