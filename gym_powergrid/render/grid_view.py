@@ -17,6 +17,8 @@ from .state import LINE_BROKEN, LINE_MAINTENANCE, LINE_OFF, LINE_ON, LINE_OVERFL
 DETAILED_MAX_LINES = 60
 #: On such grids, at most this many lines at >= 90 % usage get a percentage label.
 MAX_STRESSED_LABELS = 8
+#: Supersampling factor of the cached sprites (substations, production and load glyphs).
+_SUPERSAMPLE = 4
 
 
 class GridView:
@@ -57,6 +59,10 @@ class GridView:
         # bends of parallel lines leave the substation then run parallel
         self.bend_or = c_or + self.line_dir * 1.6 * r + shift
         self.bend_ex = c_ex - self.line_dir * 1.6 * r + shift
+        self._bent = (self.geo.line_offset != 0).tolist()
+        self._bend_or = self.bend_or.tolist()
+        self._bend_ex = self.bend_ex.tolist()
+        self._sprites: dict[tuple, Any] = {}
 
     # ------------------------------------------------------------------ geometry per frame
     def _bus_xy(self, state: FrameState) -> np.ndarray:
@@ -68,13 +74,15 @@ class GridView:
         out[split, 1, 0] += self.geo.bus_dx
         return out
 
-    def _line_points(self, i: int, bus_xy: np.ndarray, state: FrameState) -> list:
+    def _line_polylines(self, state: FrameState, bus_xy: np.ndarray) -> list[list]:
+        """Screen polyline of every line for this frame (plain Python floats, fast to draw)."""
         g = self.grid
-        a = tuple(bus_xy[g.line_sub_or_idx[i], state.line_or_node[i]])
-        b = tuple(bus_xy[g.line_sub_ex_idx[i], state.line_ex_node[i]])
-        if self.geo.line_offset[i] == 0:
-            return [a, b]
-        return [a, tuple(self.bend_or[i]), tuple(self.bend_ex[i]), b]
+        a = bus_xy[g.line_sub_or_idx, state.line_or_node].tolist()
+        b = bus_xy[g.line_sub_ex_idx, state.line_ex_node].tolist()
+        out = []
+        for i, bent in enumerate(self._bent):
+            out.append([a[i], self._bend_or[i], self._bend_ex[i], b[i]] if bent else [a[i], b[i]])
+        return out
 
     # ------------------------------------------------------------------ drawing
     def draw(self, surface: Any, state: FrameState) -> None:
@@ -90,66 +98,108 @@ class GridView:
 
     def _draw_lines(self, surface: Any, state: FrameState, bus_xy: np.ndarray) -> None:
         p, cat, usage = self.p, state.line_category, state.line_usage
-        unknown = ~np.isfinite(usage)
-        widths = self.w_min + (self.w_max - self.w_min) * np.clip(np.nan_to_num(usage), 0, 1)
+        pts = self._line_polylines(state, bus_xy)
+        unknown = (~np.isfinite(usage)).tolist()
+        u = np.clip(np.nan_to_num(usage), 0.0, 1.0)
+        widths = (self.w_min + (self.w_max - self.w_min) * u).tolist()
+        ul = u.tolist()
         dash = max(5.0, self.geo.sub_radius * 0.7)
-        for i in np.flatnonzero(cat == LINE_OFF):
-            p.dashed(surface, st.LINE_OFF, self._line_points(i, bus_xy, state), 2.0,
-                     dash, dash * 0.8)
-        for i in np.flatnonzero(cat == LINE_MAINTENANCE):
-            p.dashed(surface, st.LINE_MAINT, self._line_points(i, bus_xy, state), 2.0,
-                     dash, dash * 0.6)
-        for i in np.flatnonzero(cat == LINE_BROKEN):
-            p.dashed(surface, st.LINE_BROKEN, self._line_points(i, bus_xy, state), 2.0,
-                     dash * 0.5, dash * 0.5)
+        for i in np.flatnonzero(cat == LINE_OFF).tolist():
+            p.dashed(surface, st.LINE_OFF, pts[i], 2.0, dash, dash * 0.8)
+        for i in np.flatnonzero(cat == LINE_MAINTENANCE).tolist():
+            p.dashed(surface, st.LINE_MAINT, pts[i], 2.0, dash, dash * 0.6)
+        for i in np.flatnonzero(cat == LINE_BROKEN).tolist():
+            p.dashed(surface, st.LINE_BROKEN, pts[i], 2.0, dash * 0.5, dash * 0.5)
         on = np.flatnonzero(cat == LINE_ON)
-        for i in on[np.argsort(np.nan_to_num(usage[on]), kind="stable")]:
-            col = st.LINE_UNKNOWN if unknown[i] else st.usage_color(float(usage[i]))
-            p.polyline(surface, col, self._line_points(i, bus_xy, state), float(widths[i]))
-        for i in np.flatnonzero(cat == LINE_OVERFLOW):
-            pts = self._line_points(i, bus_xy, state)
-            p.polyline(surface, st.OVERFLOW_HALO, pts, self.w_max + 5)
-            p.polyline(surface, st.OVERFLOW, pts, self.w_max + 1)
+        for i in on[np.argsort(u[on], kind="stable")].tolist():
+            col = st.LINE_UNKNOWN if unknown[i] else st.usage_color(ul[i])
+            p.polyline(surface, col, pts[i], widths[i])
+        for i in np.flatnonzero(cat == LINE_OVERFLOW).tolist():
+            p.polyline(surface, st.OVERFLOW_HALO, pts[i], self.w_max + 5)
+            p.polyline(surface, st.OVERFLOW, pts[i], self.w_max + 1)
+
+    def _sprite(self, key: tuple, size: int, paint, text: str | None = None) -> Any:
+        """A cached transparent ``size`` x ``size`` sprite, anti-aliased by supersampling.
+
+        ``paint(surface, centre, k)`` draws at ``k`` times the final size with plain (aliased)
+        pygame primitives; the result is smooth-scaled down. ``text`` is then blitted centred
+        (in the substation font).
+        """
+        spr = self._sprites.get(key)
+        if spr is None:
+            pg, k = self.p.pg, _SUPERSAMPLE
+            big = pg.Surface((size * k, size * k), pg.SRCALPHA)
+            paint(big, (size * k / 2, size * k / 2), k)
+            spr = pg.transform.smoothscale(big, (size, size))
+            if text is not None:
+                t = self.p.text_surface(text, self.font_sub, st.TEXT, bold=True)
+                spr.blit(t, t.get_rect(center=(size // 2, size // 2)))
+            self._sprites[key] = spr
+        return spr
+
+    def _blit_centered(self, surface: Any, spr: Any, c: tuple) -> None:
+        w = spr.get_width()
+        surface.blit(spr, (int(round(c[0] - w / 2)), int(round(c[1] - w / 2))))
+
+    def _glyph(self, kind: str, angle: float, cut: bool, node1: bool) -> Any:
+        pg, gr = self.p.pg, self.geo.glyph_radius
+        a_key = round(angle, 3) if kind == "load" else 0.0
+        size = int(2 * gr + 10)
+
+        def paint(surf: Any, c: tuple, k: int) -> None:
+            fill = st.CUT if cut else (st.PROD if kind == "prod" else st.LOAD)
+            if kind == "prod":
+                pg.draw.circle(surf, fill, c, gr * k)
+                if gr >= 5:
+                    pts = [(c[0] + k * gr * 0.65 * (j / 4 - 1),
+                            c[1] - k * gr * 0.35 * math.sin(math.pi * j / 4)) for j in range(9)]
+                    pg.draw.lines(surf, (10, 40, 60), False, pts, k)
+            else:
+                r = gr * 1.15 * k
+                pts = [(c[0] + r * math.cos(angle + j * 2.0944),
+                        c[1] + r * math.sin(angle + j * 2.0944)) for j in range(3)]
+                pg.draw.polygon(surf, fill, pts)
+            if node1:
+                pg.draw.circle(surf, st.BUS1, c, (gr + 3) * k, 2 * k)
+            if cut:
+                h = (gr * 0.9 + 1) * k
+                pg.draw.line(surf, st.CUT_MARK, (c[0] - h, c[1] - h), (c[0] + h, c[1] + h), 2 * k)
+                pg.draw.line(surf, st.CUT_MARK, (c[0] - h, c[1] + h), (c[0] + h, c[1] - h), 2 * k)
+
+        return self._sprite(("glyph", kind, a_key, bool(cut), bool(node1)), size, paint)
 
     def _draw_injections(self, surface: Any, state: FrameState, bus_xy: np.ndarray) -> None:
         p, g, geo = self.p, self.grid, self.geo
-        gr = geo.glyph_radius
+        bus = bus_xy.tolist()
         for kind, subs, nodes, cut, xy, ang in (
             ("prod", g.prod_sub_idx, state.prod_node, state.prod_cut_mask, geo.prod_xy,
              geo.prod_angle),
             ("load", g.load_sub_idx, state.load_node, state.load_cut_mask, geo.load_xy,
              geo.load_angle),
         ):
-            for i in range(subs.shape[0]):
-                s, node = int(subs[i]), int(nodes[i])
-                c = tuple(xy[i])
-                stub_col = st.BUS1 if node == 1 else st.TEXT_DIM
-                p.line(surface, stub_col, tuple(bus_xy[s, node]), c, 2.0 if node == 1 else 1.2)
-                fill = st.CUT if cut[i] else (st.PROD if kind == "prod" else st.LOAD)
-                if kind == "prod":
-                    p.disc(surface, fill, c, gr)
-                    if gr >= 5:
-                        self._sine(surface, c, gr)
-                else:
-                    p.triangle(surface, fill, c, float(ang[i]), gr * 1.15)
+            for s, node, is_cut, c, a in zip(subs.tolist(), nodes.tolist(), cut.tolist(),
+                                             xy.tolist(), ang.tolist()):
                 if node == 1:
-                    p.ring(surface, st.BUS1, c, gr + 2, 2)
-                if cut[i]:
-                    p.cross(surface, st.CUT_MARK, c, gr * 0.9 + 1, 2)
+                    p.line(surface, st.BUS1, bus[s][1], c, 2.0)
+                else:
+                    p.pg.draw.aaline(surface, st.TEXT_DIM, bus[s][0], c)
+                self._blit_centered(surface, self._glyph(kind, a, is_cut, node == 1), c)
 
-    def _sine(self, surface: Any, c: tuple, r: float) -> None:
-        pts = [(c[0] + r * 0.65 * (k / 4 - 1), c[1] - r * 0.35 * math.sin(math.pi * k / 4))
-               for k in range(9)]
-        self.p.pg.draw.aalines(surface, (10, 40, 60), False, pts)
+    def _sub_sprite(self, s: int) -> Any:
+        pg, r = self.p.pg, self.geo.sub_radius
+        edge = 2 if r >= 10 else 1
+
+        def paint(surf: Any, c: tuple, k: int) -> None:
+            pg.draw.circle(surf, st.SUB_EDGE, c, r * k)
+            pg.draw.circle(surf, st.SUB_FILL, c, (r - edge) * k)
+
+        return self._sprite(("sub", s), int(2 * r + 6), paint, text=str(s))
 
     def _draw_substations(self, surface: Any, state: FrameState, bus_xy: np.ndarray) -> None:
-        p, g, r = self.p, self.grid, self.geo.sub_radius
-        for s in range(g.n_sub):
-            c = tuple(self.geo.sub_xy[s])
-            if not state.sub_bus1_mask[s]:
-                p.disc(surface, st.SUB_FILL, c, r)
-                p.ring(surface, st.SUB_EDGE, c, r, 2 if r >= 10 else 1)
-                p.text(surface, str(s), c, self.font_sub, st.TEXT, bold=True, anchor="center")
+        xy = self.geo.sub_xy.tolist()
+        for s, split in enumerate(state.sub_bus1_mask.tolist()):
+            if not split:
+                self._blit_centered(surface, self._sub_sprite(s), xy[s])
         split = np.flatnonzero(state.sub_bus1_mask)
         if split.size:
             self._draw_split(surface, state, bus_xy, split)

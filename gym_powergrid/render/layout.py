@@ -111,22 +111,24 @@ def spread(xy: np.ndarray, min_dist: float, rect: tuple[float, float, float, flo
     lo = np.array([x0 + margin, y0 + margin])
     hi = np.array([x0 + w - margin, y0 + h - margin])
     eye = np.eye(n, dtype=bool)
+    # identical points are separated along a fixed, index-dependent direction
+    ang = (np.arange(n)[:, None] - np.arange(n)[None, :]) * 2.399
+    fallback_x, fallback_y = np.cos(ang), np.sin(ang)
     for _ in range(iterations):
-        d = p[:, None, :] - p[None, :, :]
-        dist = np.sqrt((d**2).sum(-1))
+        dx = p[:, 0:1] - p[:, 0][None, :]
+        dy = p[:, 1:2] - p[:, 1][None, :]
+        dist = np.sqrt(dx * dx + dy * dy)
         close = (dist < min_dist) & ~eye
         if not close.any():
             break
-        dist_safe = np.where(dist > 1e-9, dist, 1.0)
-        # identical points: separate along a fixed, index-dependent direction
-        ang = np.arange(n)[:, None] * 2.399 - np.arange(n)[None, :] * 2.399
-        unit = np.where(
-            (dist > 1e-9)[..., None], d / dist_safe[..., None],
-            np.stack([np.cos(ang), np.sin(ang)], axis=-1),
-        )
-        push = np.where(close, (min_dist - dist) / 2, 0.0)[..., None] * unit
-        p += push.sum(axis=1) * 0.5
-        p = np.clip(p, lo, hi)
+        same = dist < 1e-9
+        inv = np.where(same, 0.0, 1.0 / np.where(same, 1.0, dist))
+        ux = np.where(same, fallback_x, dx * inv)
+        uy = np.where(same, fallback_y, dy * inv)
+        push = np.where(close, (min_dist - dist) * 0.25, 0.0)
+        p[:, 0] += (push * ux).sum(axis=1)
+        p[:, 1] += (push * uy).sum(axis=1)
+        np.clip(p, lo, hi, out=p)
     return p
 
 
@@ -157,13 +159,27 @@ def parallel_offsets(sub_or: np.ndarray, sub_ex: np.ndarray, spacing: float) -> 
     return out
 
 
+def _segment_distances(pts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distances ``(n_pts, n_seg)`` from points to segments ``a[k] -> b[k]``."""
+    ab = b - a
+    len2 = np.maximum((ab**2).sum(axis=1), 1e-12)
+    ap = pts[:, None, :] - a[None, :, :]
+    t = np.clip((ap * ab[None]).sum(-1) / len2[None], 0.0, 1.0)
+    closest = a[None] + t[..., None] * ab[None]
+    return np.sqrt(((pts[:, None, :] - closest) ** 2).sum(-1))
+
+
 def injection_angles(sub_xy: np.ndarray, sub_or: np.ndarray, sub_ex: np.ndarray,
-                     inj_sub: np.ndarray, n_candidates: int = 36) -> np.ndarray:
+                     inj_sub: np.ndarray, stub: float = 0.0, clearance: float = 0.0,
+                     n_candidates: int = 36) -> np.ndarray:
     """Screen angle (radians) of each injection around its substation, away from the lines.
 
     Greedy and deterministic: each injection takes the candidate direction farthest (in angle)
     from the substation's lines and from injections already placed there; productions should be
-    passed before loads so that they get the best spots.
+    passed before loads so that they get the best spots. With ``stub`` (distance of the glyph
+    from the substation centre) and ``clearance`` (pixels), directions whose glyph would land
+    closer than ``clearance`` to another substation, another glyph or a line not connected to
+    the substation are penalised.
     """
     n_sub = sub_xy.shape[0]
     taken: list[list[float]] = [[] for _ in range(n_sub)]
@@ -175,14 +191,35 @@ def injection_angles(sub_xy: np.ndarray, sub_or: np.ndarray, sub_ex: np.ndarray,
         line_dirs[a].append(float(np.arctan2(d[1], d[0])))
         line_dirs[b].append(float(np.arctan2(-d[1], -d[0])))
     cand = np.linspace(-np.pi, np.pi, n_candidates, endpoint=False) + np.pi / 2
+    unit = np.stack([np.cos(cand), np.sin(cand)], axis=1)
+    check = stub > 0 and clearance > 0
+    placed: list[np.ndarray] = []
+    seg_a, seg_b = sub_xy[sub_or], sub_xy[sub_ex]
     out = np.zeros(inj_sub.shape[0])
     for i, s in enumerate(inj_sub.tolist()):
         score = np.full(cand.shape, np.pi)
         for ang, weight in [(a, 1.0) for a in line_dirs[s]] + [(a, 1.25) for a in taken[s]]:
             diff = np.abs((cand - ang + np.pi) % (2 * np.pi) - np.pi)
             score = np.minimum(score, diff / weight)
-        best = float(cand[int(np.argmax(score))])
+        if check:
+            pos = sub_xy[s] + stub * unit
+            others = np.delete(sub_xy, s, axis=0)
+            gap = np.full(cand.shape, np.inf)
+            if others.size:
+                gap = np.sqrt(((pos[:, None] - others[None]) ** 2).sum(-1)).min(axis=1)
+            if placed:
+                pl = np.asarray(placed)
+                gap = np.minimum(gap, np.sqrt(((pos[:, None] - pl[None]) ** 2).sum(-1)).min(1))
+            foreign = (sub_or != s) & (sub_ex != s)
+            if foreign.any():
+                d_seg = _segment_distances(pos, seg_a[foreign], seg_b[foreign]).min(axis=1)
+                gap = np.minimum(gap, d_seg * 1.5)
+            score = score - 2.0 * np.clip((clearance - gap) / clearance, 0.0, 1.0)
+        k = int(np.argmax(score))
+        best = float(cand[k])
         taken[s].append(best)
+        if check:
+            placed.append(sub_xy[s] + stub * unit[k])
         out[i] = best
     return out
 
@@ -233,7 +270,8 @@ def grid_geometry(grid: GridArrays, rect: tuple[float, float, float, float],
     xy = spread(xy, min_dist=2.2 * stub, rect=rect, margin=margin, iterations=200)
     offsets = parallel_offsets(grid.line_sub_or_idx, grid.line_sub_ex_idx, spacing=radius * 0.8)
     inj_sub = np.concatenate([grid.prod_sub_idx, grid.load_sub_idx]).astype(np.int64)
-    ang = injection_angles(xy, grid.line_sub_or_idx, grid.line_sub_ex_idx, inj_sub)
+    ang = injection_angles(xy, grid.line_sub_or_idx, grid.line_sub_ex_idx, inj_sub,
+                           stub=stub, clearance=2.5 * glyph + 4)
     inj_xy = xy[inj_sub] + stub * np.stack([np.cos(ang), np.sin(ang)], axis=1)
     n_p = grid.n_prod
     return GridGeometry(

@@ -143,20 +143,21 @@ class PanelView:
         pad = self.pad
         top = y + pad * 0.6
         col = st.REWARD_NEG if cumulative < 0 else st.TEXT
-        p.text(surface, f"{cumulative:,.2f}", (x + w - pad, top - 4), 24, col, bold=True,
-               anchor="topright")
-        p.text(surface, "cumulative", (x + w - pad, top + 28 * p.scale), 10, st.TEXT_DIM,
-               anchor="topright")
+        big = p.text(surface, f"{cumulative:,.2f}", (x + w - pad, top - 4), 24, col,
+                     bold=True, anchor="topright")
+        p.text(surface, "cumulative", (big.left - 8, big.bottom - 4), 11, st.TEXT_DIM,
+               anchor="bottomright")
         if not components:
-            p.text(surface, "no reward components given", (x + pad, top + 30 * p.scale), 12,
+            p.text(surface, "no reward components given", (x + pad, top + 36 * p.scale), 12,
                    st.TEXT_DIM)
             return
         items = list(components.items())
         row = 17 * p.scale
-        y0 = top + 44 * p.scale
+        y0 = top + 42 * p.scale
         n_fit = max(1, int((y + h - y0 - 4) // row))
         vals = np.array([float(v) for _k, v in items[:n_fit]], dtype=np.float64)
-        scale = float(np.nanmax(np.abs(vals))) if vals.size else 0.0
+        finite = np.abs(vals[np.isfinite(vals)])
+        scale = float(finite.max()) if finite.size else 0.0
         name_w = int(w * 0.42)
         bar_x0 = x + pad + name_w
         bar_w = int(w * 0.3)

@@ -37,7 +37,7 @@ def _solved(source: str):
 
     net = small_net_without_geodata() if source == "five_bus" else load_net(source)
     grid = from_pandapower(net, name=source)
-    pp.runpp(net, calculate_voltage_angles=True, init="flat")
+    pp.runpp(net, calculate_voltage_angles=True, init="flat", numba=False)
     return grid, net
 
 
@@ -98,6 +98,11 @@ def observation_from_net(grid: GridArrays, net, seed: int = 0) -> dict:
         "date_hour": np.array([0]),
         "date_minute": np.array([0]),
     }
+
+
+def fake_grid(source: str = "case14") -> GridArrays:
+    """The (cached) grid of a named case or ``"five_bus"``; cheaper than ``load_grid`` again."""
+    return _solved(source)[0]
 
 
 def fake_observation(source: str = "case14", seed: int = 0) -> tuple[GridArrays, dict]:
