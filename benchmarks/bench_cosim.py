@@ -16,8 +16,9 @@ Reported per node count N (keys ``n{N}_...`` in the JSON):
 * ``alloc_cpu_us_per_node_round``: CPU time of this process (allocator loop + the driving
   thread) per node and round;
 * ``alloc_rss_mb`` (resident memory of this process with N nodes joined) and
-  ``alloc_kb_per_node`` (growth from before the allocator existed, divided by N). The SENS
-  design reported about 140 MB plus 50 kB per node up to 1,000 nodes.
+  ``alloc_kb_per_node`` (growth from before the allocator existed, divided by N, so fixed
+  costs dominate at small N); ``marginal_kb_per_node`` is the RSS slope between the two largest
+  runs. The SENS design reported about 140 MB plus 50 kB per node up to 1,000 nodes.
 
 Usage::
 
@@ -144,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in counts:
             results.update(bench(n, args.processes, args.seconds, Path(tmp)))
     results["total_s"] = time.perf_counter() - t_start
+    if len(counts) >= 2:  # memory cost of one more node, free of the fixed costs
+        lo, hi = sorted(counts)[-2:]
+        results["marginal_kb_per_node"] = 1024 * (
+            results[f"n{hi}_alloc_rss_mb"] - results[f"n{lo}_alloc_rss_mb"]) / (hi - lo)
     header = (f"{'nodes':>6} {'procs':>5} {'join s':>7} {'rounds/s':>9} {'msgs/s':>9} "
               f"{'late':>5} {'alloc CPU us/node/round':>24} {'alloc RSS MB':>13} "
               f"{'kB/node':>8}")
@@ -157,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['alloc_kb_per_node']:>8.1f}")
     print(f"total {results['total_s']:.1f} s on {results['cpu_count']:.0f} CPUs; "
           "3 messages per node per round (step, report, voltage)")
+    if "marginal_kb_per_node" in results:
+        print(f"allocator memory per extra node (between the two largest runs): "
+              f"{results['marginal_kb_per_node']:.1f} kB")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, sort_keys=True))
         print(f"wrote {args.json}")

@@ -92,6 +92,11 @@ class _Collector:
             self.done.set()
 
 
+def _log_failure(future: Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("sending voltages failed: %s", future.exception())
+
+
 class NetworkAllocator(CommAgent):
     """Serve joins and leaves, keep the node registry, collect reports, send commands.
 
@@ -428,8 +433,14 @@ class NetworkAllocator(CommAgent):
             return {k: v.last_report for k, v in self._registry.items() if v.last_report}
 
     def send_voltages(self, step: int, vm_pu: Mapping[str, float]) -> None:
-        """Send each active node in ``vm_pu`` the voltage of its bus for ``step``."""
+        """Send each active node in ``vm_pu`` the voltage of its bus for ``step``.
+
+        Returns at once when called from another thread (the packets leave in order, before
+        anything submitted later such as the next step); errors are logged.
+        """
         items = [(k, float(v)) for k, v in vm_pu.items()]
+        for _, vm in items:  # fail here (ProtocolError), not in the loop thread
+            P.validate_payload(P.VOLTAGE, {"step": step, "vm_pu": vm})
 
         def send() -> None:
             for nid, vm in items:
@@ -437,7 +448,10 @@ class NetworkAllocator(CommAgent):
                 if rec is not None and rec.status == "active":
                     self._send_to(rec, P.VOLTAGE, {"step": step, "vm_pu": vm})
 
-        self.call(send)
+        if not self.running or threading.get_ident() == self._loop_thread:
+            send()
+            return
+        self.submit(send).add_done_callback(_log_failure)
 
     def send_allocation(
         self, node_id: str, p_mw: float, q_mvar: float, duration_s: float

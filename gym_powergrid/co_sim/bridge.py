@@ -284,6 +284,16 @@ class PandapowerBridge:
             loads.at[idx, "p_mw"] = report.p_mw if first else 0.0
             loads.at[idx, "q_mvar"] = report.q_mvar if first else 0.0
 
+    def warm_up(self) -> None:
+        """Run one power flow that is neither recorded nor sent (a process's first is slow)."""
+        import pandapower as pp
+
+        try:
+            pp.runpp(self.net, **self.runpp_kwargs)
+            self._solved = True
+        except pp.LoadflowNotConverged:
+            logger.warning("warm-up power flow did not converge")
+
     def solve(self, step: int, late: list[str], gone: list[str]) -> dict[str, Any]:
         """Run the power flow, send the voltages, append and return the round record."""
         import pandapower as pp

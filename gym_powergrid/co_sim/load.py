@@ -224,12 +224,13 @@ class NetworkLoad(CommAgent):
         if pl["session"] != self.session:
             first = self.session is None
             self.session = pl["session"]
-            if self.mode == "lockstep":
-                self.step = pl["step"] or 0
-                self.reset_clock(self.step * self.dt)
-                self._override = None
-                self._start_replay()
-                self._set_row(self.config.start_row + self.step)
+            # a new session restarts the replay: at the allocator's step in lock-step mode,
+            # at the first row in real-time mode (nodes joining together stay aligned)
+            self.step = (pl["step"] or 0) if self.mode == "lockstep" else 0
+            self.reset_clock(self.step * self.dt)
+            self._override = None
+            self._start_replay()
+            self._set_row(self.config.start_row + self.step)
             logger.info("%s %s allocator session %s at step %s", self.node_id,
                         "joined" if first else "rejoined", self.session, self.step)
             if not first:

@@ -193,8 +193,16 @@ def run_scenario(
     )
     rounds: list[dict[str, Any]] = []
     result: dict[str, Any] = {"rounds": rounds, "node_ids": [str(n["id"]) for n in scenario.nodes]}
+    cleanups: list[Callable[[], None]] = []
     try:
         alloc = sim.allocator
+        mapping = {str(n["id"]): n["element"] for n in scenario.nodes}
+        # the grid first: its imports and first power flow are slow, and real-time nodes
+        # start their clocks as soon as they join
+        if "pandapower" in scenario.grid:
+            play = _pandapower_player(scenario, sim, mapping, mode, speed, n_steps)
+        else:
+            play = _env_player(scenario, sim, mapping, mode, speed, n_steps, cleanups)
         for node in scenario.nodes:
             cfg = _node_config(scenario, node, sim.address, alloc.node_id, mode, speed)
             host = node.get("host", "local")
@@ -204,20 +212,20 @@ def run_scenario(
                 host = dict(host)
                 sim.create_remote_node(host.pop("hostname"), cfg, **host)
         sim.wait_for_nodes(timeout=join_timeout_s)
-        mapping = {str(n["id"]): n["element"] for n in scenario.nodes}
-        if "pandapower" in scenario.grid:
-            _run_pandapower(scenario, sim, mapping, mode, speed, n_steps, rounds, progress)
-        else:
-            _run_env(scenario, sim, mapping, mode, speed, n_steps, rounds, progress)
+        play(rounds, progress)
         result["stats"] = alloc.statistics()
     finally:
+        for cleanup in cleanups:
+            cleanup()
         result["logs"] = sim.stop()
     return result
 
 
-def _run_pandapower(scn: Scenario, sim: Any, mapping: dict[str, Any], mode: str, speed: float,
-                    n_steps: int, rounds: list[dict[str, Any]],
-                    progress: Callable[[dict[str, Any]], None] | None) -> None:
+Player = Callable[[list[dict[str, Any]], Callable[[dict[str, Any]], None] | None], None]
+
+
+def _pandapower_player(scn: Scenario, sim: Any, mapping: dict[str, Any], mode: str,
+                       speed: float, n_steps: int) -> Player:
     from gym_powergrid.co_sim.bridge import PandapowerBridge
     from gym_powergrid.co_sim.curves import read_curves
     from gym_powergrid.co_sim.scenarios import BUILDERS
@@ -227,21 +235,26 @@ def _run_pandapower(scn: Scenario, sim: Any, mapping: dict[str, Any], mode: str,
         raise ConfigurationError(f"unknown pandapower grid {name!r}; known: {sorted(BUILDERS)}")
     bridge = PandapowerBridge(BUILDERS[name](), sim.allocator, mapping,
                               timeout_s=scn.step_timeout_s)
-    if mode == "lockstep":
-        for k in range(n_steps):
-            record = bridge.step(k)
-            rounds.append(record)
-            if progress is not None:
-                progress(record)
-        return
-    step_s = read_curves(scn.curves).step_s if scn.curves else 300.0
-    duration = scn.duration_s or n_steps * step_s / speed
-    rounds.extend(bridge.run_realtime(duration))
+    bridge.warm_up()
 
-
-def _run_env(scn: Scenario, sim: Any, mapping: dict[str, Any], mode: str, speed: float,
-             n_steps: int, rounds: list[dict[str, Any]],
+    def play(rounds: list[dict[str, Any]],
              progress: Callable[[dict[str, Any]], None] | None) -> None:
+        if mode == "lockstep":
+            for k in range(n_steps):
+                record = bridge.step(k)
+                rounds.append(record)
+                if progress is not None:
+                    progress(record)
+            return
+        step_s = read_curves(scn.curves).step_s if scn.curves else 300.0
+        duration = scn.duration_s or n_steps * step_s / speed
+        rounds.extend(bridge.run_realtime(duration))
+
+    return play
+
+
+def _env_player(scn: Scenario, sim: Any, mapping: dict[str, Any], mode: str, speed: float,
+                n_steps: int, cleanups: list[Callable[[], None]]) -> Player:
     import gymnasium
     import numpy as np
 
@@ -249,17 +262,21 @@ def _run_env(scn: Scenario, sim: Any, mapping: dict[str, Any], mode: str, speed:
     from gym_powergrid.co_sim.bridge import EnvBridge
 
     env = gymnasium.make(scn.grid["env"], **dict(scn.grid.get("env_kwargs") or {}))
-    try:
-        bridge = EnvBridge(env, sim.allocator, {k: tuple(v) for k, v in mapping.items()},
-                           timeout_s=scn.step_timeout_s, lockstep=mode == "lockstep")
-        do_nothing = np.zeros_like(env.action_space.sample())
+    cleanups.append(env.close)
+    bridge = EnvBridge(env, sim.allocator, {k: tuple(v) for k, v in mapping.items()},
+                       timeout_s=scn.step_timeout_s, lockstep=mode == "lockstep")
+    do_nothing = np.zeros_like(env.action_space.sample())
+
+    def play(rounds: list[dict[str, Any]],
+             progress: Callable[[dict[str, Any]], None] | None) -> None:
         bridge.reset(seed=0)
         period = 300.0 / speed
         for _ in range(n_steps):
             t0 = time.monotonic()
             obs, _, terminated, truncated, info = bridge.step(do_nothing)
             cosim = dict(info.get("cosim", {}))
-            record = {"step": cosim.get("round", bridge.round), "vm_pu": bridge.node_voltages(obs),
+            record = {"step": cosim.get("round", bridge.round),
+                      "vm_pu": bridge.node_voltages(obs),
                       "late": cosim.get("late", []), "gone": cosim.get("gone", [])}
             rounds.append(record)
             if progress is not None:
@@ -268,5 +285,5 @@ def _run_env(scn: Scenario, sim: Any, mapping: dict[str, Any], mode: str, speed:
                 bridge.reset()
             if mode == "realtime":
                 time.sleep(max(0.0, period - (time.monotonic() - t0)))
-    finally:
-        env.close()
+
+    return play
