@@ -147,3 +147,20 @@ def test_cli_runs_a_small_scenario(tmp_path: Path, lv_curves: Path, capsys) -> N
     if importlib.util.find_spec("matplotlib") is not None:
         assert (out / "voltage.png").stat().st_size > 1000
     assert cosim_main(["run", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 2
+
+
+def test_module_entry_point_and_small_commands(tmp_path: Path, capsys) -> None:
+    import subprocess
+    import sys
+
+    from gym_powergrid.co_sim.cli import cosim_main
+
+    out = subprocess.run([sys.executable, "-m", "gym_powergrid.co_sim", "list"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "lv_example" in out.stdout.split()
+    assert cosim_main(["keys", str(tmp_path / "k"), "allocator", "n1"]) == 0
+    assert (tmp_path / "k" / "public" / "n1.key").is_file()
+    assert (tmp_path / "k" / "private" / "allocator.key_secret").is_file()
+    assert cosim_main(["curves", str(tmp_path / "c.csv.gz")]) == 0
+    assert read_curves(tmp_path / "c.csv.gz").n_rows == 288
+    assert cosim_main(["node", "--config", '{"node_id": "x"}']) == 2  # names the missing key
