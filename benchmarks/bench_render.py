@@ -1,11 +1,13 @@
 """Frames per second of GridRenderer in rgb_array mode (case14 and case118).
 
 Observations come from a pandapower power flow (``tests/render/_fake_obs.py``) with an hourly
-load profile, so each frame has new numbers to draw (text is not all cached).
+load profile and a scripted story (overflow, line break, maintenance, busbar split, load cut),
+so each frame has new numbers and states to draw.
 
 Usage::
 
     python benchmarks/bench_render.py [--frames 200] [--cases case14 case118] [--json out.json]
+                                      [--png-dir docs/img] [--gif docs/img/render_case14.gif]
 
 Prints a table; ``--json`` writes a flat object such as ``{"case14_fps": ..., ...}``:
 ``<case>_fps`` (wall clock), ``<case>_cpu_fps`` (process CPU time, less sensitive to other
@@ -37,29 +39,46 @@ def _fake_obs_module():
     return mod
 
 
-def bench_case(name: str, n_frames: int, repeats: int = 3) -> dict[str, float]:
+def _reward(k: int, o: dict, info: dict) -> tuple[float, dict[str, float]]:
+    usage = float(sum(o["ampere_flows"] / o["thermal_limits"]))
+    comps = {"line usage": -0.1 * usage, "cut loads": -5.0 * float(sum(o["are_loads_cut"])),
+             "distance to reference": -float(sum(o["loads_nodes"]) + sum(o["lines_or_nodes"]))}
+    return -0.8 * k, comps
+
+
+def bench_case(name: str, n_frames: int, repeats: int = 3, png_dir: Path | None = None,
+               gif: Path | None = None) -> dict[str, float]:
     from gym_powergrid.render import GridRenderer
 
     fo = _fake_obs_module()
     grid, obs = fo.fake_observation(name)
-    seq = fo.daily_sequence(obs, n_frames)
-    info = {"chronic_name": "bench", "timestep": 0}
+    story = fo.scenario(grid, obs, n_frames)
     t0 = time.perf_counter()
     renderer = GridRenderer(grid, "rgb_array")
-    renderer.render(seq[0], info)
+    renderer.render(*story[0][:2])
     setup = time.perf_counter() - t0
     wall, cpu = [], []
-    for _ in range(repeats):
+    frames = []
+    for rep in range(repeats):
+        renderer.reset_history()
         w0, c0 = time.perf_counter(), time.process_time()
-        for k, o in enumerate(seq):
-            info["timestep"] = k
-            frame = renderer.render(o, info, cumulative_reward=-k * 0.5,
-                                    reward_components={"usage": 1.0, "cut": -0.5},
-                                    last_action_text=["do nothing"])
-        wall.append((time.perf_counter() - w0) / len(seq))
-        cpu.append((time.process_time() - c0) / len(seq))
+        for k, (o, info, text) in enumerate(story):
+            cum, comps = _reward(k, o, info)
+            frame = renderer.render(o, info, cumulative_reward=cum, reward_components=comps,
+                                    last_action_text=text)
+            if rep == 0 and gif is not None and k < 48:
+                frames.append(frame)
+            if rep == 0 and png_dir is not None and k == min(n_frames - 1, 27):
+                png_dir.mkdir(parents=True, exist_ok=True)
+                renderer.pg.image.save(renderer._canvas, str(png_dir / f"render_{name}.png"))
+        wall.append((time.perf_counter() - w0) / len(story))
+        cpu.append((time.process_time() - c0) / len(story))
     assert frame.shape == (renderer.height, renderer.width, 3)
     renderer.close()
+    if gif is not None:
+        from gym_powergrid.render import record_gif
+
+        record_gif(frames, gif, fps=4)
     w, c = statistics.median(wall), statistics.median(cpu)
     return {
         f"{name}_fps": 1.0 / w,
@@ -75,11 +94,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--repeats", type=int, default=3, help="repeats (median is kept)")
     parser.add_argument("--cases", nargs="+", default=["case14", "case118"])
     parser.add_argument("--json", type=Path, default=None, help="write results to this file")
+    parser.add_argument("--png-dir", type=Path, default=None,
+                        help="save one frame per case as render_<case>.png in this folder")
+    parser.add_argument("--gif", type=Path, default=None,
+                        help="save the first 48 frames of the first case as a GIF")
     args = parser.parse_args(argv)
     results: dict[str, float] = {}
     print(f"{'case':<10} {'fps':>8} {'cpu fps':>8} {'ms/frame':>9} {'setup s':>8}")
-    for name in args.cases:
-        r = bench_case(name, args.frames, args.repeats)
+    for k, name in enumerate(args.cases):
+        r = bench_case(name, args.frames, args.repeats, args.png_dir,
+                       args.gif if k == 0 else None)
         results.update(r)
         print(f"{name:<10} {r[f'{name}_fps']:>8.1f} {r[f'{name}_cpu_fps']:>8.1f} "
               f"{r[f'{name}_ms_per_frame']:>9.2f} {r[f'{name}_setup_s']:>8.2f}")

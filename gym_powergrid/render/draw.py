@@ -100,7 +100,11 @@ class Painter:
 
     # ------------------------------------------------------------------ shapes
     def line(self, surface: Any, color: Color, p0: Point, p1: Point, width: float) -> None:
-        """Anti-aliased line of any width (a filled polygon with anti-aliased edges)."""
+        """Anti-aliased line of any width.
+
+        The body is a filled polygon half a pixel wider than the line (integer corners, so no
+        pixel gap appears inside), its long edges are anti-aliased lines at the exact width.
+        """
         if width <= 1.5:
             self.pg.draw.aaline(surface, color, p0, p1)
             return
@@ -108,11 +112,16 @@ class Painter:
         n = math.hypot(dx, dy)
         if n < 1e-9:
             return
-        hx, hy = -dy / n * width / 2, dx / n * width / 2
-        pts = [(p0[0] + hx, p0[1] + hy), (p1[0] + hx, p1[1] + hy),
-               (p1[0] - hx, p1[1] - hy), (p0[0] - hx, p0[1] - hy)]
-        self.pg.draw.polygon(surface, color, pts)
-        self.pg.draw.aalines(surface, color, True, pts)
+        ux, uy = -dy / n, dx / n
+        h, hf = width / 2, width / 2 + 0.25
+        fill = [(round(p0[0] + ux * hf), round(p0[1] + uy * hf)),
+                (round(p1[0] + ux * hf), round(p1[1] + uy * hf)),
+                (round(p1[0] - ux * hf), round(p1[1] - uy * hf)),
+                (round(p0[0] - ux * hf), round(p0[1] - uy * hf))]
+        self.gfx.filled_polygon(surface, fill, color)
+        self.pg.draw.aalines(surface, color, True,
+                             [(p0[0] + ux * h, p0[1] + uy * h), (p1[0] + ux * h, p1[1] + uy * h),
+                              (p1[0] - ux * h, p1[1] - uy * h), (p0[0] - ux * h, p0[1] - uy * h)])
 
     def polyline(self, surface: Any, color: Color, pts: Sequence[Point], width: float) -> None:
         for a, b in zip(pts[:-1], pts[1:]):

@@ -55,7 +55,7 @@ class GridView:
         self.line_dir = d / n
         self.line_perp = np.stack([-self.line_dir[:, 1], self.line_dir[:, 0]], axis=1)
         shift = self.line_perp * self.geo.line_offset[:, None]
-        self.line_mid = (c_or + c_ex) / 2 + shift
+        self.line_mid, self.line_label_xy = self._label_spots(c_or, c_ex, shift)
         # bends of parallel lines leave the substation then run parallel
         self.bend_or = c_or + self.line_dir * 1.6 * r + shift
         self.bend_ex = c_ex - self.line_dir * 1.6 * r + shift
@@ -63,6 +63,34 @@ class GridView:
         self._bend_or = self.bend_or.tolist()
         self._bend_ex = self.bend_ex.tolist()
         self._sprites: dict[tuple, Any] = {}
+
+    def _label_spots(self, c_or: np.ndarray, c_ex: np.ndarray,
+                     shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each line's marker (arrow, broken cross) and percentage label go.
+
+        The marker slides along the line (middle first) and the label goes to either side, to
+        the first spot that is clear of the substations.
+        """
+        r, subs = self.geo.sub_radius, self.geo.sub_xy
+        away = self.w_max / 2 + 9
+        mids = np.empty_like(c_or)
+        labels = np.empty_like(c_or)
+        for i in range(c_or.shape[0]):
+            best, best_gap = None, -np.inf
+            for t in (0.5, 0.4, 0.6, 0.3, 0.7):
+                mid = c_or[i] + (c_ex[i] - c_or[i]) * t + shift[i]
+                for side in (1.0, -1.0):
+                    lab = mid + self.line_perp[i] * away * side
+                    gap = min(np.min(np.linalg.norm(subs - mid, axis=1)),
+                              np.min(np.linalg.norm(subs - lab, axis=1)) - 6) - r
+                    if gap > best_gap:
+                        best, best_gap = (mid, lab), gap
+                    if gap > 10:
+                        break
+                if best_gap > 10:
+                    break
+            mids[i], labels[i] = best
+        return mids, labels
 
     # ------------------------------------------------------------------ geometry per frame
     def _bus_xy(self, state: FrameState) -> np.ndarray:
@@ -248,7 +276,6 @@ class GridView:
             label_mask[keep] = True
         for i in range(self.grid.n_line):
             mid = self.line_mid[i]
-            perp = self.line_perp[i]
             if cat[i] == LINE_BROKEN:
                 p.disc(surface, (40, 20, 22), tuple(mid), 7)
                 p.cross(surface, st.LINE_BROKEN, tuple(mid), 4, 2)
@@ -266,14 +293,14 @@ class GridView:
             elif cat[i] == LINE_OVERFLOW:
                 if self.detailed:
                     self._arrow(surface, state, i)
-                pos = mid + perp * (self.w_max / 2 + 9)
+                pos = self.line_label_xy[i]
                 p.label(surface, f"{usage[i]:.0%}", tuple(pos), fs, (255, 255, 255),
                         st.OVERFLOW_HALO, st.OVERFLOW, bold=True)
             elif cat[i] == LINE_ON and np.isfinite(usage[i]):
                 if self.detailed:
                     self._arrow(surface, state, i)
                 if self.detailed or label_mask[i]:
-                    pos = mid + perp * (self.w_max / 2 + 8)
+                    pos = self.line_label_xy[i]
                     col = st.usage_color(float(usage[i]))
                     p.label(surface, f"{usage[i]:.0%}", tuple(pos), fs, col, st.GRID_BG)
 

@@ -132,6 +132,47 @@ def spread(xy: np.ndarray, min_dist: float, rect: tuple[float, float, float, flo
     return p
 
 
+def clear_lines(xy: np.ndarray, sub_or: np.ndarray, sub_ex: np.ndarray, clearance: float,
+                rect: tuple[float, float, float, float], margin: float,
+                iterations: int = 40) -> np.ndarray:
+    """Move substations off lines that pass over them (lines not connected to them).
+
+    A line drawn across a substation it does not touch reads as a connection; this pushes such
+    substations perpendicular to the line until they are ``clearance`` pixels away (or the
+    iterations run out). Deterministic.
+    """
+    p = np.asarray(xy, dtype=np.float64).copy()
+    n = p.shape[0]
+    if n < 3 or sub_or.size == 0:
+        return p
+    x0, y0, w, h = rect
+    lo = np.array([x0 + margin, y0 + margin])
+    hi = np.array([x0 + w - margin, y0 + h - margin])
+    incident = np.zeros((n, sub_or.shape[0]), dtype=bool)
+    incident[sub_or, np.arange(sub_or.shape[0])] = True
+    incident[sub_ex, np.arange(sub_ex.shape[0])] = True
+    for _ in range(iterations):
+        a, b = p[sub_or], p[sub_ex]
+        ab = b - a
+        len2 = np.maximum((ab**2).sum(axis=1), 1e-12)
+        ap = p[:, None, :] - a[None]
+        t = np.clip((ap * ab[None]).sum(-1) / len2[None], 0.0, 1.0)
+        closest = a[None] + t[..., None] * ab[None]
+        away = p[:, None, :] - closest
+        dist = np.sqrt((away**2).sum(-1))
+        bad = (dist < clearance) & ~incident & (t > 0.0) & (t < 1.0)
+        if not bad.any():
+            break
+        # unit vector away from the line (perpendicular when the point is on it)
+        perp = np.stack([-ab[:, 1], ab[:, 0]], axis=1) / np.sqrt(len2)[:, None]
+        unit = np.where((dist > 1e-6)[..., None], away / np.maximum(dist, 1e-6)[..., None],
+                        perp[None])
+        push = np.where(bad, clearance - dist, 0.0)[..., None] * unit * 0.5
+        p += push.sum(axis=1)
+        np.clip(p, lo, hi, out=p)
+    return p
+
+
 def nearest_neighbour_distances(xy: np.ndarray) -> np.ndarray:
     """Distance from each point to its nearest other point (inf for a single point)."""
     n = xy.shape[0]
@@ -268,6 +309,8 @@ def grid_geometry(grid: GridArrays, rect: tuple[float, float, float, float],
     margin = stub + glyph + 10.0 + label_room
     xy = fit_to_rect(abstract, rect, margin, stretch)
     xy = spread(xy, min_dist=2.2 * stub, rect=rect, margin=margin, iterations=200)
+    xy = clear_lines(xy, grid.line_sub_or_idx, grid.line_sub_ex_idx, 1.6 * radius, rect, margin)
+    xy = spread(xy, min_dist=1.8 * stub, rect=rect, margin=margin, iterations=50)
     offsets = parallel_offsets(grid.line_sub_or_idx, grid.line_sub_ex_idx, spacing=radius * 0.8)
     inj_sub = np.concatenate([grid.prod_sub_idx, grid.load_sub_idx]).astype(np.int64)
     ang = injection_angles(xy, grid.line_sub_or_idx, grid.line_sub_ex_idx, inj_sub,

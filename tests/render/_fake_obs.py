@@ -165,3 +165,72 @@ def daily_sequence(obs: dict, n_steps: int, start: dt.datetime | None = None,
             o[key] = np.array([val])
         out.append(o)
     return out
+
+
+def scenario(grid: GridArrays, obs: dict, n_steps: int, seed: int = 0,
+             chronic_name: str = "demo_chronic") -> list[tuple[dict, dict, list[str]]]:
+    """An hourly story for demos and benchmarks: ``(obs, info, last_action_text)`` per step.
+
+    On top of the daily profile: a line overloads then breaks (with a reconnection cooldown),
+    a line goes into maintenance, the agent splits the busiest substation and switches a line
+    off; a load is cut while the grid is split.
+    """
+    from gym_powergrid.render import describe_action
+
+    base = daily_sequence(obs, n_steps, seed=seed)
+    n_act = grid.n_prod + grid.n_load + 3 * grid.n_line
+    hot, maint, off = 0, min(3, grid.n_line - 1), min(6, grid.n_line - 1)
+    sub = int(np.argmax(grid.sub_n_elements))
+    out = []
+    nodes = {k: np.zeros_like(obs[k]) for k in ("productions_nodes", "loads_nodes",
+                                                "lines_or_nodes", "lines_ex_nodes")}
+    status_off = False
+    for k, o in enumerate(base):
+        info = {"chronic_name": chronic_name, "timestep": k, "lines_in_maintenance": [],
+                "lines_broken": []}
+        act = np.zeros(n_act, dtype=np.int8)
+        phase = k % 48
+        if 6 <= phase < 10:
+            o = overflow_line(o, hot, 1.02 + 0.05 * (phase - 6))
+        if 10 <= phase < 14:
+            o = break_line(o, hot, cooldown=14 - phase)
+            if phase == 10:
+                info["lines_broken"] = [hot]
+        if 20 <= phase < 30:
+            o = break_line(o, maint, cooldown=30 - phase)
+            info["lines_in_maintenance"] = [maint]
+        elif 14 <= phase < 20:
+            o["timesteps_before_planned_maintenance"][maint] = 20 - phase
+        if phase == 24:  # the agent splits the busiest substation and opens a line
+            before = {**o, **{kk: v.copy() for kk, v in nodes.items()}}
+            split = move_to_busbar1(grid, before, sub, 2)
+            for kk in nodes:
+                act_part = (split[kk] != nodes[kk]).astype(np.int8)
+                nodes[kk] = split[kk].copy()
+                start = {"productions_nodes": 0, "loads_nodes": grid.n_prod,
+                         "lines_or_nodes": grid.n_prod + grid.n_load,
+                         "lines_ex_nodes": grid.n_prod + grid.n_load + grid.n_line}[kk]
+                act[start:start + act_part.size] = act_part
+            act[n_act - grid.n_line + off] = 1
+            status_off = True
+            text = describe_action(grid, act, before)
+        elif phase == 40:  # back to the reference topology
+            before = {**o, **{kk: v.copy() for kk, v in nodes.items()}}
+            before["lines_status"] = o["lines_status"].copy()
+            before["lines_status"][off] = 0
+            for kk in nodes:
+                nodes[kk][:] = 0
+            act[n_act - grid.n_line + off] = 1
+            status_off = False
+            text = ["back to the reference topology", *describe_action(grid, act, before)[-1:]]
+        else:
+            text = describe_action(grid, act)
+        o.update({kk: v.copy() for kk, v in nodes.items()})
+        if status_off:
+            o["lines_status"][off] = 0
+            o["ampere_flows"][off] = 0.0
+            o["active_flows_origin"][off] = 0.0
+            if 26 <= phase < 32:
+                o["are_loads_cut"][0] = 1
+        out.append((o, info, text))
+    return out
