@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .obs_kernel import fill_observation
 from .pf_kernel import LN_A_OR, run_powerflow
 from .status import PFStatus
 
@@ -204,3 +205,20 @@ def game_step(action, topo, line_unavail, line_over, line_cd, sub_cd, node_switc
             report[RP_FLAG] = FLAG_LOADS
         elif prods_cut > rules_i[R_MAX_PRODS_CUT]:
             report[RP_FLAG] = FLAG_PRODS
+
+
+@njit(cache=True)
+def env_step(action, topo, line_unavail, line_over, line_cd, sub_cd, node_switch_sub,
+             rules_i, rules_f, maint_row, hazard_row, inj, limits_a, ac, max_iter, tol,
+             grid_i, grid_f, bus_v, ws_i, ws_f, planned_row, maint_fc_row, date_row,
+             out_mask, out_res, applied, line_event, sub_event, broken_seq, report,
+             f32, i32, i8, feats):
+    """:func:`game_step` then :func:`~gym_powergrid.core.obs_kernel.fill_observation`: a whole
+    env step in one call (one dispatch from Python)."""
+    game_step(action, topo, line_unavail, line_over, line_cd, sub_cd, node_switch_sub,
+              rules_i, rules_f, maint_row, hazard_row, inj, limits_a, ac, max_iter, tol,
+              grid_i, grid_f, bus_v, out_mask, out_res, ws_i, ws_f,
+              applied, line_event, sub_event, broken_seq, report)
+    fill_observation(f32, i32, i8, feats, grid_i, out_res, out_mask,
+                     report[RP_STATUS] == CONVERGED, topo, line_unavail, line_cd, sub_cd,
+                     limits_a, planned_row, maint_fc_row, date_row, applied)

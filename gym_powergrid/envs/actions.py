@@ -37,6 +37,9 @@ def validate_action(action, length: int) -> np.ndarray:
 
     Accepts lists, tuples and numpy arrays of bools, integers or floats holding only 0 and 1.
     """
+    if (type(action) is np.ndarray and action.shape == (length,)
+            and action.dtype.kind in "iu" and not ((action != 0) & (action != 1)).any()):
+        return action.astype(np.int8)  # fast path: an integer vector of 0/1 (a fresh copy)
     if isinstance(action, (str, bytes)) or action is None:
         raise ActionError(f"action must be a binary vector of length {length}, got {action!r}")
     a = np.asarray(action)

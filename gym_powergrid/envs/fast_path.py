@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.obs_kernel import N_FEATURES, fill_observation
+from ..core.obs_kernel import N_FEATURES
 from ..core.pf_kernel import (
     LN_A_EX,
     LN_A_OR,
@@ -26,7 +26,6 @@ from ..core.results import PowerFlowResult
 from ..core.rules import GameState, LegalityReport
 from ..core.status import PFStatus
 from ..core.step_kernel import (
-    EV_BROKEN,
     EV_HAZARD,
     EV_ILLEGAL_RECONNECTION,
     EV_LINE_COOLDOWN,
@@ -56,7 +55,7 @@ from ..core.step_kernel import (
     RP_PRODS_CUT,
     RP_REPLACED,
     RP_STATUS,
-    game_step,
+    env_step,
 )
 
 OBS_DTYPES = (np.float32, np.int32, np.int8)
@@ -101,7 +100,11 @@ def result_from_buffers(pf, status: int, n_iter: int, bus_v: np.ndarray, out_mas
 
 def fast_transition(env, state: GameState, action: np.ndarray, pf, ac: bool, simulate: bool):
     """Numba-backend twin of ``PowerGridEnv._transition_reference``; also returns the
-    observation and the reward features. ``state`` is mutated unless ``simulate``."""
+    observation and the reward features. ``state`` is mutated unless ``simulate``.
+
+    The power-flow result is returned as a zero-argument callable building the
+    :class:`PowerFlowResult` on demand (most steps never need it).
+    """
     st = state.copy() if simulate else state
     c = env._chronic
     t = min(st.step + 1, c.n_steps - 1)
@@ -109,56 +112,61 @@ def fast_transition(env, state: GameState, action: np.ndarray, pf, ac: bool, sim
     inj, extra = env._inj_row(t, planned=simulate)
     hazards = env._zero_lines if simulate else c.hazards[t]
     sz = pf.sizes
-    n_line = sz.n_line
     applied = np.empty_like(action)
-    line_event = np.empty(n_line, np.int8)
+    line_event = np.empty(sz.n_line, np.int8)
     sub_event = np.empty(sz.n_sub, np.int8)
-    broken_seq = np.empty(max(n_line, 1), np.int32)
+    broken_seq = np.empty(max(sz.n_line, 1), np.int32)
     report = np.empty(N_REPORT, np.int64)
     out_mask = np.empty(sz.mask_len, np.bool_)
     out_res = np.empty(sz.res_len)
     bus_v = pf.bus_v if not simulate else pf.bus_v.copy()
-    game_step(action, st.topo, st.line_unavailable, st.line_overflow_steps, st.line_cooldown,
-              st.sub_cooldown, env.action_helper.node_switch_sub, env._rules_i, env._rules_f,
-              c.maintenance[t], hazards, inj, env.limits_a, ac, pf.max_iter, pf.tol_pu,
-              pf.grid_i, pf.grid_f, bus_v, out_mask, out_res, pf.ws_i, pf.ws_f,
-              applied, line_event, sub_event, broken_seq, report)
-    result = result_from_buffers(pf, report[RP_STATUS], report[RP_ITER], bus_v.copy(), out_mask,
-                                 out_res)
+    n_f32, n_i32, n_i8 = env._obs_lengths
+    f32 = np.empty(n_f32, np.float32)
+    i32 = np.empty(n_i32, np.int32)
+    i8 = np.empty(n_i8, np.int8)
+    feats = np.empty(N_FEATURES)
+    maint_fc, dates = env._events(c)
+    planned = env._packed(c)[1][min(t + 1, c.n_steps - 1)]
+    env_step(action, st.topo, st.line_unavailable, st.line_overflow_steps, st.line_cooldown,
+             st.sub_cooldown, env.action_helper.node_switch_sub, env._rules_i, env._rules_f,
+             c.maintenance[t], hazards, inj, env.limits_a, ac, pf.max_iter, pf.tol_pu,
+             pf.grid_i, pf.grid_f, bus_v, pf.ws_i, pf.ws_f, planned, maint_fc[t], dates[t],
+             out_mask, out_res, applied, line_event, sub_event, broken_seq, report,
+             f32, i32, i8, feats)
+    status = int(report[RP_STATUS])
+    v = bus_v.copy()
+
+    def result() -> PowerFlowResult:
+        return result_from_buffers(pf, status, report[RP_ITER], v, out_mask, out_res)
+
     legality = LegalityReport(replaced_by_do_nothing=bool(report[RP_REPLACED]))
+    events = line_event.any()
+    maint = hazard = []
     if legality.replaced_by_do_nothing:
         legality.reason = "action touches more substations/lines than allowed"
-    else:
+    elif events or sub_event.any():
         legality.illegal_reconnections = np.flatnonzero(line_event & EV_ILLEGAL_RECONNECTION)
         legality.lines_on_cooldown = np.flatnonzero(line_event & EV_LINE_COOLDOWN)
         legality.substations_on_cooldown = np.flatnonzero(sub_event & EV_SUB_COOLDOWN)
         if legality.n_refused:
             legality.reason = "some switches were refused (cooldown or unavailable line)"
+    if events:
+        maint = np.flatnonzero(line_event & EV_MAINTENANCE).tolist()
+        hazard = np.flatnonzero(line_event & EV_HAZARD).tolist()
     flag = FLAG_NAMES.get(int(report[RP_FLAG]))
     info = {
         "chronic_name": c.name, "timestep": t, "datetime": str(c.datetimes[t]),
         "illegal": legality.as_dict(), "action_applied": applied,
         "lines_broken": broken_seq[:report[RP_N_BROKEN]].tolist(),
         "cascade_depth": int(report[RP_DEPTH]),
-        "lines_maintenance_started": np.flatnonzero(line_event & EV_MAINTENANCE).tolist(),
-        "lines_hazards_started": np.flatnonzero(line_event & EV_HAZARD).tolist(),
-        "power_flow_status": result.status.name, "game_over_reason": None,
+        "lines_maintenance_started": maint, "lines_hazards_started": hazard,
+        "power_flow_status": PFStatus(status).name, "game_over_reason": None,
     }
     if extra:
         info["cosim"] = extra
-    if flag is None or flag != "diverged":
+    if flag != "diverged":
         info["n_loads_cut"] = int(report[RP_LOADS_CUT])
         info["n_prods_cut"] = int(report[RP_PRODS_CUT])
-    _ = EV_BROKEN
-    # observation and reward features, one more kernel call
-    f32, i32, i8 = (np.empty(n, dt) for n, dt in zip(env._obs_lengths, OBS_DTYPES))
-    feats = np.empty(N_FEATURES)
-    tp = min(t + 1, c.n_steps - 1)
-    maint_fc, dates = env._events(c)
-    planned = env._packed(c)[1][tp]
-    fill_observation(f32, i32, i8, feats, pf.grid_i, out_res, out_mask,
-                     report[RP_STATUS] == 0, st.topo, st.line_unavailable, st.line_cooldown,
-                     st.sub_cooldown, env.limits_a, planned, maint_fc[t], dates[t], applied)
     bufs = (f32, i32, i8)
     obs = {k: bufs[b][sl] for k, (b, sl) in env._obs_layout_items}
     return st, result, flag, info, applied, legality, obs, feats

@@ -147,7 +147,8 @@ class PowerGridEnv(gym.Env):
         self._events_cache: dict[str, tuple] = {}
         self._packed_cache: dict[str, tuple] = {}
         self.state: GameState | None = None
-        self._result: PowerFlowResult | None = None
+        self._result_value: PowerFlowResult | None = None
+        self._result_thunk = None
         self._continue_at: int | None = None
         self._needs_reset = True
         self._last_obs: dict | None = None
@@ -457,6 +458,20 @@ class PowerGridEnv(gym.Env):
     @property
     def current_chronic(self):
         return self._chronic
+
+    @property
+    def _result(self) -> PowerFlowResult | None:
+        if self._result_value is None and self._result_thunk is not None:
+            self._result_value = self._result_thunk()
+            self._result_thunk = None
+        return self._result_value
+
+    @_result.setter
+    def _result(self, value) -> None:
+        if callable(value):
+            self._result_value, self._result_thunk = None, value
+        else:
+            self._result_value, self._result_thunk = value, None
 
     @property
     def last_result(self) -> PowerFlowResult | None:

@@ -100,6 +100,7 @@ def _ppc_of(net):
         net, algorithm="nr", calculate_voltage_angles=True, init="flat", max_iteration="auto",
         tolerance_mva=1e-8, trafo_model="t", trafo_loading="current", enforce_p_lims=False,
         enforce_q_lims=False, check_connectivity=False, voltage_depend_loads=False,
+        numba=False,  # only the ppc is needed: skip pandapower's JIT warm-up
     )
     ppc, _ = _pd2ppc(net)
     return ppc, net._pd2ppc_lookups

@@ -18,7 +18,8 @@ from .arrays import GridArrays
 class Topology:
     """Busbar (0 or 1) of every element and status of every branch.
 
-    Arrays are ``int8`` nodes and a ``bool`` status; they are validated at construction.
+    Arrays are ``int8`` nodes and a ``bool`` status. Construction does not copy nor check them
+    (the env builds one per power flow); :meth:`validate` and :meth:`from_vector` check.
     """
 
     prod_node: np.ndarray
