@@ -239,13 +239,11 @@ def load_steps_csv(path: str | os.PathLike):
     """Read ``steps.csv`` into a DataFrame; list columns become lists of ints."""
     import pandas as pd
 
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    text_cols = (*LIST_COLUMNS, "chronic", "game_over_reason", "datetime")
+    df = pd.read_csv(path, dtype=dict.fromkeys(text_cols, str), keep_default_na=False)
     for col in LIST_COLUMNS:
         if col in df.columns:
-            df[col] = [[int(x) for x in str(v).split()] if isinstance(v, str) or v == v else []
-                       for v in df[col].fillna("").astype(str)]
-    if "game_over_reason" in df.columns:
-        df["game_over_reason"] = df["game_over_reason"].fillna("")
+            df[col] = [[int(x) for x in v.split()] for v in df[col]]
     return df
 
 
