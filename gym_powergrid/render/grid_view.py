@@ -63,6 +63,13 @@ class GridView:
         self._bend_or = self.bend_or.tolist()
         self._bend_ex = self.bend_ex.tolist()
         self._sprites: dict[tuple, Any] = {}
+        pg = painter.pg
+        self._sub_rects = [pg.Rect(int(x - r), int(y - r), int(2 * r), int(2 * r))
+                           for x, y in self.geo.sub_xy.tolist()]
+        gr = self.geo.glyph_radius
+        self._sub_rects += [pg.Rect(int(x - gr), int(y - gr), int(2 * gr), int(2 * gr))
+                            for x, y in np.concatenate([self.geo.prod_xy,
+                                                        self.geo.load_xy]).tolist()]
 
     def _label_spots(self, c_or: np.ndarray, c_ex: np.ndarray,
                      shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,9 +127,9 @@ class GridView:
         self._draw_lines(surface, state, bus_xy)
         self._draw_injections(surface, state, bus_xy)
         self._draw_substations(surface, state, bus_xy)
-        self._draw_line_labels(surface, state)
+        occupied = self._draw_line_labels(surface, state)
         if self.detailed:
-            self._draw_injection_labels(surface, state)
+            self._draw_injection_labels(surface, state, occupied)
 
     def _draw_lines(self, surface: Any, state: FrameState, bus_xy: np.ndarray) -> None:
         p, cat, usage = self.p, state.line_category, state.line_usage
@@ -266,8 +273,10 @@ class GridView:
                 p.label(surface, str(s), (cx, cy - hh - 2), self.font_sub, st.TEXT,
                         st.SUB_FILL, st.BUS1, anchor="midbottom", bold=True)
 
-    def _draw_line_labels(self, surface: Any, state: FrameState) -> None:
+    def _draw_line_labels(self, surface: Any, state: FrameState) -> list:
+        """Draw line markers and percentages; return the rectangles they cover."""
         p, cat, usage = self.p, state.line_category, state.line_usage
+        occupied = list(self._sub_rects)
         fs = self.font_small
         if not self.detailed:
             stressed = np.flatnonzero((cat == LINE_ON) & (np.nan_to_num(usage) >= 0.9))
@@ -287,6 +296,7 @@ class GridView:
             elif cat[i] == LINE_MAINTENANCE:
                 box = p.label(surface, "M", tuple(mid), fs, (255, 255, 255), st.LINE_MAINT,
                               bold=True)
+                occupied.append(box)
                 if state.line_cooldown[i] > 0:
                     p.text(surface, f"{state.line_cooldown[i]}h", (box.right + 2, box.centery),
                            fs, st.LINE_MAINT, anchor="midleft")
@@ -294,15 +304,18 @@ class GridView:
                 if self.detailed:
                     self._arrow(surface, state, i)
                 pos = self.line_label_xy[i]
-                p.label(surface, f"{usage[i]:.0%}", tuple(pos), fs, (255, 255, 255),
-                        st.OVERFLOW_HALO, st.OVERFLOW, bold=True)
+                occupied.append(p.label(surface, f"{usage[i]:.0%}", tuple(pos), fs,
+                                        (255, 255, 255), st.OVERFLOW_HALO, st.OVERFLOW,
+                                        bold=True))
             elif cat[i] == LINE_ON and np.isfinite(usage[i]):
                 if self.detailed:
                     self._arrow(surface, state, i)
                 if self.detailed or label_mask[i]:
                     pos = self.line_label_xy[i]
                     col = st.usage_color(float(usage[i]))
-                    p.label(surface, f"{usage[i]:.0%}", tuple(pos), fs, col, st.GRID_BG)
+                    occupied.append(p.label(surface, f"{usage[i]:.0%}", tuple(pos), fs, col,
+                                            st.GRID_BG))
+        return occupied
 
     def _arrow(self, surface: Any, state: FrameState, i: int) -> None:
         flow = state.line_p_or_mw[i]
@@ -312,7 +325,8 @@ class GridView:
         size = self.w_max * 0.55 + 3
         self.p.chevron(surface, (235, 240, 245), tuple(self.line_mid[i]), tuple(d), size)
 
-    def _draw_injection_labels(self, surface: Any, state: FrameState) -> None:
+    def _draw_injection_labels(self, surface: Any, state: FrameState, occupied: list) -> None:
+        """MW labels beyond each glyph, pushed outwards when they would overlap other text."""
         p, geo = self.p, self.geo
         gap = geo.glyph_radius + 5
         for values, xy, ang, cut, col in (
@@ -322,7 +336,6 @@ class GridView:
             for i in range(values.shape[0]):
                 a = float(ang[i])
                 ca, sa = math.cos(a), math.sin(a)
-                pos = (xy[i][0] + gap * ca, xy[i][1] + gap * sa)
                 if ca > 0.38:
                     anchor = "midleft"
                 elif ca < -0.38:
@@ -330,5 +343,23 @@ class GridView:
                 else:
                     anchor = "midtop" if sa > 0 else "midbottom"
                 text = "cut" if cut[i] else f"{values[i]:.0f} MW"
-                p.text(surface, text, pos, self.font_small, st.CUT_MARK if cut[i] else col,
-                       anchor=anchor)
+                surf = p.text_surface(text, self.font_small, st.CUT_MARK if cut[i] else col)
+                x, y = xy[i]
+                cands = [(anchor, (x + (gap + e) * ca, y + (gap + e) * sa)) for e in (0, 7, 14)]
+                cands += [("midleft", (x + gap, y)), ("midright", (x - gap, y)),
+                          ("midbottom", (x, y - gap)), ("midtop", (x, y + gap))]
+                rect, best = None, None
+                for anc, pos in cands:
+                    cand = surf.get_rect(**{anc: (int(round(pos[0])), int(round(pos[1])))})
+                    hits = cand.collidelistall(occupied)
+                    if not hits:
+                        rect = cand
+                        break
+                    overlap = sum(cand.clip(occupied[h]).width * cand.clip(occupied[h]).height
+                                  for h in hits)
+                    if best is None or overlap < best[0]:
+                        best = (overlap, cand)
+                if rect is None:
+                    rect = best[1]
+                surface.blit(surf, rect)
+                occupied.append(rect)

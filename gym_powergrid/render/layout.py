@@ -298,19 +298,25 @@ def grid_geometry(grid: GridArrays, rect: tuple[float, float, float, float],
     beyond the injection glyphs.
     """
     abstract = substation_positions(grid)
-    margin0 = 40.0
     stretch = 1.5
-    xy = fit_to_rect(abstract, rect, margin0, stretch)
-    nn = nearest_neighbour_distances(xy)
-    typical = float(np.median(nn[np.isfinite(nn)])) if np.isfinite(nn).any() else 100.0
-    radius = float(np.clip(0.25 * typical, 6.0, 16.0))
-    glyph = float(np.clip(0.6 * radius, 4.0, 8.0))
-    stub = 1.9 * radius + glyph + 4.0
-    margin = stub + glyph + 10.0 + label_room
+    # sizes follow the spacing of the substations on screen, and margins follow the sizes
+    # (capped so that small canvases keep most of their area for the grid): settle in 3 rounds
+    margin = min(40.0 + label_room, 0.2 * min(rect[2], rect[3]))
+    for _ in range(3):
+        xy = fit_to_rect(abstract, rect, margin, stretch)
+        nn = nearest_neighbour_distances(xy)
+        typical = float(np.median(nn[np.isfinite(nn)])) if np.isfinite(nn).any() else 100.0
+        radius = float(np.clip(0.25 * typical, 5.0, 16.0))
+        glyph = float(np.clip(0.6 * radius, 3.5, 8.0))
+        stub = 1.9 * radius + glyph + 4.0
+        margin = min(stub + glyph + 10.0 + label_room, 0.2 * min(rect[2], rect[3]))
     xy = fit_to_rect(abstract, rect, margin, stretch)
-    xy = spread(xy, min_dist=2.2 * stub, rect=rect, margin=margin, iterations=200)
+    # never ask for more room than the area offers, or the layout degenerates into a lattice
+    room = 0.8 * float(np.sqrt(max(rect[2] - 2 * margin, 1) * max(rect[3] - 2 * margin, 1)
+                               / max(grid.n_sub, 1)))
+    xy = spread(xy, min_dist=min(2.2 * stub, room), rect=rect, margin=margin, iterations=200)
     xy = clear_lines(xy, grid.line_sub_or_idx, grid.line_sub_ex_idx, 1.6 * radius, rect, margin)
-    xy = spread(xy, min_dist=1.8 * stub, rect=rect, margin=margin, iterations=50)
+    xy = spread(xy, min_dist=min(1.8 * stub, room), rect=rect, margin=margin, iterations=50)
     offsets = parallel_offsets(grid.line_sub_or_idx, grid.line_sub_ex_idx, spacing=radius * 0.8)
     inj_sub = np.concatenate([grid.prod_sub_idx, grid.load_sub_idx]).astype(np.int64)
     ang = injection_angles(xy, grid.line_sub_or_idx, grid.line_sub_ex_idx, inj_sub,

@@ -77,8 +77,15 @@ class PanelView:
         cx += bar_w + 16 * p.scale
         seg = 26 * p.scale
 
+        right = x + w - self.pad
+
+        def fits(label: str, lead: float) -> bool:
+            return cx + lead + 5 + p.font(11).size(label)[0] <= right
+
         def sample(label: str, draw) -> None:
             nonlocal cx
+            if not fits(label, seg):
+                return
             draw(cx, cy)
             r = p.text(surface, label, (cx + seg + 5, cy), 11, st.TEXT, anchor="midleft")
             cx = r.right + 14 * p.scale
@@ -96,6 +103,8 @@ class PanelView:
 
         def glyph(label: str, draw) -> None:
             nonlocal cx
+            if not fits(label, seg_small):
+                return
             draw(cx + seg_small / 2, cy)
             r = p.text(surface, label, (cx + seg_small + 5, cy), 11, st.TEXT, anchor="midleft")
             cx = r.right + 14 * p.scale
@@ -171,7 +180,7 @@ class PanelView:
                 rect = pg.Rect(min(zero, zero + length), int(yy - 5), max(1, abs(length)), 10)
                 pg.draw.rect(surface, col, rect)
             pg.draw.line(surface, st.PANEL_EDGE, (zero, yy - 7), (zero, yy + 7))
-            p.text(surface, f"{float(v):,.2f}", (x + w - pad, yy), 12, st.TEXT,
+            p.text(surface, f"{float(v) + 0.0:,.2f}", (x + w - pad, yy), 12, st.TEXT,
                    anchor="midright")
 
     def _draw_status(self, surface: Any, state: FrameState, history: FrameHistory) -> None:

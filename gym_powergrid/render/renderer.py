@@ -78,7 +78,7 @@ class GridRenderer:
         self.painter = Painter(self.pg, scale)
         header_h = int(round(40 * scale))
         legend_h = int(round(34 * scale))
-        panel_w = int(round(max(320, 0.3 * self.width)))
+        panel_w = int(round(max(240, 0.3 * self.width)))
         grid_w = self.width - panel_w
         self.grid_rect = (0, header_h, grid_w, self.height - header_h - legend_h)
         self.grid_view = GridView(grid, self.grid_rect, self.painter)
