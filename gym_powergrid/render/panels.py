@@ -221,8 +221,9 @@ class PanelView:
         rows.append((f"Lines out: {n_off} switched off, {n_brk} broken, {n_mnt} in maintenance",
                      st.TEXT if n_off + n_brk + n_mnt == 0 else st.TEXT_WARN))
         n_lc, n_pc = int(state.load_cut_mask.sum()), int(state.prod_cut_mask.sum())
-        mw_lc = float(np.nansum(state.load_p_mw[state.load_cut_mask]))
-        rows.append((f"Cut: {n_lc} loads ({mw_lc:.0f} MW), {n_pc} productions",
+        mw_lc = float(np.nansum(np.abs(state.load_p_mw[state.load_cut_mask])))
+        mw_txt = f" ({mw_lc:.0f} MW)" if mw_lc >= 0.5 else ""  # envs may report 0 MW when cut
+        rows.append((f"Cut: {n_lc} loads{mw_txt}, {n_pc} productions",
                      st.TEXT_BAD if n_lc + n_pc else st.TEXT))
         split = np.flatnonzero(state.sub_bus1_mask)
         subs = ", ".join(str(s_) for s_ in split[:10]) + (" ..." if split.size > 10 else "")
