@@ -18,6 +18,8 @@ from ..grid.arrays import GridArrays
 logger = logging.getLogger(__name__)
 
 _LAYOUT_CACHE: dict[tuple[str, str], np.ndarray] = {}
+_GEOMETRY_CACHE: dict[tuple, GridGeometry] = {}
+_GEOMETRY_CACHE_MAX = 32
 
 
 def _structure_key(grid: GridArrays) -> tuple[str, str]:
@@ -27,6 +29,9 @@ def _structure_key(grid: GridArrays) -> tuple[str, str]:
     h.update(np.ascontiguousarray(grid.line_sub_ex_idx, dtype=np.int64).tobytes())
     h.update(np.isfinite(grid.sub_geo_xy).tobytes())
     h.update(np.nan_to_num(grid.sub_geo_xy).tobytes())
+    h.update(np.ascontiguousarray(grid.prod_sub_idx, dtype=np.int64).tobytes())
+    h.update(b"|")
+    h.update(np.ascontiguousarray(grid.load_sub_idx, dtype=np.int64).tobytes())
     return grid.name, h.hexdigest()
 
 
@@ -295,8 +300,19 @@ def grid_geometry(grid: GridArrays, rect: tuple[float, float, float, float],
     """Compute the pixel geometry of ``grid`` inside ``rect = (x, y, w, h)``.
 
     ``label_room`` is extra margin (pixels) kept free around the drawing for text labels placed
-    beyond the injection glyphs.
+    beyond the injection glyphs. Results are cached by grid structure, rectangle and label
+    room (treat the returned arrays as read-only).
     """
+    key = (_structure_key(grid), tuple(float(v) for v in rect), float(label_room))
+    if key not in _GEOMETRY_CACHE:
+        if len(_GEOMETRY_CACHE) >= _GEOMETRY_CACHE_MAX:
+            _GEOMETRY_CACHE.clear()
+        _GEOMETRY_CACHE[key] = _grid_geometry(grid, rect, label_room)
+    return _GEOMETRY_CACHE[key]
+
+
+def _grid_geometry(grid: GridArrays, rect: tuple[float, float, float, float],
+                   label_room: float) -> GridGeometry:
     abstract = substation_positions(grid)
     stretch = 1.5
     # sizes follow the spacing of the substations on screen, and margins follow the sizes
