@@ -154,8 +154,8 @@ class PowerGridEnv(gym.Env):
         self._last_obs: dict | None = None
         self._last_info: dict = {}
         self._last_action = self.action_helper.do_nothing()
+        self._prev_obs = None
         self.cumulative_reward = 0.0
-        self.spec_max_steps = None
 
     # ------------------------------------------------------------------ set-up helpers
     def _make_backend(self, name: str):
@@ -284,6 +284,9 @@ class PowerGridEnv(gym.Env):
         if extra:
             info["cosim"] = extra
         self._last_obs, self._last_info = obs, info
+        self._prev_obs = None
+        if self._renderer is not None:
+            self._renderer.reset_history()
         self._render_frame_if_human()
         return obs, info
 
@@ -308,6 +311,7 @@ class PowerGridEnv(gym.Env):
             self._needs_reset = True
         self.cumulative_reward += reward
         self._last_action = applied
+        self._prev_obs = self._last_obs
         self._last_obs, self._last_info = obs, info
         self._render_frame_if_human()
         return obs, reward, terminated, truncated, info
@@ -494,11 +498,18 @@ class PowerGridEnv(gym.Env):
     def _render_args(self) -> dict:
         info = dict(self._last_info)
         info.setdefault("chronic_name", self._chronic.name if self._chronic else "")
+        if self._chronic is not None and self.state is not None:
+            from ..chronics.events import unavailable_steps
+
+            t = self.state.step
+            lo = max(0, t - 400)
+            running = unavailable_steps(self._chronic.maintenance[lo:t + 1])[-1] > 0
+            info["lines_in_maintenance"] = running & (self.state.line_status == 0)
         words = None
         try:
             from ..render import describe_action
 
-            words = describe_action(self.grid, self._last_action)
+            words = describe_action(self.grid, self._last_action, self._prev_obs)
         except Exception:  # noqa: BLE001 - text is cosmetic
             words = None
         return dict(obs=self._last_obs, info=info, cumulative_reward=self.cumulative_reward,
