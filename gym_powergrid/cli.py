@@ -58,7 +58,8 @@ Every agent plays the same chronics and seeds, one episode each, until the first
 the step budget, in parallel processes. Prints one table per env; --output writes
 episodes.csv, agents.csv and survival.png; --json writes a flat object of named numbers
 '<env>/<agent>/<metric>' (metrics: episodes, survival_mean, survival_median, reward_mean,
-game_overs, actions_mean, seconds_per_step, candidates_per_second).
+game_overs, actions_mean, seconds_per_step, candidates_per_second) and, when a search agent
+is compared, '<env>/lookahead/<metric>' (the batched look-ahead and simulate side by side).
 """
 
 
@@ -206,6 +207,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small run (2 chronics, 96 steps)")
     p.add_argument("--no-plot", action="store_true", help="do not draw survival.png")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-lookahead-speed", action="store_true",
+                   help="skip the side-by-side speed of the batched look-ahead and simulate")
     _add_env_overrides(p)
 
 
@@ -251,8 +254,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         QUICK,
         aggregate,
         compare_agents,
+        env_label,
         flat_metrics,
         format_tables,
+        measure_lookahead,
         save_results,
     )
 
@@ -265,12 +270,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
                         env_kwargs=_env_overrides(args), progress=not args.no_progress)
     agg = aggregate(df)
     print(format_tables(agg))
+    metrics = flat_metrics(agg)
+    if not args.no_lookahead_speed and {"greedy", "tree-search", "reconnect"} & set(agents):
+        for env in envs:
+            speed = measure_lookahead(env, _env_overrides(args))
+            print(f"\nlook-ahead on {env_label(env)}: {speed['candidates']:.0f} greedy candidates "
+                  f"per step; batch {speed['batch_1thread_candidates_per_second']:,.0f}/s (1 "
+                  f"thread), {speed['batch_candidates_per_second']:,.0f}/s "
+                  f"({speed['threads']:.0f} threads); simulate "
+                  f"{speed['simulate_candidates_per_second']:,.0f}/s; speed-up "
+                  f"x{speed['speedup']:.0f}")
+            metrics.update({f"{env_label(env)}/lookahead/{k}": float(v)
+                            for k, v in speed.items()})
     if args.output:
         paths = save_results(df, agg, args.output, plot=not args.no_plot)
         print("\nwrote " + ", ".join(str(p) for p in paths.values()))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(flat_metrics(agg), fh, indent=2, sort_keys=True)
+            json.dump(metrics, fh, indent=2, sort_keys=True)
         print(f"wrote {args.json}")
     return 0
 

@@ -69,6 +69,16 @@ LIST_COLUMNS = ("actions", "actions_applied", "illegal_reconnections", "lines_on
                 "substations_on_cooldown", "lines_broken", "lines_maintenance", "lines_hazards")
 
 
+def import_user_module_path() -> None:
+    """Make modules of the current directory importable (as ``python -m`` does) for
+    ``module:attr`` specs given on the command line."""
+    import sys
+
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)
+
+
 def build_env(spec: Any, **overrides: Any):
     """Make an environment from a registered id, a shipped name, a folder or a factory.
 
@@ -94,6 +104,7 @@ def build_env(spec: Any, **overrides: Any):
         import importlib
 
         module_name, _, attr = text.rpartition(":")
+        import_user_module_path()
         factory = getattr(importlib.import_module(module_name), attr)
         return factory(**overrides)
     if text.startswith("gym_powergrid:"):

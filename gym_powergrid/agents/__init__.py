@@ -83,6 +83,9 @@ def _import_class(spec: str) -> type:
         module = importlib.util.module_from_spec(mod_spec)
         mod_spec.loader.exec_module(module)  # the user's own code
     else:
+        from ..runner import import_user_module_path
+
+        import_user_module_path()
         module = importlib.import_module(module_name)
     try:
         return getattr(module, attr)

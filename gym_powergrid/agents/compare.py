@@ -65,6 +65,8 @@ def run_task(task: Task) -> dict[str, Any]:
     if env is None:
         env = build_env(task.env, **dict(task.env_kwargs))
         _ENV_CACHE[key] = env
+        env.reset(seed=0)  # warm-up: load the numba kernels before anything is timed
+        env.step(env.unwrapped.action_helper.do_nothing())
     agent = make_agent(task.agent, env, seed=task.seed, **dict(task.agent_kwargs))
     runner = Runner(env, agent, progress=False, stop_on_game_over=True)
     t0 = time.perf_counter()
@@ -248,6 +250,59 @@ def flat_metrics(agg) -> dict[str, float]:
                        "candidates_per_second"):
             if metric in r and r[metric] == r[metric]:
                 out[f"{prefix}/{metric}"] = float(r[metric])
+    return out
+
+
+def measure_lookahead(env_spec: Any, env_kwargs: dict | None = None, steps: int = 4,
+                      repeats: int = 5) -> dict[str, float]:
+    """Greedy's candidates scored by the batch kernel and by ``simulate``, side by side.
+
+    Plays ``steps`` do-nothing steps and, at each, scores every legal greedy candidate with
+    :class:`~gym_powergrid.agents.lookahead.BatchLookahead` (best of ``repeats``, one thread and
+    all threads) and once with :class:`~gym_powergrid.agents.lookahead.SimulateLookahead`.
+
+    Returns:
+        ``candidates``, ``batch_1thread_candidates_per_second``,
+        ``batch_candidates_per_second`` (all threads), ``simulate_candidates_per_second`` and
+        ``speedup`` (batch, all threads, over simulate).
+    """
+    import numba
+
+    from ..runner import build_env
+    from .lookahead import BatchLookahead, SimulateLookahead
+    from .search import CandidateSet
+
+    env = build_env(env_spec, **(env_kwargs or {}))
+    env.reset(seed=0)
+    base = env.unwrapped
+    cands = CandidateSet(env, lines=True, substations=True)
+    batch, ref = BatchLookahead(env), SimulateLookahead(env)
+    n_threads = numba.get_num_threads()
+    t_batch = {1: 0.0, n_threads: 0.0}
+    t_sim = 0.0
+    n = 0
+    for _ in range(steps):
+        actions = cands.actions[cands.mask(base.state, base.limits)]
+        for threads in t_batch:
+            numba.set_num_threads(threads)
+            best = float("inf")
+            for _ in range(repeats):
+                batch.evaluate(actions)
+                best = min(best, batch.last_seconds)
+            t_batch[threads] += best
+        numba.set_num_threads(n_threads)
+        ref.evaluate(actions)
+        t_sim += ref.last_seconds
+        n += len(actions)
+        _, _, term, trunc, _ = env.step(base.action_helper.do_nothing())
+        if term or trunc:
+            env.reset()
+    env.close()
+    out = {"candidates": float(n / steps),
+           "batch_1thread_candidates_per_second": n / t_batch[1],
+           "batch_candidates_per_second": n / t_batch[n_threads],
+           "simulate_candidates_per_second": n / t_sim, "threads": float(n_threads)}
+    out["speedup"] = out["batch_candidates_per_second"] / out["simulate_candidates_per_second"]
     return out
 
 

@@ -279,6 +279,18 @@ class BatchEvaluator:
         ws_i, ws_f = new_workspace(self.grid_i, self.grid_f)
         self.ws_i = np.ascontiguousarray(np.repeat(ws_i[None, :], n, axis=0))
         self.ws_f = np.ascontiguousarray(np.repeat(ws_f[None, :], n, axis=0))
+        self.warmup()
+
+    def warmup(self) -> None:
+        """Load (or compile) the kernel now rather than inside the first timed evaluation."""
+        sz = self.sizes
+        topo = np.zeros(sz.topo_len, dtype=np.int8)
+        topo[sz.n_prod + sz.n_load + 2 * sz.n_line:] = 1
+        inj = np.zeros(sz.inj_len)
+        inj[2 * sz.n_prod:3 * sz.n_prod] = 1.0
+        self.evaluate(np.zeros((1, sz.topo_len), np.int8), topo, np.zeros(sz.n_line, np.int64),
+                      np.zeros(sz.n_line, bool), inj, np.ones(sz.n_line), 1.5, 3, False, 0, 0,
+                      np.zeros(N_WEIGHTS))
 
     def _grow_if_needed(self) -> None:
         from .pf_kernel import WI_CAP_U, WI_NEED_U, new_workspace
