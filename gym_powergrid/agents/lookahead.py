@@ -130,11 +130,39 @@ class _Lookahead:
 
 
 class BatchLookahead(_Lookahead):
-    """All candidates in one parallel numba call (:mod:`gym_powergrid.core.batch`)."""
+    """All candidates in one parallel numba call (:mod:`gym_powergrid.core.batch`).
 
-    def __init__(self, env: Any, weights: ScoreWeights | dict | None = None) -> None:
+    Args:
+        env: the environment.
+        weights: score weights.
+        ac_correction: scale each line's DC current by its AC/DC ratio in the current state
+            (``|S| / |P|`` of the last AC power flow, clipped to ``[1, max_ac_ratio]``), so the
+            DC look-ahead does not under-estimate the loading of lines carrying reactive power.
+            Off by default (pypownet's plain DC ``simulate``); only meaningful in AC games.
+        max_ac_ratio: upper clip of that ratio.
+    """
+
+    def __init__(self, env: Any, weights: ScoreWeights | dict | None = None,
+                 ac_correction: bool = False, max_ac_ratio: float = 1.5) -> None:
         super().__init__(env, weights)
         self.evaluator = kb.BatchEvaluator(self.env.grid)
+        self.ac_correction = bool(ac_correction)
+        self.max_ac_ratio = float(max_ac_ratio)
+        grid = self.env.grid
+        self._vn_or_kv = np.asarray(grid.sub_vn_kv, np.float64)[grid.line_sub_or_idx]
+
+    def ac_ratio(self) -> np.ndarray:
+        """Per line, AC current over the DC estimate ``|P| / (sqrt(3) Vn)`` (1 when unknown)."""
+        res = self.env.last_result
+        ratio = np.ones(self.env.grid.n_line)
+        if res is None or not self.env.ac:
+            return ratio
+        p = np.abs(np.asarray(res.line_p_or_mw, np.float64))
+        a = np.asarray(res.line_a_or, np.float64)
+        dc = p * 1e3 / (np.sqrt(3.0) * self._vn_or_kv)
+        ok = dc > 1e-3 * np.maximum(a, 1e-9)
+        ratio[ok] = np.clip(a[ok] / dc[ok], 1.0, self.max_ac_ratio)
+        return ratio
 
     def inputs(self) -> dict[str, Any]:
         """The arrays describing the simulated step (what ``simulate`` would use)."""
@@ -156,10 +184,13 @@ class BatchLookahead(_Lookahead):
         topo = pack_topology(st.prod_node, st.load_node, st.line_or_node, st.line_ex_node,
                              st.line_status)
         cfg = env.config
+        limits = np.asarray(env.limits_a, np.float64)
+        if self.ac_correction:
+            limits = limits / self.ac_ratio()
         return {
             "base_topo": topo, "overflow_steps": st.line_overflow_steps,
             "outage_mask": np.asarray(chronic.maintenance[t]) > 0, "inj": inj,
-            "limits_a": env.limits_a, "hard_coef": cfg.hard_overflow_coefficient,
+            "limits_a": limits, "hard_coef": cfg.hard_overflow_coefficient,
             "n_soft": cfg.n_timesteps_consecutive_soft_overflow_breaks,
             "easy": cfg.game_over_mode == "easy",
             "max_loads_go": cfg.max_number_loads_game_over,
@@ -206,6 +237,11 @@ class SimulateLookahead(_Lookahead):
 
 
 def make_lookahead(env: Any, use_batch: bool = True,
-                   weights: ScoreWeights | dict | None = None) -> _Lookahead:
+                   weights: ScoreWeights | dict | None = None,
+                   ac_correction: bool = False) -> _Lookahead:
     """The batched evaluator, or the ``simulate`` reference when ``use_batch`` is False."""
-    return BatchLookahead(env, weights) if use_batch else SimulateLookahead(env, weights)
+    if not use_batch:
+        if ac_correction:
+            raise ValueError("ac_correction needs the batched look-ahead (use_batch=True)")
+        return SimulateLookahead(env, weights)
+    return BatchLookahead(env, weights, ac_correction=ac_correction)

@@ -159,6 +159,9 @@ class SearchAgent(Agent):
         use_batch: score all candidates in one numba call (default) or, when False, with one
             ``env.simulate`` per candidate (the reference path).
         weights: :class:`~gym_powergrid.agents.lookahead.ScoreWeights` or a dict of them.
+        min_elements, max_configurations, prune_invalid: see :class:`CandidateSet`.
+        ac_correction: correct the DC currents by the lines' AC/DC ratio of the current
+            state (see :class:`~gym_powergrid.agents.lookahead.BatchLookahead`).
 
     Attributes:
         candidates: the :class:`CandidateSet`.
@@ -172,14 +175,15 @@ class SearchAgent(Agent):
 
     def __init__(self, env: Any, seed: int | None = None, use_batch: bool = True,
                  weights: ScoreWeights | dict | None = None, min_elements: int = 4,
-                 max_configurations: int | None = None, prune_invalid: bool = True) -> None:
+                 max_configurations: int | None = None, prune_invalid: bool = True,
+                 ac_correction: bool = False) -> None:
         super().__init__(env, seed)
         self.use_batch = bool(use_batch)
         self.candidates = CandidateSet(env, lines=self.lines, substations=self.substations,
                                        min_elements=min_elements,
                                        max_configurations=max_configurations,
                                        prune_invalid=prune_invalid)
-        self.lookahead = make_lookahead(env, self.use_batch, weights)
+        self.lookahead = make_lookahead(env, self.use_batch, weights, ac_correction)
         self.last_choice = "do nothing"
         self.last_scores = np.zeros(0)
         self.last_indices = np.zeros(0, dtype=np.int64)
@@ -244,15 +248,16 @@ class LineReconnection(Agent):
         weights: see :class:`SearchAgent`.
         require_improvement: only reconnect when the look-ahead score beats do-nothing's
             (default False: reconnect whenever allowed, the classic heuristic).
+        ac_correction: see :class:`SearchAgent`.
     """
 
     name = "reconnect"
 
     def __init__(self, env: Any, seed: int | None = None, use_batch: bool = True,
                  weights: ScoreWeights | dict | None = None,
-                 require_improvement: bool = False) -> None:
+                 require_improvement: bool = False, ac_correction: bool = False) -> None:
         super().__init__(env, seed)
-        self.lookahead = make_lookahead(env, use_batch, weights)
+        self.lookahead = make_lookahead(env, use_batch, weights, ac_correction)
         self.require_improvement = bool(require_improvement)
         self.n_reconnections = 0
         self.last_choice = "do nothing"

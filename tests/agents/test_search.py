@@ -148,3 +148,15 @@ def test_batch_rejects_wrong_shapes(env):
         la.evaluate(np.zeros((3, 5), np.int8))
     s, st = la.evaluate(np.zeros((0, env.action_helper.action_length), np.int8))
     assert s.shape == (0,) and st.shape == (0, kb.N_STATS)
+
+
+def test_ac_correction_tightens_limits_by_the_ac_dc_ratio(env):
+    la = BatchLookahead(env, ac_correction=True)
+    ratio = la.ac_ratio()
+    assert ratio.shape == (env.grid.n_line,) and (ratio >= 1).all() and (ratio <= 1.5).all()
+    assert (ratio > 1.001).any()  # lines carry reactive power in AC
+    np.testing.assert_allclose(la.inputs()["limits_a"], env.limits_a / ratio)
+    agent = GreedySearch(env, ac_correction=True)
+    assert env.action_space.contains(agent.act(None))
+    with pytest.raises(ValueError, match="ac_correction"):
+        GreedySearch(env, use_batch=False, ac_correction=True)
