@@ -203,6 +203,10 @@ class ChronicSet:
         self._current = i
         return i
 
+    def restart(self) -> None:
+        """Forget the current chronic: ``natural`` and ``fixed`` looping start over at the first."""
+        self._current = None
+
     def select(self, rng: np.random.Generator | None = None, chronic: int | str | None = None,
                start_step: int = 0) -> tuple[Chronic, int]:
         """Choose, read and return the chronic of the next episode and its first step.

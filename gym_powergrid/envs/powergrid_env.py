@@ -243,6 +243,9 @@ class PowerGridEnv(gym.Env):
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        if seed is not None:  # a seeded reset replays the same sequence of episodes
+            self.chronics.restart()
+            self._continue_at = None
         options = dict(options or {})
         unknown = set(options) - {"chronic", "start_step"}
         if unknown:
