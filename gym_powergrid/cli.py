@@ -58,8 +58,9 @@ Every agent plays the same chronics and seeds, one episode each, until the first
 the step budget, in parallel processes. Prints one table per env; --output writes
 episodes.csv, agents.csv and survival.png; --json writes a flat object of named numbers
 '<env>/<agent>/<metric>' (metrics: episodes, survival_mean, survival_median, reward_mean,
-game_overs, actions_mean, seconds_per_step, candidates_per_second) and, when a search agent
-is compared, '<env>/lookahead/<metric>' (the batched look-ahead and simulate side by side).
+reward_per_step, game_overs, actions_mean, seconds_per_step, candidates_per_second) and,
+when a search agent is compared, '<env>/lookahead/<metric>' (the batched look-ahead and
+simulate side by side).
 """
 
 
@@ -191,7 +192,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``gym-powergrid bench`` and ``benchmarks/compare_agents.py``."""
     p.add_argument("envs", nargs="*", metavar="ENV", help="envs (default PowerGrid-case14-v0)")
     p.add_argument("--agents", nargs="+", default=None, metavar="AGENT",
-                   help="agents (default: the baselines); names or import paths")
+                   help="agents (default: the baselines); names or import paths, with "
+                        "options as NAME[key=value,...], e.g. 'greedy[ac_correction=true]'")
     p.add_argument("--chronics", type=int, default=None, metavar="N",
                    help="first N chronics of each env (default 8, 2 with --quick)")
     p.add_argument("--chronic", action="append", type=_chronic_arg, metavar="NAME|INDEX",

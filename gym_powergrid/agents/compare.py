@@ -67,7 +67,9 @@ def run_task(task: Task) -> dict[str, Any]:
         _ENV_CACHE[key] = env
         env.reset(seed=0)  # warm-up: load the numba kernels before anything is timed
         env.step(env.unwrapped.action_helper.do_nothing())
-    agent = make_agent(task.agent, env, seed=task.seed, **dict(task.agent_kwargs))
+    name, options = parse_agent_spec(task.agent)
+    options.update(dict(task.agent_kwargs))
+    agent = make_agent(name, env, seed=task.seed, **options)
     runner = Runner(env, agent, progress=False, stop_on_game_over=True)
     t0 = time.perf_counter()
     summary = runner.run(episodes=1, max_steps=task.max_steps, chronics=[task.chronic],
@@ -78,11 +80,42 @@ def run_task(task: Task) -> dict[str, Any]:
         "max_steps": task.max_steps if task.max_steps is not None else -1,
         "steps": ep.steps, "steps_survived": ep.steps_survived,
         "game_over": int(ep.game_overs > 0), "game_over_reason": ep.first_game_over_reason,
-        "cumulative_reward": ep.cumulative_reward, "actions_taken": ep.actions_taken,
+        "cumulative_reward": ep.cumulative_reward,
+        "reward_per_step": ep.cumulative_reward / ep.steps if ep.steps else float("nan"),
+        "actions_taken": ep.actions_taken,
         "illegal_actions": ep.illegal_actions, "lines_broken": ep.lines_broken,
         "seconds_per_step": ep.seconds_per_step, "seconds": time.perf_counter() - t0}
     row.update({k: v for k, v in summary.agent_stats.items()})
     return row
+
+
+def parse_agent_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """Split ``"name[key=value,key=value]"`` into the agent and its constructor options.
+
+    A dotted key fills a dict option: ``"greedy[weights.line_off=0]"``.
+
+    Example:
+        >>> parse_agent_spec("greedy[ac_correction=true,min_elements=5]")
+        ('greedy', {'ac_correction': True, 'min_elements': 5})
+    """
+    text = str(spec).strip()
+    if not text.endswith("]") or "[" not in text:
+        return text, {}
+    import yaml
+
+    name, _, body = text[:-1].partition("[")
+    options: dict[str, Any] = {}
+    for item in filter(None, (x.strip() for x in body.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"agent option {item!r} in {spec!r} must look like key=value")
+        key = key.strip()
+        if "." in key:  # "weights.line_off=0" -> {"weights": {"line_off": 0}}
+            outer, _, inner = key.partition(".")
+            options.setdefault(outer, {})[inner] = yaml.safe_load(value)
+        else:
+            options[key] = yaml.safe_load(value)
+    return name.strip(), options
 
 
 def env_label(spec: Any) -> str:
@@ -111,7 +144,8 @@ def compare_agents(envs: list[Any], agents: list[str], n_chronics: int | None = 
 
     Args:
         envs: env specs (see :func:`gym_powergrid.runner.build_env`).
-        agents: registered names or import paths.
+        agents: registered names or import paths, optionally with constructor options
+            ``"greedy[ac_correction=true]"`` (the whole string labels the agent).
         n_chronics: the first ``n_chronics`` chronics of each env (when ``chronics`` is None).
         chronics: explicit chronic names or indices.
         seeds: seeds; every (chronic, seed) pair is one episode per agent.
@@ -166,6 +200,7 @@ def aggregate(df) -> Any:
                "survival_mean": float(g["steps_survived"].mean()),
                "survival_median": float(g["steps_survived"].median()),
                "reward_mean": float(g["cumulative_reward"].mean()),
+               "reward_per_step": float(g["reward_per_step"].mean()),
                "game_overs": int(g["game_over"].sum()),
                "game_over_reasons": ", ".join(f"{k} x{v}" for k, v in sorted(reasons.items())),
                "actions_mean": float(g["actions_taken"].mean()),
@@ -183,14 +218,15 @@ def format_tables(agg) -> str:
 
     parts = []
     for env, g in agg.groupby("env", sort=False):
-        headers = ["agent", "episodes", "survival mean", "median", "reward mean", "game overs",
-                   "reasons", "actions", "ms/step", "candidates/s"]
+        headers = ["agent", "episodes", "survival mean", "median", "reward mean", "reward/step",
+                   "game overs", "reasons", "actions", "ms/step", "candidates/s"]
         rows = []
         for _, r in g.iterrows():
             cps = r.get("candidates_per_second", float("nan"))
             rows.append([r["agent"], r["episodes"], f"{r['survival_mean']:.1f}",
                          f"{r['survival_median']:.0f}", f"{r['reward_mean']:.1f}",
-                         r["game_overs"], r["game_over_reasons"] or "-",
+                         f"{r['reward_per_step']:.3f}", r["game_overs"],
+                         r["game_over_reasons"] or "-",
                          f"{r['actions_mean']:.1f}", f"{1e3 * r['seconds_per_step']:.2f}",
                          "-" if not np.isfinite(cps) else f"{cps:,.0f}"])
         parts.append(f"== {env} ==\n" + format_table(headers, rows))
@@ -246,7 +282,7 @@ def flat_metrics(agg) -> dict[str, float]:
     for _, r in agg.iterrows():
         prefix = f"{r['env']}/{r['agent']}"
         for metric in ("episodes", "survival_mean", "survival_median", "reward_mean",
-                       "game_overs", "actions_mean", "seconds_per_step",
+                       "reward_per_step", "game_overs", "actions_mean", "seconds_per_step",
                        "candidates_per_second"):
             if metric in r and r[metric] == r[metric]:
                 out[f"{prefix}/{metric}"] = float(r[metric])

@@ -12,12 +12,14 @@ Score (higher is better; :class:`ScoreWeights` holds the weights)::
 
     score = -(w_usage * sum(usage**2) + w_overflow * n_overflowed + w_broken * n_broken
               + w_load_cut * n_loads_cut + w_prod_cut * n_prods_cut
-              + w_node * n_node_switches + w_line * n_line_switches + w_distance * distance)
+              + w_node * n_node_switches + w_line * n_line_switches + w_distance * distance
+              + w_line_off * n_lines_off)
     score = -w_game_over  when the power flow fails or too many loads/productions are cut
 
 ``usage`` is the DC ampere flow over the thermal limit of the lines in service after the
 cascade; ``distance`` counts elements not on busbar 0 (pypownet's distance to the reference
-topology).
+topology); ``n_lines_off`` counts lines out of service after the action and the outages
+starting at the simulated step, before the cascade (a price on lost redundancy).
 
 The kernel never raises; bad sizes give ``STATUS_BAD_INPUT`` rows. It takes the packed arrays of
 :mod:`gym_powergrid.core.pf_kernel` (``grid_i``, ``grid_f``, pypownet-layout ``topo``, ``inj``).
@@ -46,14 +48,16 @@ ST_NODE_SW = 8  # node switches of the candidate
 ST_LINE_SW = 9  # line status switches of the candidate
 ST_DISTANCE = 10  # elements not on busbar 0 after the action
 ST_DEPTH = 11  # cascade depth
-N_STATS = 12
+ST_LINES_OFF = 12  # lines out of service after the action and the outages, before the cascade
+N_STATS = 13
 STAT_NAMES = ("game_over", "status", "usage_sq", "n_overflow", "max_usage", "loads_cut",
-              "prods_cut", "broken", "node_switches", "line_switches", "distance", "depth")
+              "prods_cut", "broken", "node_switches", "line_switches", "distance", "depth",
+              "lines_off")
 
 # order of the weights vector
-W_USAGE, W_OVERFLOW, W_BROKEN, W_LOAD_CUT, W_PROD_CUT, W_NODE, W_LINE, W_DISTANCE, W_GAME_OVER = (
-    range(9))
-N_WEIGHTS = 9
+(W_USAGE, W_OVERFLOW, W_BROKEN, W_LOAD_CUT, W_PROD_CUT, W_NODE, W_LINE, W_DISTANCE, W_GAME_OVER,
+ W_LINE_OFF) = range(10)
+N_WEIGHTS = 10
 
 STATUS_BAD_INPUT = -1
 _DC_MAX_ITER = 1
@@ -76,6 +80,7 @@ def _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outa
     # ---- apply the switches, then the outages starting at the next step
     n_node_sw = 0
     n_line_sw = 0
+    n_off = 0
     distance = 0
     for k in range(n_nodes):
         sw = candidates[i, k] != 0
@@ -92,10 +97,12 @@ def _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outa
         if outage_mask[l]:
             on = False
         topo[n_nodes + l] = 1 if on else 0
+        n_off += not on
         steps[l] = overflow_steps[l]
     stats[ST_NODE_SW] = n_node_sw
     stats[ST_LINE_SW] = n_line_sw
     stats[ST_DISTANCE] = distance
+    stats[ST_LINES_OFF] = n_off
     # ---- power flow and cascade (as gym_powergrid.envs.cascade.run_cascade)
     line0 = 3 * n_prod + 3 * n_load
     depth = 0
@@ -177,7 +184,7 @@ def _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outa
                          + weights[W_LOAD_CUT] * stats[ST_LOADS_CUT]
                          + weights[W_PROD_CUT] * stats[ST_PRODS_CUT]
                          + weights[W_NODE] * n_node_sw + weights[W_LINE] * n_line_sw
-                         + weights[W_DISTANCE] * distance)
+                         + weights[W_DISTANCE] * distance + weights[W_LINE_OFF] * n_off)
 
 
 @njit(cache=True, parallel=True)

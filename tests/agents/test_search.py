@@ -40,7 +40,8 @@ def test_batch_and_simulate_agree_on_every_greedy_candidate(make_env):
     s_batch, st_batch = BatchLookahead(env).evaluate(actions)
     s_ref, st_ref = SimulateLookahead(env).evaluate(actions)
     exact = [kb.ST_GAME_OVER, kb.ST_STATUS, kb.ST_N_OVERFLOW, kb.ST_LOADS_CUT, kb.ST_PRODS_CUT,
-             kb.ST_BROKEN, kb.ST_NODE_SW, kb.ST_LINE_SW, kb.ST_DISTANCE, kb.ST_DEPTH]
+             kb.ST_BROKEN, kb.ST_NODE_SW, kb.ST_LINE_SW, kb.ST_DISTANCE, kb.ST_DEPTH,
+             kb.ST_LINES_OFF]
     np.testing.assert_array_equal(st_batch[:, exact], st_ref[:, exact])
     # observations are float32: usage agrees to float32 precision
     np.testing.assert_allclose(st_batch[:, kb.ST_USAGE_SQ], st_ref[:, kb.ST_USAGE_SQ],
@@ -130,13 +131,15 @@ def test_pruning_drops_splits_that_isolate_an_element(env):
 
 
 def test_weights_and_score_formula():
-    w = ScoreWeights(load_cut=3.0).vector(14)
+    w = ScoreWeights(load_cut=3.0, line_off=0.5).vector(14)
     assert w[kb.W_LOAD_CUT] == 3.0 and w[kb.W_PROD_CUT] == pytest.approx(1.4)
     stats = np.zeros((2, kb.N_STATS))
     stats[0, kb.ST_USAGE_SQ] = 2.0
     stats[0, kb.ST_LINE_SW] = 1
+    stats[0, kb.ST_LINES_OFF] = 2
     stats[1, kb.ST_GAME_OVER] = 1
-    assert score_from_stats(stats, w).tolist() == [-2.2, -1e6]
+    assert score_from_stats(stats, w).tolist() == [-3.2, -1e6]
+    assert ScoreWeights().line_off == 0.0
     assert ScoreWeights.from_any({"overflow": 5}).overflow == 5
     with pytest.raises(ValueError, match="unknown score weight"):
         ScoreWeights.from_any({"bogus": 1})
