@@ -247,8 +247,12 @@ def read_matpower(path: str | os.PathLike, f_hz: float = 50.0):
                     path.name, int(plain.sum()))
         branch[plain, TAP] = 1.0 + 1e-12
     ppc = {"version": "2", "baseMVA": mpc["baseMVA"], "bus": bus, "gen": gen, "branch": branch}
-    net = from_ppc(ppc, f_hz=f_hz)
-    load_idx = [pp.create_load(net, bus=int(b) - 1, p_mw=p, q_mvar=q) for b, p, q in loads]
+    import warnings
+
+    with warnings.catch_warnings():  # pandapower's own dtype FutureWarnings are not ours to show
+        warnings.simplefilter("ignore", FutureWarning)
+        net = from_ppc(ppc, f_hz=f_hz)
+        load_idx = [pp.create_load(net, bus=int(b) - 1, p_mw=p, q_mvar=q) for b, p, q in loads]
     net._from_ppc_lookups["load"] = np.asarray(load_idx, dtype=np.int64)
     net.name = path.stem
     logger.info("%s: %d buses, %d productions, %d loads, %d branches", path.name, len(net.bus),
