@@ -104,3 +104,19 @@ def test_python_dash_m_help_in_a_subprocess():
                          text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "gym-powergrid" in res.stdout and "bench" in res.stdout
+
+
+def _shipped() -> list[str]:
+    from gym_powergrid.envs.sources import shipped_environments
+
+    return shipped_environments()
+
+
+@pytest.mark.skipif("case14" not in _shipped(), reason="shipped case14 not generated yet")
+def test_run_and_info_on_the_shipped_case14_env(capsys):
+    assert main(["run", "PowerGrid-case14-v0", "--agent", "greedy", "--steps", "5",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "greedy on PowerGrid-case14-v0" in out and "candidate actions" in out
+    assert main(["info", "PowerGrid-case14-v0"]) == 0
+    assert "14 substations" in capsys.readouterr().out

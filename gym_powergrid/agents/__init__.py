@@ -5,27 +5,31 @@ Agents are registered by short name; :func:`make_agent` also accepts pypownet's 
 an import path ``"package.module:Class"``, a file ``"path/to/agents.py:Class"``, an
 :class:`Agent` subclass or an instance.
 
-=======================  ===============================  ====================================
-name                     class                            what it does
-=======================  ===============================  ====================================
-``do-nothing``           :class:`DoNothing`               never acts
-``random-switch``        :class:`RandomSwitch`            one random switch
-``random-action``        :class:`RandomAction`            random switch vector
-``random-line-switch``   :class:`RandomLineSwitch`        one random line status switch
-``random-node-splitting``:class:`RandomNodeSplitting`     random configuration of a substation
-``tree-search``          :class:`TreeSearchLineServiceStatus`  best of do-nothing + line switches
-``greedy``               :class:`GreedySearch`            + every substation configuration
-``reconnect``            :class:`LineReconnection`        reconnects lines when allowed
-``replay``               :class:`ActionsFileReader`       replays a CSV of actions (``path=``)
-=======================  ===============================  ====================================
+Registered agents:
 
-Example:
-    >>> import gymnasium as gym, gym_powergrid  # doctest: +SKIP
-    >>> from gym_powergrid.agents import make_agent
-    >>> env = gym.make("PowerGrid-case14-v0")
-    >>> agent = make_agent("greedy", env, seed=0)
-    >>> obs, info = env.reset(seed=0)
-    >>> obs, reward, terminated, truncated, info = env.step(agent.act(obs))
+* ``do-nothing`` (:class:`DoNothing`): never acts.
+* ``random-switch`` (:class:`RandomSwitch`): one random switch.
+* ``random-action`` (:class:`RandomAction`): random switch vector.
+* ``random-line-switch`` (:class:`RandomLineSwitch`): one random line status switch.
+* ``random-node-splitting`` (:class:`RandomNodeSplitting`): a random configuration of one
+  substation.
+* ``tree-search`` (:class:`TreeSearchLineServiceStatus`): the best of do-nothing and every line
+  status switch, by a DC look-ahead.
+* ``greedy`` (:class:`GreedySearch`): also every configuration of substations with >= 4
+  elements.
+* ``reconnect`` (:class:`LineReconnection`): reconnects lines as soon as the rules allow.
+* ``replay`` (:class:`ActionsFileReader`): replays a CSV of actions (``path=``).
+
+Example::
+
+    import gymnasium as gym
+    import gym_powergrid  # noqa: F401
+    from gym_powergrid.agents import make_agent
+
+    env = gym.make("PowerGrid-case14-v0")
+    agent = make_agent("greedy", env, seed=0)
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(agent.act(obs))
 """
 
 from __future__ import annotations
