@@ -2,130 +2,175 @@
 
 Buses are the ``2 * n_sub`` busbars (see :mod:`gym_powergrid.grid.arrays`). Only busbars
 connected to the slack's busbar take part in the power flow; they get *compact* indices
-``0..n_c-1`` (``bus_cidx``; -1 for the others).
+``0..n_c-1`` (``bus_cidx``; -1 for the others), the slack's busbar being compact 0.
+
+The static branch data the kernels read is one ``(n_line, N_LINE_COLS)`` float array
+(``line_f``, columns ``LF_*``) and one ``(n_sub, N_SUB_COLS)`` float array (``sub_f``,
+columns ``SF_*``); :func:`gym_powergrid.core.pf_kernel.pack_grid` builds them.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
+# columns of the static branch array ``line_f`` (per-unit on the system base)
+LF_YFF_G, LF_YFF_B, LF_YFT_G, LF_YFT_B, LF_YTF_G, LF_YTF_B, LF_YTT_G, LF_YTT_B = range(8)
+LF_B_DC = 8  # DC susceptance 1 / (x * tap)
+LF_SHIFT = 9  # phase shift (rad)
+LF_IBASE_OR = 10  # base current (A) at the origin end: sn_mva / (sqrt(3) * vn_kv) * 1e3
+LF_IBASE_EX = 11
+N_LINE_COLS = 12
+# columns of the static substation array ``sub_f`` (shunt at 1 p.u., busbar 0)
+SF_SHUNT_G, SF_SHUNT_B = 0, 1
+N_SUB_COLS = 2
 
-@njit(cache=True)
-def element_buses(n_sub, sub_idx, node):
-    """Bus of each element: ``sub + node * n_sub``."""
-    out = np.empty(sub_idx.shape[0], dtype=np.int64)
+
+@njit(cache=True, error_model="numpy")
+def element_buses(n_sub, sub_idx, node, out):
+    """Bus of each element, ``sub + node * n_sub``, written into ``out``."""
     for i in range(sub_idx.shape[0]):
         out[i] = sub_idx[i] + n_sub * node[i]
-    return out
 
 
-@njit(cache=True)
-def energised_buses(n_bus, slack_bus, line_bus_or, line_bus_ex, line_status, bus_cidx):
-    """Breadth-first search from the slack's bus over in-service branches.
+@njit(cache=True, error_model="numpy")
+def _find(parent, a):
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
 
-    Fills ``bus_cidx`` (compact index in BFS order, -1 when not energised) and returns the
-    number of energised buses.
+
+@njit(cache=True, error_model="numpy")
+def energised_buses(n_bus, slack_bus, line_bus_or, line_bus_ex, line_status, bus_cidx, parent,
+                    cbus):
+    """Busbars connected to the slack's busbar through in-service branches (union-find).
+
+    Fills ``bus_cidx`` (compact index, -1 when not energised; the slack's busbar is 0, the
+    others follow in bus order) and ``cbus`` (compact -> bus); ``parent`` is a work array of
+    ``n_bus`` ints. Returns the number of energised buses.
     """
-    n_line = line_bus_or.shape[0]
-    deg = np.zeros(n_bus + 1, dtype=np.int64)
-    for k in range(n_line):
+    for b in range(n_bus):
+        parent[b] = b
+    for k in range(line_bus_or.shape[0]):
         if line_status[k]:
-            deg[line_bus_or[k] + 1] += 1
-            deg[line_bus_ex[k] + 1] += 1
-    ptr = np.cumsum(deg)
-    nbr = np.empty(ptr[n_bus], dtype=np.int64)
-    fill = ptr[:n_bus].copy()
-    for k in range(n_line):
-        if line_status[k]:
-            a = line_bus_or[k]
-            b = line_bus_ex[k]
-            nbr[fill[a]] = b
-            fill[a] += 1
-            nbr[fill[b]] = a
-            fill[b] += 1
-    for i in range(n_bus):
-        bus_cidx[i] = -1
-    queue = np.empty(n_bus, dtype=np.int64)
-    queue[0] = slack_bus
+            ra = _find(parent, line_bus_or[k])
+            rb = _find(parent, line_bus_ex[k])
+            if ra != rb:
+                parent[ra] = rb
+    root = _find(parent, slack_bus)
     bus_cidx[slack_bus] = 0
-    head = 0
-    tail = 1
-    while head < tail:
-        v = queue[head]
-        head += 1
-        for p in range(ptr[v], ptr[v + 1]):
-            u = nbr[p]
-            if bus_cidx[u] < 0:
-                bus_cidx[u] = tail
-                queue[tail] = u
-                tail += 1
-    return tail
+    cbus[0] = slack_bus
+    n_c = 1
+    for b in range(n_bus):
+        if b == slack_bus:
+            continue
+        if _find(parent, b) == root:
+            bus_cidx[b] = n_c
+            cbus[n_c] = b
+            n_c += 1
+        else:
+            bus_cidx[b] = -1
+    return n_c
 
 
-@njit(cache=True)
-def build_ybus(n_c, n_sub, bus_cidx, line_bus_or, line_bus_ex, line_status, y_ff, y_ft, y_tf,
-               y_tt, sub_shunt_y):
-    """Compact admittance matrix in CSR form with sorted unique columns.
+@njit(cache=True, error_model="numpy")
+def build_ybus(n_c, bus_cidx, line_bus_or, line_bus_ex, line_status, line_f, sub_f,
+               y_ptr, y_col, y_g, y_b, b_dc, y_diag):
+    """Compact admittance matrix (and DC susceptance matrix) in CSR form, sorted unique columns.
 
-    Returns ``(ptr, col, val, diag_pos)``.
+    Writes ``y_ptr`` (n_c + 1), ``y_col``/``y_g``/``y_b``/``b_dc`` (capacity
+    ``n_c + 2 * n_line``) and ``y_diag`` (position of each diagonal entry); ``Y = y_g + j y_b``
+    and ``b_dc`` is the DC matrix ``B`` (``1 / (x tap)`` per branch) on the same pattern.
+    Parallel branches are summed. Returns the number of stored entries.
     """
     n_line = line_bus_or.shape[0]
-    cnt = np.ones(n_c + 1, dtype=np.int64)
-    cnt[0] = 0
+    for i in range(n_c + 1):
+        y_ptr[i] = 0
     for k in range(n_line):
         if line_status[k]:
             f = bus_cidx[line_bus_or[k]]
             if f >= 0:
-                t = bus_cidx[line_bus_ex[k]]
-                cnt[f + 1] += 1
-                cnt[t + 1] += 1
-    ptr = np.cumsum(cnt)
-    col = np.empty(ptr[n_c], dtype=np.int64)
-    val = np.zeros(ptr[n_c], dtype=np.complex128)
-    fill = ptr[:n_c].copy()
+                y_ptr[f + 1] += 1
+                y_ptr[bus_cidx[line_bus_ex[k]] + 1] += 1
+    for i in range(n_c):  # + 1 for the diagonal, then cumulative sum
+        y_ptr[i + 1] += y_ptr[i] + 1
+    # y_diag temporarily holds the fill position of each row; the diagonal goes first
     for i in range(n_c):
-        col[fill[i]] = i
-        fill[i] += 1
+        p = y_ptr[i]
+        y_col[p] = i
+        y_g[p] = 0.0
+        y_b[p] = 0.0
+        b_dc[p] = 0.0
+        y_diag[i] = p + 1
+    n_sub = sub_f.shape[0]
     for s in range(n_sub):
         c = bus_cidx[s]
         if c >= 0:
-            val[ptr[c]] += sub_shunt_y[s]
+            y_g[y_ptr[c]] += sub_f[s, SF_SHUNT_G]
+            y_b[y_ptr[c]] += sub_f[s, SF_SHUNT_B]
     for k in range(n_line):
         if line_status[k]:
             f = bus_cidx[line_bus_or[k]]
             if f >= 0:
                 t = bus_cidx[line_bus_ex[k]]
-                val[ptr[f]] += y_ff[k]
-                val[ptr[t]] += y_tt[k]
-                col[fill[f]] = t
-                val[fill[f]] = y_ft[k]
-                fill[f] += 1
-                col[fill[t]] = f
-                val[fill[t]] = y_tf[k]
-                fill[t] += 1
-    # sort each row by column and merge duplicates (parallel branches)
-    out_ptr = np.zeros(n_c + 1, dtype=np.int64)
-    out_col = np.empty(ptr[n_c], dtype=np.int64)
-    out_val = np.empty(ptr[n_c], dtype=np.complex128)
-    diag = np.empty(n_c, dtype=np.int64)
+                bk = line_f[k, LF_B_DC]
+                pf = y_ptr[f]
+                pt = y_ptr[t]
+                y_g[pf] += line_f[k, LF_YFF_G]
+                y_b[pf] += line_f[k, LF_YFF_B]
+                b_dc[pf] += bk
+                y_g[pt] += line_f[k, LF_YTT_G]
+                y_b[pt] += line_f[k, LF_YTT_B]
+                b_dc[pt] += bk
+                q = y_diag[f]
+                y_col[q] = t
+                y_g[q] = line_f[k, LF_YFT_G]
+                y_b[q] = line_f[k, LF_YFT_B]
+                b_dc[q] = -bk
+                y_diag[f] = q + 1
+                q = y_diag[t]
+                y_col[q] = f
+                y_g[q] = line_f[k, LF_YTF_G]
+                y_b[q] = line_f[k, LF_YTF_B]
+                b_dc[q] = -bk
+                y_diag[t] = q + 1
+    # stable insertion sort of each row by column, then merge duplicates (in place: w <= p)
     w = 0
     for i in range(n_c):
-        s = ptr[i]
-        e = ptr[i + 1]
-        order = np.argsort(col[s:e])
+        s = y_ptr[i]
+        e = y_ptr[i + 1]
+        for p in range(s + 1, e):
+            c = y_col[p]
+            g = y_g[p]
+            b = y_b[p]
+            bd = b_dc[p]
+            q = p - 1
+            while q >= s and y_col[q] > c:
+                y_col[q + 1] = y_col[q]
+                y_g[q + 1] = y_g[q]
+                y_b[q + 1] = y_b[q]
+                b_dc[q + 1] = b_dc[q]
+                q -= 1
+            y_col[q + 1] = c
+            y_g[q + 1] = g
+            y_b[q + 1] = b
+            b_dc[q + 1] = bd
+        y_ptr[i] = w
         last = -1
-        for q in range(e - s):
-            p = s + order[q]
-            c = col[p]
+        for p in range(s, e):
+            c = y_col[p]
             if c == last:
-                out_val[w - 1] += val[p]
+                y_g[w - 1] += y_g[p]
+                y_b[w - 1] += y_b[p]
+                b_dc[w - 1] += b_dc[p]
             else:
-                out_col[w] = c
-                out_val[w] = val[p]
+                y_col[w] = c
+                y_g[w] = y_g[p]
+                y_b[w] = y_b[p]
+                b_dc[w] = b_dc[p]
                 if c == i:
-                    diag[i] = w
+                    y_diag[i] = w
                 w += 1
                 last = c
-        out_ptr[i + 1] = w
-    return out_ptr, out_col[:w].copy(), out_val[:w].copy(), diag
+    y_ptr[n_c] = w
+    return w

@@ -26,46 +26,21 @@ from .pf_kernel import (
     PR_P,
     PR_Q,
     PR_V,
+    WI_NEED_U,
+    new_workspace,
+    pack_grid,
+    pack_injections,
+    pack_topology,
+    result_views,
     run_powerflow,
+    sizes,
+    workspace_needs_growth,
 )
 from .results import Injections, PowerFlowResult
 from .status import PFStatus
 
 DEFAULT_TOL_PU = 1e-10
 DEFAULT_MAX_ITER = 30
-
-
-class StaticArrays:
-    """Contiguous, correctly typed copies of the grid arrays the kernels read."""
-
-    def __init__(self, grid: GridArrays) -> None:
-        f = np.ascontiguousarray
-        self.sn_mva = float(grid.sn_mva)
-        self.n_sub = grid.n_sub
-        self.sub_vn_kv = f(grid.sub_vn_kv, dtype=np.float64)
-        self.sub_shunt_y = f(grid.sub_shunt_y_pu, dtype=np.complex128)
-        self.line_sub_or = f(grid.line_sub_or_idx, dtype=np.int64)
-        self.line_sub_ex = f(grid.line_sub_ex_idx, dtype=np.int64)
-        self.y_ff = f(grid.line_y_ff, dtype=np.complex128)
-        self.y_ft = f(grid.line_y_ft, dtype=np.complex128)
-        self.y_tf = f(grid.line_y_tf, dtype=np.complex128)
-        self.y_tt = f(grid.line_y_tt, dtype=np.complex128)
-        self.line_x = f(grid.line_x_pu, dtype=np.float64)
-        self.line_tap = f(grid.line_tap, dtype=np.float64)
-        self.line_shift = f(grid.line_shift_rad, dtype=np.float64)
-        self.prod_sub = f(grid.prod_sub_idx, dtype=np.int64)
-        self.prod_kind = f(grid.prod_kind, dtype=np.int64)
-        self.slack_prod = int(grid.slack_prod_idx)
-        self.slack_va = float(grid.slack_va_rad)
-        self.load_sub = f(grid.load_sub_idx, dtype=np.int64)
-
-    def kernel_args(self) -> tuple:
-        return (
-            self.n_sub, self.sub_vn_kv, self.sub_shunt_y, self.line_sub_or, self.line_sub_ex,
-            self.y_ff, self.y_ft, self.y_tf, self.y_tt, self.line_x, self.line_tap,
-            self.line_shift, self.prod_sub, self.prod_kind, self.slack_prod, self.slack_va,
-            self.load_sub,
-        )
 
 
 class NumbaPowerFlow:
@@ -84,13 +59,16 @@ class NumbaPowerFlow:
     def __init__(self, grid: GridArrays, tol_pu: float = DEFAULT_TOL_PU,
                  max_iter: int = DEFAULT_MAX_ITER) -> None:
         self.grid = grid
-        self.static = StaticArrays(grid)
         self.tol_pu = float(tol_pu)
         self.max_iter = int(max_iter)
-        n_bus = 2 * grid.n_sub
-        self.bus_vm = np.zeros(n_bus)
-        self.bus_va = np.zeros(n_bus)
-        self._args = self.static.kernel_args()
+        self.grid_i, self.grid_f = pack_grid(grid)
+        self.sizes = sizes(self.grid_i)
+        #: caller-owned cache of the kernel (topology analysis, factors, work arrays)
+        self.ws_i, self.ws_f = new_workspace(self.grid_i, self.grid_f)
+        #: warm-start point: row 0 |V| (p.u.), row 1 angle (rad) of the 2 * n_sub busbars
+        self.bus_v = np.zeros((2, grid.n_bus))
+        self.bus_vm = self.bus_v[0]
+        self.bus_va = self.bus_v[1]
 
     def reset_voltages(self) -> None:
         """Forget the warm-start point (next solve starts flat)."""
@@ -109,33 +87,33 @@ class NumbaPowerFlow:
         g = self.grid
         topo.validate(g)
         inj = inj.validated(g)
-        n_bus = 2 * g.n_sub
-        bus_on = np.zeros(n_bus, dtype=np.bool_)
-        prod_cut = np.zeros(g.n_prod, dtype=np.bool_)
-        load_cut = np.zeros(g.n_load, dtype=np.bool_)
-        prod_res = np.zeros((g.n_prod, 3))
-        load_res = np.zeros((g.n_load, 3))
-        line_res = np.zeros((g.n_line, 8))
-        bus_vm = self.bus_vm.copy()
-        bus_va = self.bus_va.copy()
-        status, n_iter = run_powerflow(
-            ac, self.max_iter, self.tol_pu, self.static.sn_mva, *self._args,
-            np.ascontiguousarray(topo.prod_node, dtype=np.int64),
-            np.ascontiguousarray(topo.load_node, dtype=np.int64),
-            np.ascontiguousarray(topo.line_or_node, dtype=np.int64),
-            np.ascontiguousarray(topo.line_ex_node, dtype=np.int64),
-            np.ascontiguousarray(topo.line_status, dtype=np.bool_),
-            inj.prod_p_mw, inj.prod_q_mvar, inj.prod_v_pu, inj.load_p_mw, inj.load_q_mvar,
-            bus_vm, bus_va, warm,
-            bus_on, prod_cut, load_cut, prod_res, load_res, line_res,
-        )
+        sz = self.sizes
+        topo_arr = pack_topology(topo.prod_node, topo.load_node, topo.line_or_node,
+                                 topo.line_ex_node, topo.line_status)
+        inj_arr = pack_injections(inj.prod_p_mw, inj.prod_q_mvar, inj.prod_v_pu, inj.load_p_mw,
+                                  inj.load_q_mvar)
+        out_mask = np.zeros(sz.mask_len, dtype=np.bool_)
+        out_res = np.zeros(sz.res_len)
+        bus_v = self.bus_v.copy()
+        status, n_iter = run_powerflow(ac, warm, self.max_iter, self.tol_pu, self.grid_i,
+                                       self.grid_f, topo_arr, inj_arr, bus_v, out_mask, out_res,
+                                       self.ws_i, self.ws_f)
+        if workspace_needs_growth(self.ws_i):  # a topology with more fill than planned
+            need = int(self.ws_i[WI_NEED_U])
+            self.ws_i, self.ws_f = new_workspace(self.grid_i, self.grid_f, cap_u=need + need // 2)
         status = PFStatus(int(status))
-        if status == PFStatus.CONVERGED and ac:
-            self.bus_vm[:] = bus_vm
-            self.bus_va[:] = bus_va
+        if status == PFStatus.CONVERGED:
+            if ac:
+                self.bus_v[:] = bus_v
+        else:  # like the pandapower backend: no values, every busbar dead, every element cut
+            bus_v[:] = 0.0
+            out_mask[:sz.n_bus] = False
+            out_mask[sz.n_bus:] = True
+        bus_on, prod_cut, load_cut, prod_res, load_res, line_res = result_views(sz, out_mask,
+                                                                                out_res)
         return PowerFlowResult(
             status=status, n_iter=int(n_iter),
-            bus_vm_pu=bus_vm, bus_va_rad=bus_va, bus_energized_mask=bus_on,
+            bus_vm_pu=bus_v[0], bus_va_rad=bus_v[1], bus_energized_mask=bus_on,
             prod_p_mw=prod_res[:, PR_P], prod_q_mvar=prod_res[:, PR_Q],
             prod_v_pu=prod_res[:, PR_V], prod_cut_mask=prod_cut,
             load_p_mw=load_res[:, LR_P], load_q_mvar=load_res[:, LR_Q],

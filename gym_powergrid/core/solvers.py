@@ -4,6 +4,10 @@ Unknowns per compact bus ``i``: ``(theta_i, V_i)``; equations ``(dP_i, dQ_i)``. 
 row is the identity (its angle and magnitude are fixed); a PV bus's Q equation is replaced by
 ``dV_i = 0``. Keeping one 2x2 block per bus gives a fixed block pattern (the admittance
 pattern) for the sparse LU of :mod:`gym_powergrid.core.sparse_lu`.
+
+The mismatch and the Jacobian are computed in one pass from the rectangular voltages
+``e + j f`` (one ``cos``/``sin`` per bus and iteration instead of one per admittance entry).
+All work arrays are owned by the caller (see :mod:`gym_powergrid.core.pf_kernel`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ import math
 import numpy as np
 from numba import njit
 
-from .sparse_lu import block_lu_numeric, block_lu_solve, dense_solve, symbolic_min_degree
+from .sparse_lu import (
+    block_lu_numeric,
+    block_lu_solve,
+    dense_solve,
+    scalar_dense_solve,
+    scalar_lu_numeric,
+    scalar_lu_solve,
+)
 from .status import PFStatus
 
 CONVERGED = int(PFStatus.CONVERGED)
@@ -27,36 +38,84 @@ BUS_PV = 1
 BUS_REF = 2
 
 
-@njit(cache=True)
-def _mismatch(n_c, y_ptr, y_col, y_val, vm, va, p_spec, q_spec, bus_type, p_calc, q_calc, f):
-    """Compute injections and the mismatch vector ``f`` (n_c, 2); return its max norm."""
+@njit(cache=True, error_model="numpy")
+def mismatch_jacobian(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, vm, va, p_spec, q_spec,
+                      e, f, inv_v, p_calc, q_calc, rhs, jac):
+    """Injections, mismatch and Jacobian at ``(vm, va)``; return the mismatch's max norm.
+
+    Writes ``e``/``f`` (rectangular voltages), ``inv_v`` (``1 / vm``), ``p_calc``/``q_calc``
+    (p.u. injections), ``rhs`` (minus the mismatch, ``2 n_c``; zero on the slack and on PV
+    buses' Q equations) and ``jac`` (flat 2x2 blocks on the admittance pattern). A NaN mismatch
+    gives ``inf``.
+    """
+    for i in range(n_c):
+        v = vm[i]
+        a = va[i]
+        e[i] = v * math.cos(a)
+        f[i] = v * math.sin(a)
+        inv_v[i] = 1.0 / v
     worst = 0.0
     for i in range(n_c):
-        vi = vm[i]
-        ai = va[i]
+        ei = e[i]
+        fi = f[i]
+        t = bus_type[i]
         pi = 0.0
         qi = 0.0
         for p in range(y_ptr[i], y_ptr[i + 1]):
             j = y_col[p]
-            g = y_val[p].real
-            b = y_val[p].imag
-            d = ai - va[j]
-            c = math.cos(d)
-            s = math.sin(d)
-            pi += vm[j] * (g * c + b * s)
-            qi += vm[j] * (g * s - b * c)
-        pi *= vi
-        qi *= vi
+            g = y_g[p]
+            b = y_b[p]
+            ej = e[j]
+            fj = f[j]
+            vv_c = ei * ej + fi * fj  # Vi Vj cos(ai - aj)
+            vv_s = fi * ej - ei * fj  # Vi Vj sin(ai - aj)
+            gc_bs = g * vv_c + b * vv_s
+            gs_bc = g * vv_s - b * vv_c
+            pi += gc_bs
+            qi += gs_bc
+            p4 = 4 * p
+            if t == BUS_REF or bus_type[j] == BUS_REF or j == i:
+                jac[p4] = 0.0
+                jac[p4 + 1] = 0.0
+                jac[p4 + 2] = 0.0
+                jac[p4 + 3] = 0.0
+            else:
+                inv_vj = inv_v[j]
+                jac[p4] = gs_bc  # dP/dtheta_j
+                jac[p4 + 1] = gc_bs * inv_vj  # dP/dV_j
+                if t == BUS_PQ:
+                    jac[p4 + 2] = -gc_bs  # dQ/dtheta_j
+                    jac[p4 + 3] = gs_bc * inv_vj  # dQ/dV_j
+                else:
+                    jac[p4 + 2] = 0.0
+                    jac[p4 + 3] = 0.0
         p_calc[i] = pi
         q_calc[i] = qi
-        if bus_type[i] == BUS_REF:
-            f[i, 0] = 0.0
-            f[i, 1] = 0.0
+        d4 = 4 * y_diag[i]
+        if t == BUS_REF:
+            rhs[2 * i] = 0.0
+            rhs[2 * i + 1] = 0.0
+            jac[d4] = 1.0
+            jac[d4 + 3] = 1.0
+            continue
+        vi = vm[i]
+        inv_vi = inv_v[i]
+        gd = y_g[y_diag[i]]
+        bd = y_b[y_diag[i]]
+        dp = pi - p_spec[i]
+        jac[d4] = -qi - bd * vi * vi
+        jac[d4 + 1] = pi * inv_vi + gd * vi
+        if t == BUS_PQ:
+            dq = qi - q_spec[i]
+            jac[d4 + 2] = pi - gd * vi * vi
+            jac[d4 + 3] = qi * inv_vi - bd * vi
         else:
-            f[i, 0] = pi - p_spec[i]
-            f[i, 1] = qi - q_spec[i] if bus_type[i] == BUS_PQ else 0.0
-        a0 = abs(f[i, 0])
-        a1 = abs(f[i, 1])
+            dq = 0.0
+            jac[d4 + 3] = 1.0
+        rhs[2 * i] = -dp
+        rhs[2 * i + 1] = -dq
+        a0 = abs(dp)
+        a1 = abs(dq)
         if not (a0 <= worst):  # also catches NaN
             worst = a0 if a0 == a0 else np.inf
         if not (a1 <= worst):
@@ -64,150 +123,96 @@ def _mismatch(n_c, y_ptr, y_col, y_val, vm, va, p_spec, q_spec, bus_type, p_calc
     return worst
 
 
-@njit(cache=True)
-def _jacobian(n_c, y_ptr, y_col, y_val, y_diag, vm, va, p_calc, q_calc, bus_type, j_val):
-    """Fill the block Jacobian values on the admittance pattern."""
-    for i in range(n_c):
-        vi = vm[i]
-        ai = va[i]
-        t = bus_type[i]
-        for p in range(y_ptr[i], y_ptr[i + 1]):
-            j = y_col[p]
-            blk = j_val[p]
-            if t == BUS_REF:
-                blk[0, 0] = 1.0 if j == i else 0.0
-                blk[0, 1] = 0.0
-                blk[1, 0] = 0.0
-                blk[1, 1] = 1.0 if j == i else 0.0
-                continue
-            g = y_val[p].real
-            b = y_val[p].imag
-            if j == i:
-                blk[0, 0] = -q_calc[i] - b * vi * vi
-                blk[0, 1] = p_calc[i] / vi + g * vi
-                blk[1, 0] = p_calc[i] - g * vi * vi
-                blk[1, 1] = q_calc[i] / vi - b * vi
-            elif bus_type[j] == BUS_REF:
-                blk[0, 0] = 0.0
-                blk[0, 1] = 0.0
-                blk[1, 0] = 0.0
-                blk[1, 1] = 0.0
-                continue
-            else:
-                vj = vm[j]
-                d = ai - va[j]
-                c = math.cos(d)
-                s = math.sin(d)
-                gs_bc = g * s - b * c
-                gc_bs = g * c + b * s
-                blk[0, 0] = vi * vj * gs_bc
-                blk[0, 1] = vi * gc_bs
-                blk[1, 0] = -vi * vj * gc_bs
-                blk[1, 1] = vi * gs_bc
-            if t == BUS_PV:
-                blk[1, 0] = 0.0
-                blk[1, 1] = 1.0 if j == i else 0.0
-
-
-@njit(cache=True)
-def _linear_solve(n_c, y_ptr, y_col, j_val, sym, u_val, l_val, d_inv, w, rhs, dx, work):
-    perm, iperm, u_ptr, u_col, l_ptr, l_col = sym
-    ok = block_lu_numeric(n_c, y_ptr, y_col, j_val, perm, iperm, u_ptr, u_col, l_ptr, l_col,
-                          u_val, l_val, d_inv, w)
-    if ok:
-        block_lu_solve(n_c, perm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, d_inv, rhs, dx, work)
-        for i in range(n_c):
-            if not (np.isfinite(dx[i, 0]) and np.isfinite(dx[i, 1])):
-                ok = False
-                break
-    if not ok:
-        ok = dense_solve(n_c, y_ptr, y_col, j_val, rhs, dx)
-    return ok
-
-
-@njit(cache=True)
-def ac_newton(n_c, y_ptr, y_col, y_val, y_diag, bus_type, p_spec, q_spec, vm, va, max_iter, tol):
+@njit(cache=True, error_model="numpy")
+def ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec, q_spec, vm, va,
+              max_iter, tol, perm, iperm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, d_inv, w,
+              e, f, inv_v, p_calc, q_calc, rhs, dx, work, jac):
     """Polar Newton-Raphson. ``vm``/``va`` hold the initial point and receive the solution.
 
-    Returns ``(status, n_iter, p_calc, q_calc)``.
+    ``perm .. l_col`` is the symbolic LU of the admittance pattern with the slack (compact 0)
+    uncoupled; the other arguments after ``tol`` are work arrays. On return ``e``, ``f``,
+    ``p_calc`` and ``q_calc`` match the returned ``vm``/``va``. Returns ``(status, n_iter)``.
     """
-    p_calc = np.empty(n_c)
-    q_calc = np.empty(n_c)
-    f = np.empty((n_c, 2))
-    worst = _mismatch(n_c, y_ptr, y_col, y_val, vm, va, p_spec, q_spec, bus_type, p_calc,
-                      q_calc, f)
+    worst = mismatch_jacobian(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, vm, va, p_spec,
+                              q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac)
     if worst < tol:
-        return CONVERGED, 0, p_calc, q_calc
-    skip = bus_type == BUS_REF
-    sym = symbolic_min_degree(n_c, y_ptr, y_col, skip)
-    nnz_u = sym[3].shape[0]
-    u_val = np.empty((nnz_u, 2, 2))
-    l_val = np.empty((nnz_u, 2, 2))
-    d_inv = np.empty((n_c, 2, 2))
-    w = np.zeros((n_c, 2, 2))
-    j_val = np.empty((y_col.shape[0], 2, 2))
-    dx = np.empty((n_c, 2))
-    work = np.empty((n_c, 2))
+        return CONVERGED, 0
     start = worst
     for it in range(1, max_iter + 1):
-        _jacobian(n_c, y_ptr, y_col, y_val, y_diag, vm, va, p_calc, q_calc, bus_type, j_val)
+        ok = block_lu_numeric(n_c, y_ptr, y_col, jac, perm, iperm, u_ptr, u_col, l_ptr, l_col,
+                              u_val, l_val, d_inv, w)
+        if ok:
+            block_lu_solve(n_c, perm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, d_inv, rhs, dx,
+                           work)
+            for k in range(2 * n_c):
+                if not np.isfinite(dx[k]):
+                    ok = False
+                    break
+        if not ok and not dense_solve(n_c, y_ptr, y_col, jac, rhs, dx):
+            return SINGULAR, it
         for i in range(n_c):
-            f[i, 0] = -f[i, 0]
-            f[i, 1] = -f[i, 1]
-        if not _linear_solve(n_c, y_ptr, y_col, j_val, sym, u_val, l_val, d_inv, w, f, dx,
-                             work):
-            return SINGULAR, it, p_calc, q_calc
-        for i in range(n_c):
-            if bus_type[i] != BUS_REF:
-                va[i] += dx[i, 0]
-                if bus_type[i] == BUS_PQ:
-                    vm[i] += dx[i, 1]
-        worst = _mismatch(n_c, y_ptr, y_col, y_val, vm, va, p_spec, q_spec, bus_type, p_calc,
-                          q_calc, f)
+            t = bus_type[i]
+            if t != BUS_REF:
+                va[i] += dx[2 * i]
+                if t == BUS_PQ:
+                    vm[i] += dx[2 * i + 1]
+        worst = mismatch_jacobian(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, vm, va,
+                                  p_spec, q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac)
         if worst < tol:
-            return CONVERGED, it, p_calc, q_calc
+            return CONVERGED, it
         if not (worst < 1e8 * max(start, 1.0)):
-            return DIVERGED, it, p_calc, q_calc
-    return MAX_ITER, max_iter, p_calc, q_calc
+            return DIVERGED, it
+    return MAX_ITER, max_iter
 
 
-@njit(cache=True)
-def dc_solve(n_c, b_ptr, b_col, b_val, ref, p_spec, va):
-    """Solve ``B theta = p_spec`` with ``theta[ref]`` fixed (``va[ref]`` holds it).
+@njit(cache=True, error_model="numpy")
+def dc_factorise(n_c, b_ptr, b_col, b_val, ref, mat, perm, iperm, u_ptr, u_col, l_ptr, l_col,
+                 u_val, l_val, d_inv, w):
+    """Factorise the DC matrix ``B`` with the row/column of ``ref`` replaced by the identity.
 
-    ``b_val`` is real (n_nz,). Uses the block LU with a 1x1 problem embedded in 2x2 blocks.
+    ``mat`` receives that modified matrix (same pattern as ``b_val``; the dense fallback needs
+    it). Returns True when the sparse factors are usable, False when the caller must use
+    :func:`gym_powergrid.core.sparse_lu.scalar_dense_solve` on ``mat``.
     """
-    j_val = np.zeros((b_col.shape[0], 2, 2))
-    rhs = np.zeros((n_c, 2))
     for i in range(n_c):
         for p in range(b_ptr[i], b_ptr[i + 1]):
             j = b_col[p]
-            if i == ref:
-                if j == i:
-                    j_val[p, 0, 0] = 1.0
-                    j_val[p, 1, 1] = 1.0
-            elif j == ref:
-                rhs[i, 0] -= b_val[p] * va[ref]
+            if i == ref or j == ref:
+                mat[p] = 1.0 if i == j else 0.0
             else:
-                j_val[p, 0, 0] = b_val[p]
-                if j == i:
-                    j_val[p, 1, 1] = 1.0
-        if i == ref:
-            rhs[i, 0] = va[ref]
-        else:
-            rhs[i, 0] += p_spec[i]
-    skip = np.zeros(n_c, dtype=np.bool_)
-    skip[ref] = True
-    sym = symbolic_min_degree(n_c, b_ptr, b_col, skip)
-    nnz_u = sym[3].shape[0]
-    u_val = np.empty((nnz_u, 2, 2))
-    l_val = np.empty((nnz_u, 2, 2))
-    d_inv = np.empty((n_c, 2, 2))
-    w = np.zeros((n_c, 2, 2))
-    dx = np.empty((n_c, 2))
-    work = np.empty((n_c, 2))
-    if not _linear_solve(n_c, b_ptr, b_col, j_val, sym, u_val, l_val, d_inv, w, rhs, dx, work):
-        return SINGULAR
+                mat[p] = b_val[p]
+    return scalar_lu_numeric(n_c, b_ptr, b_col, mat, perm, iperm, u_ptr, u_col, l_ptr, l_col,
+                             u_val, l_val, d_inv, w)
+
+
+@njit(cache=True, error_model="numpy")
+def dc_solve(n_c, b_ptr, b_col, b_val, ref, p_inj, va, factored, mat, perm, u_ptr, u_col, l_ptr,
+             l_col, u_val, l_val, d_inv, rhs, work):
+    """Solve ``B theta = p_inj`` with ``theta[ref]`` fixed (``va[ref]`` holds it) into ``va``.
+
+    ``factored`` tells whether :func:`dc_factorise` succeeded (else the dense fallback runs on
+    ``mat``). ``rhs`` and ``work`` are work arrays of ``n_c`` floats. Returns a status code.
+    """
+    va_ref = va[ref]
     for i in range(n_c):
-        va[i] = dx[i, 0]
+        rhs[i] = p_inj[i]
+    for i in range(n_c):
+        if i == ref:
+            continue
+        for p in range(b_ptr[i], b_ptr[i + 1]):
+            if b_col[p] == ref:
+                rhs[i] -= b_val[p] * va_ref
+    rhs[ref] = va_ref
+    if factored:
+        scalar_lu_solve(n_c, perm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, d_inv, rhs, va,
+                        work)
+        ok = True
+        for i in range(n_c):
+            if not np.isfinite(va[i]):
+                ok = False
+                break
+        if ok:
+            return CONVERGED
+    if not scalar_dense_solve(n_c, b_ptr, b_col, mat, rhs, va):
+        return SINGULAR
     return CONVERGED

@@ -1,16 +1,24 @@
-"""Block-sparse LU with 2x2 blocks (one block per bus), in numba.
+"""Sparse LU in numba: 2x2-block version (AC Jacobian) and scalar version (DC B matrix).
 
 The power-flow Jacobian in polar form has one 2x2 block per (bus, bus) pair of the admittance
-pattern. We order the buses by minimum degree, compute the filled pattern once per topology
-(symbolic phase) and factorise numerically at every Newton iteration (IKJ, row by row, with a
-dense work row). No pivoting across blocks: a tiny diagonal block makes :func:`block_lu_numeric`
-return ``False`` and the caller falls back to :func:`dense_solve` (partial pivoting).
+pattern. We order the buses by minimum degree and compute the filled pattern once per topology
+(symbolic phase, :func:`symbolic_min_degree`), then factorise numerically at every Newton
+iteration (IKJ, row by row, with a dense work row). No pivoting across blocks: a tiny diagonal
+block makes :func:`block_lu_numeric` return ``False`` and the caller falls back to
+:func:`dense_solve` (partial pivoting). The scalar functions do the same for the DC problem.
 
 Layout of the symbolic structure (all in *elimination order* indices):
 
-* ``perm[k]`` is the compact bus eliminated at step ``k``; ``iperm`` its inverse;
-* ``u_ptr/u_col``: strictly-upper pattern of each row, columns ascending;
-* ``l_ptr/l_col``: strictly-lower pattern of each row, columns ascending.
+* ``perm[k]`` is the row/column eliminated at step ``k``; ``iperm`` its inverse;
+* ``u_ptr/u_col``: strictly-upper pattern of each row (columns in no particular order);
+* ``l_ptr/l_col``: strictly-lower pattern of each row, columns ascending (the numeric phase
+  relies on it);
+* ``l_ptr[n] == u_ptr[n]`` is the number of off-diagonal fill entries on each side.
+
+Block values are stored flat: block ``p`` of a block array ``v`` is ``v[4p:4p+4]`` in row-major
+order ``(00, 01, 10, 11)``. Matrices are given in CSR form (``a_ptr``, ``a_col``, values); the
+pattern must be structurally symmetric (the admittance matrix is) and may hold the diagonal
+and duplicate entries (they are summed).
 """
 
 from __future__ import annotations
@@ -21,89 +29,172 @@ from numba import njit
 PIVOT_TOL = 1e-12
 
 
-@njit(cache=True)
+# --------------------------------------------------------------------------- symbolic phase
+@njit(cache=True, error_model="numpy")
 def symbolic_min_degree(n, a_ptr, a_col, skip):
     """Minimum-degree ordering and filled pattern of a structurally symmetric matrix.
 
+    Runs the elimination on an explicit graph (adjacency lists with fill edges added as nodes
+    are eliminated) with degree buckets, so it costs O(fill) rather than O(n^2).
+
     Args:
         n: matrix size (blocks).
-        a_ptr, a_col: CSR pattern (compact indices); the diagonal may be present.
-        skip: boolean mask of rows/cols to leave uncoupled (e.g. the slack bus).
+        a_ptr, a_col: CSR pattern; the diagonal and duplicates may be present.
+        skip: boolean mask of rows/cols to leave uncoupled (e.g. the slack bus); they are
+            eliminated last with empty off-diagonal patterns.
 
     Returns:
         perm, iperm, u_ptr, u_col, l_ptr, l_col (int64 arrays).
     """
-    adj = np.zeros((n, n), dtype=np.bool_)
-    deg = np.zeros(n, dtype=np.int64)
+    # ---- adjacency lists (deduplicated, symmetric, without skipped nodes)
+    cnt = np.zeros(n, dtype=np.int64)
     for i in range(n):
         if skip[i]:
             continue
         for p in range(a_ptr[i], a_ptr[i + 1]):
             j = a_col[p]
-            if j != i and not skip[j] and not adj[i, j]:
-                adj[i, j] = True
-                adj[j, i] = True
-                deg[i] += 1
-                deg[j] += 1
-    eliminated = np.zeros(n, dtype=np.bool_)
+            if j != i and not skip[j]:
+                cnt[i] += 1
+                cnt[j] += 1
+    start = np.empty(n, dtype=np.int64)
+    cap = np.empty(n, dtype=np.int64)
+    used = 0
+    for v in range(n):
+        start[v] = used
+        cap[v] = cnt[v] + 4
+        used += cap[v]
+    arena = np.empty(2 * used + 16, dtype=np.int64)
+    mark = np.full(n, -1, dtype=np.int64)
+    for v in range(n):
+        cnt[v] = 0
+    for i in range(n):
+        if skip[i]:
+            continue
+        for p in range(a_ptr[i], a_ptr[i + 1]):
+            j = a_col[p]
+            if j != i and not skip[j]:
+                arena[start[i] + cnt[i]] = j
+                cnt[i] += 1
+                arena[start[j] + cnt[j]] = i
+                cnt[j] += 1
+    for v in range(n):  # remove duplicates
+        s = start[v]
+        m = 0
+        for q in range(cnt[v]):
+            u = arena[s + q]
+            if mark[u] != v:
+                mark[u] = v
+                arena[s + m] = u
+                m += 1
+        cnt[v] = m
+    # ---- degree buckets (doubly linked lists)
+    head = np.full(n + 1, -1, dtype=np.int64)
+    nxt = np.full(n, -1, dtype=np.int64)
+    prv = np.full(n, -1, dtype=np.int64)
+    n_active = 0
+    for v in range(n - 1, -1, -1):
+        if skip[v]:
+            continue
+        n_active += 1
+        d = cnt[v]
+        nxt[v] = head[d]
+        if head[d] >= 0:
+            prv[head[d]] = v
+        head[d] = v
     perm = np.empty(n, dtype=np.int64)
     nb_ptr = np.zeros(n + 1, dtype=np.int64)
-    cap = 4 * n + 16
-    nb_all = np.empty(cap, dtype=np.int64)
-    nb = np.empty(n, dtype=np.int64)
-    used = 0
-    for step in range(n):
-        best = -1
-        best_deg = n + 1
-        for v in range(n):
-            if not eliminated[v] and deg[v] < best_deg:
-                best = v
-                best_deg = deg[v]
-        v = best
+    nb_all = np.empty(4 * n + 16, dtype=np.int64)
+    n_nb = 0
+    for v in range(n):
+        mark[v] = -1
+    min_d = 0
+    for step in range(n_active):
+        while head[min_d] < 0:
+            min_d += 1
+        v = head[min_d]
+        head[min_d] = nxt[v]
+        if nxt[v] >= 0:
+            prv[nxt[v]] = -1
         perm[step] = v
-        eliminated[v] = True
-        m = 0
-        for u in range(n):
-            if adj[v, u] and not eliminated[u]:
-                nb[m] = u
-                m += 1
-        if used + m > cap:
-            new_cap = max(2 * cap, used + m + 16)
-            tmp = np.empty(new_cap, dtype=np.int64)
-            tmp[:used] = nb_all[:used]
-            nb_all = tmp
-            cap = new_cap
+        sv = start[v]
+        m = cnt[v]
+        if n_nb + m > nb_all.shape[0]:
+            bigger = np.empty(2 * nb_all.shape[0] + m, dtype=np.int64)
+            bigger[:n_nb] = nb_all[:n_nb]
+            nb_all = bigger
         for a in range(m):
-            nb_all[used + a] = nb[a]
-            deg[nb[a]] -= 1
-        used += m
-        nb_ptr[step + 1] = used
+            nb_all[n_nb + a] = arena[sv + a]
+        # neighbours of v: take them out of their bucket and drop v from their lists
         for a in range(m):
-            ua = nb[a]
+            u = nb_all[n_nb + a]
+            if prv[u] >= 0:
+                nxt[prv[u]] = nxt[u]
+            else:
+                head[cnt[u]] = nxt[u]
+            if nxt[u] >= 0:
+                prv[nxt[u]] = prv[u]
+            su = start[u]
+            for q in range(cnt[u]):
+                if arena[su + q] == v:
+                    cnt[u] -= 1
+                    arena[su + q] = arena[su + cnt[u]]
+                    break
+        # make the neighbours a clique (fill), then put them back in their buckets
+        for a in range(m):
+            u = nb_all[n_nb + a]
+            stamp = step * n + u  # unique per (step, u)
+            su = start[u]
+            for q in range(cnt[u]):
+                mark[arena[su + q]] = stamp
             for b in range(m):
-                ub = nb[b]
-                if ua != ub and not adj[ua, ub]:
-                    adj[ua, ub] = True
-                    deg[ua] += 1
+                x = nb_all[n_nb + b]
+                if x != u and mark[x] != stamp:
+                    mark[x] = stamp
+                    if cnt[u] == cap[u]:  # move u's list to the end of the arena, twice as big
+                        new_cap = 2 * cap[u] + 4
+                        if used + new_cap > arena.shape[0]:
+                            bigger = np.empty(2 * arena.shape[0] + new_cap, dtype=np.int64)
+                            bigger[:used] = arena[:used]
+                            arena = bigger
+                        for q in range(cnt[u]):
+                            arena[used + q] = arena[su + q]
+                        start[u] = used
+                        su = used
+                        cap[u] = new_cap
+                        used += new_cap
+                    arena[su + cnt[u]] = x
+                    cnt[u] += 1
+            d = cnt[u]
+            prv[u] = -1
+            nxt[u] = head[d]
+            if head[d] >= 0:
+                prv[head[d]] = u
+            head[d] = u
+            if d < min_d:
+                min_d = d
+        n_nb += m
+        nb_ptr[step + 1] = n_nb
+    k = n_active
+    for v in range(n):
+        if skip[v]:
+            perm[k] = v
+            nb_ptr[k + 1] = n_nb
+            k += 1
     iperm = np.empty(n, dtype=np.int64)
     for k in range(n):
         iperm[perm[k]] = k
-    # U pattern in elimination indices, sorted
-    u_ptr = nb_ptr.copy()
-    u_col = np.empty(used, dtype=np.int64)
-    for k in range(n):
-        s = u_ptr[k]
-        e = u_ptr[k + 1]
-        for p in range(s, e):
-            u_col[p] = iperm[nb_all[p]]
-        u_col[s:e] = np.sort(u_col[s:e])
+    u_ptr = nb_ptr
+    u_col = np.empty(n_nb, dtype=np.int64)
+    for p in range(n_nb):
+        u_col[p] = iperm[nb_all[p]]
     # L pattern = transpose of U pattern (rows visited ascending -> columns sorted)
-    l_cnt = np.zeros(n + 1, dtype=np.int64)
-    for p in range(used):
-        l_cnt[u_col[p] + 1] += 1
-    l_ptr = np.cumsum(l_cnt)
-    l_col = np.empty(used, dtype=np.int64)
-    fill = l_ptr[:-1].copy()
+    l_ptr = np.zeros(n + 1, dtype=np.int64)
+    for p in range(n_nb):
+        l_ptr[u_col[p] + 1] += 1
+    for k in range(n):
+        l_ptr[k + 1] += l_ptr[k]
+    l_col = np.empty(n_nb, dtype=np.int64)
+    fill = l_ptr[:n].copy()
     for k in range(n):
         for p in range(u_ptr[k], u_ptr[k + 1]):
             r = u_col[p]
@@ -112,15 +203,167 @@ def symbolic_min_degree(n, a_ptr, a_col, skip):
     return perm, iperm, u_ptr, u_col, l_ptr, l_col
 
 
-@njit(cache=True)
+# --------------------------------------------------------------------------- 2x2 blocks
+@njit(cache=True, error_model="numpy")
 def block_lu_numeric(n, a_ptr, a_col, a_val, perm, iperm, u_ptr, u_col, l_ptr, l_col,
                      u_val, l_val, d_inv, w):
-    """Numeric block LU of ``A`` (block CSR, compact indices) into ``u_val``, ``l_val``, ``d_inv``.
+    """Numeric block LU of ``A`` (block CSR, flat 2x2 blocks) into ``u_val``, ``l_val``, ``d_inv``.
 
-    Returns False if a diagonal block is (nearly) singular.
+    ``w`` is a work array of ``4 n`` floats. Returns False if a diagonal block is (nearly)
+    singular or not finite.
     """
     for i in range(n):
-        # clear work row on the filled pattern of row i
+        # clear the work row on the filled pattern of row i, then scatter row perm[i] of A
+        for p in range(l_ptr[i], l_ptr[i + 1]):
+            j4 = 4 * l_col[p]
+            w[j4] = 0.0
+            w[j4 + 1] = 0.0
+            w[j4 + 2] = 0.0
+            w[j4 + 3] = 0.0
+        for p in range(u_ptr[i], u_ptr[i + 1]):
+            j4 = 4 * u_col[p]
+            w[j4] = 0.0
+            w[j4 + 1] = 0.0
+            w[j4 + 2] = 0.0
+            w[j4 + 3] = 0.0
+        i4 = 4 * i
+        w[i4] = 0.0
+        w[i4 + 1] = 0.0
+        w[i4 + 2] = 0.0
+        w[i4 + 3] = 0.0
+        row = perm[i]
+        for p in range(a_ptr[row], a_ptr[row + 1]):
+            j4 = 4 * iperm[a_col[p]]
+            p4 = 4 * p
+            w[j4] += a_val[p4]
+            w[j4 + 1] += a_val[p4 + 1]
+            w[j4 + 2] += a_val[p4 + 2]
+            w[j4 + 3] += a_val[p4 + 3]
+        for p in range(l_ptr[i], l_ptr[i + 1]):
+            k = l_col[p]
+            k4 = 4 * k
+            # m = w[k] @ d_inv[k]
+            w00 = w[k4]
+            w01 = w[k4 + 1]
+            w10 = w[k4 + 2]
+            w11 = w[k4 + 3]
+            d00 = d_inv[k4]
+            d01 = d_inv[k4 + 1]
+            d10 = d_inv[k4 + 2]
+            d11 = d_inv[k4 + 3]
+            m00 = w00 * d00 + w01 * d10
+            m01 = w00 * d01 + w01 * d11
+            m10 = w10 * d00 + w11 * d10
+            m11 = w10 * d01 + w11 * d11
+            p4 = 4 * p
+            l_val[p4] = m00
+            l_val[p4 + 1] = m01
+            l_val[p4 + 2] = m10
+            l_val[p4 + 3] = m11
+            for q in range(u_ptr[k], u_ptr[k + 1]):
+                j4 = 4 * u_col[q]
+                q4 = 4 * q
+                u00 = u_val[q4]
+                u01 = u_val[q4 + 1]
+                u10 = u_val[q4 + 2]
+                u11 = u_val[q4 + 3]
+                w[j4] -= m00 * u00 + m01 * u10
+                w[j4 + 1] -= m00 * u01 + m01 * u11
+                w[j4 + 2] -= m10 * u00 + m11 * u10
+                w[j4 + 3] -= m10 * u01 + m11 * u11
+        a = w[i4]
+        b = w[i4 + 1]
+        c = w[i4 + 2]
+        dd = w[i4 + 3]
+        det = a * dd - b * c
+        scale = abs(a) + abs(b) + abs(c) + abs(dd)
+        if not (abs(det) > PIVOT_TOL * max(scale * scale, 1e-300)):
+            return False
+        inv = 1.0 / det
+        d_inv[i4] = dd * inv
+        d_inv[i4 + 1] = -b * inv
+        d_inv[i4 + 2] = -c * inv
+        d_inv[i4 + 3] = a * inv
+        for p in range(u_ptr[i], u_ptr[i + 1]):
+            j4 = 4 * u_col[p]
+            p4 = 4 * p
+            u_val[p4] = w[j4]
+            u_val[p4 + 1] = w[j4 + 1]
+            u_val[p4 + 2] = w[j4 + 2]
+            u_val[p4 + 3] = w[j4 + 3]
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def block_lu_solve(n, perm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, d_inv, rhs, x, y):
+    """Solve ``A x = rhs`` with the factors of :func:`block_lu_numeric`.
+
+    ``rhs``, ``x`` and the work array ``y`` hold ``2 n`` floats (unknown ``2 i + r`` is
+    component ``r`` of block ``i``). ``x`` may be ``rhs``.
+    """
+    for i in range(n):
+        r2 = 2 * perm[i]
+        y0 = rhs[r2]
+        y1 = rhs[r2 + 1]
+        for p in range(l_ptr[i], l_ptr[i + 1]):
+            k2 = 2 * l_col[p]
+            p4 = 4 * p
+            yk0 = y[k2]
+            yk1 = y[k2 + 1]
+            y0 -= l_val[p4] * yk0 + l_val[p4 + 1] * yk1
+            y1 -= l_val[p4 + 2] * yk0 + l_val[p4 + 3] * yk1
+        y[2 * i] = y0
+        y[2 * i + 1] = y1
+    for i in range(n - 1, -1, -1):
+        z0 = y[2 * i]
+        z1 = y[2 * i + 1]
+        for p in range(u_ptr[i], u_ptr[i + 1]):
+            j2 = 2 * u_col[p]
+            p4 = 4 * p
+            yj0 = y[j2]
+            yj1 = y[j2 + 1]
+            z0 -= u_val[p4] * yj0 + u_val[p4 + 1] * yj1
+            z1 -= u_val[p4 + 2] * yj0 + u_val[p4 + 3] * yj1
+        i4 = 4 * i
+        y[2 * i] = d_inv[i4] * z0 + d_inv[i4 + 1] * z1
+        y[2 * i + 1] = d_inv[i4 + 2] * z0 + d_inv[i4 + 3] * z1
+    for i in range(n):
+        r2 = 2 * perm[i]
+        x[r2] = y[2 * i]
+        x[r2 + 1] = y[2 * i + 1]
+
+
+@njit(cache=True, error_model="numpy")
+def dense_solve(n, a_ptr, a_col, a_val, rhs, x):
+    """Fallback: dense Gaussian elimination with partial pivoting on the scalar system.
+
+    Same storage as :func:`block_lu_numeric` / :func:`block_lu_solve` (flat 2x2 blocks,
+    ``2 n`` vectors). Returns False when the matrix is numerically singular.
+    """
+    m = 2 * n
+    a = np.zeros((m, m))
+    b = np.empty(m)
+    for i in range(n):
+        b[2 * i] = rhs[2 * i]
+        b[2 * i + 1] = rhs[2 * i + 1]
+        for p in range(a_ptr[i], a_ptr[i + 1]):
+            j = a_col[p]
+            for r in range(2):
+                for c in range(2):
+                    a[2 * i + r, 2 * j + c] += a_val[4 * p + 2 * r + c]
+    if not _dense_lu_solve(m, a, b):
+        return False
+    for k in range(m):
+        x[k] = b[k]
+    return True
+
+
+# --------------------------------------------------------------------------- scalar
+@njit(cache=True, error_model="numpy")
+def scalar_lu_numeric(n, a_ptr, a_col, a_val, perm, iperm, u_ptr, u_col, l_ptr, l_col,
+                      u_val, l_val, d_inv, w):
+    """Scalar counterpart of :func:`block_lu_numeric` (``w``: ``n`` floats)."""
+    for i in range(n):
         for p in range(l_ptr[i], l_ptr[i + 1]):
             w[l_col[p]] = 0.0
         for p in range(u_ptr[i], u_ptr[i + 1]):
@@ -128,93 +371,61 @@ def block_lu_numeric(n, a_ptr, a_col, a_val, perm, iperm, u_ptr, u_col, l_ptr, l
         w[i] = 0.0
         row = perm[i]
         for p in range(a_ptr[row], a_ptr[row + 1]):
-            j = iperm[a_col[p]]
-            w[j] += a_val[p]
+            w[iperm[a_col[p]]] += a_val[p]
         for p in range(l_ptr[i], l_ptr[i + 1]):
             k = l_col[p]
-            # m = w[k] @ d_inv[k]
-            w00 = w[k, 0, 0]
-            w01 = w[k, 0, 1]
-            w10 = w[k, 1, 0]
-            w11 = w[k, 1, 1]
-            d = d_inv[k]
-            m00 = w00 * d[0, 0] + w01 * d[1, 0]
-            m01 = w00 * d[0, 1] + w01 * d[1, 1]
-            m10 = w10 * d[0, 0] + w11 * d[1, 0]
-            m11 = w10 * d[0, 1] + w11 * d[1, 1]
-            l_val[p, 0, 0] = m00
-            l_val[p, 0, 1] = m01
-            l_val[p, 1, 0] = m10
-            l_val[p, 1, 1] = m11
+            m = w[k] * d_inv[k]
+            l_val[p] = m
             for q in range(u_ptr[k], u_ptr[k + 1]):
-                j = u_col[q]
-                u = u_val[q]
-                w[j, 0, 0] -= m00 * u[0, 0] + m01 * u[1, 0]
-                w[j, 0, 1] -= m00 * u[0, 1] + m01 * u[1, 1]
-                w[j, 1, 0] -= m10 * u[0, 0] + m11 * u[1, 0]
-                w[j, 1, 1] -= m10 * u[0, 1] + m11 * u[1, 1]
-        a = w[i, 0, 0]
-        b = w[i, 0, 1]
-        c = w[i, 1, 0]
-        dd = w[i, 1, 1]
-        det = a * dd - b * c
-        scale = abs(a) + abs(b) + abs(c) + abs(dd)
-        if not (abs(det) > PIVOT_TOL * max(scale * scale, 1e-300)):
+                w[u_col[q]] -= m * u_val[q]
+        piv = w[i]
+        scale = 0.0
+        for p in range(a_ptr[row], a_ptr[row + 1]):
+            scale = max(scale, abs(a_val[p]))
+        if not (abs(piv) > PIVOT_TOL * max(scale, 1e-300)):
             return False
-        inv = 1.0 / det
-        d_inv[i, 0, 0] = dd * inv
-        d_inv[i, 0, 1] = -b * inv
-        d_inv[i, 1, 0] = -c * inv
-        d_inv[i, 1, 1] = a * inv
+        d_inv[i] = 1.0 / piv
         for p in range(u_ptr[i], u_ptr[i + 1]):
             u_val[p] = w[u_col[p]]
     return True
 
 
-@njit(cache=True)
-def block_lu_solve(n, perm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, d_inv, rhs, x, y):
-    """Solve ``A x = rhs`` with the factors of :func:`block_lu_numeric` (rhs, x: (n, 2))."""
+@njit(cache=True, error_model="numpy")
+def scalar_lu_solve(n, perm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, d_inv, rhs, x, y):
+    """Scalar counterpart of :func:`block_lu_solve` (``rhs``, ``x``, ``y``: ``n`` floats)."""
     for i in range(n):
-        r = perm[i]
-        y0 = rhs[r, 0]
-        y1 = rhs[r, 1]
+        s = rhs[perm[i]]
         for p in range(l_ptr[i], l_ptr[i + 1]):
-            k = l_col[p]
-            y0 -= l_val[p, 0, 0] * y[k, 0] + l_val[p, 0, 1] * y[k, 1]
-            y1 -= l_val[p, 1, 0] * y[k, 0] + l_val[p, 1, 1] * y[k, 1]
-        y[i, 0] = y0
-        y[i, 1] = y1
+            s -= l_val[p] * y[l_col[p]]
+        y[i] = s
     for i in range(n - 1, -1, -1):
-        z0 = y[i, 0]
-        z1 = y[i, 1]
+        s = y[i]
         for p in range(u_ptr[i], u_ptr[i + 1]):
-            j = u_col[p]
-            z0 -= u_val[p, 0, 0] * y[j, 0] + u_val[p, 0, 1] * y[j, 1]
-            z1 -= u_val[p, 1, 0] * y[j, 0] + u_val[p, 1, 1] * y[j, 1]
-        y[i, 0] = d_inv[i, 0, 0] * z0 + d_inv[i, 0, 1] * z1
-        y[i, 1] = d_inv[i, 1, 0] * z0 + d_inv[i, 1, 1] * z1
+            s -= u_val[p] * y[u_col[p]]
+        y[i] = d_inv[i] * s
     for i in range(n):
-        x[perm[i], 0] = y[i, 0]
-        x[perm[i], 1] = y[i, 1]
+        x[perm[i]] = y[i]
 
 
-@njit(cache=True)
-def dense_solve(n, a_ptr, a_col, a_val, rhs, x):
-    """Fallback: dense Gaussian elimination with partial pivoting on the scalar system.
-
-    Returns False when the matrix is numerically singular.
-    """
-    m = 2 * n
-    a = np.zeros((m, m))
-    b = np.empty(m)
+@njit(cache=True, error_model="numpy")
+def scalar_dense_solve(n, a_ptr, a_col, a_val, rhs, x):
+    """Dense fallback for the scalar system (partial pivoting); False when singular."""
+    a = np.zeros((n, n))
+    b = np.empty(n)
     for i in range(n):
-        b[2 * i] = rhs[i, 0]
-        b[2 * i + 1] = rhs[i, 1]
+        b[i] = rhs[i]
         for p in range(a_ptr[i], a_ptr[i + 1]):
-            j = a_col[p]
-            for r in range(2):
-                for c in range(2):
-                    a[2 * i + r, 2 * j + c] += a_val[p, r, c]
+            a[i, a_col[p]] += a_val[p]
+    if not _dense_lu_solve(n, a, b):
+        return False
+    for k in range(n):
+        x[k] = b[k]
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _dense_lu_solve(m, a, b):
+    """In-place Gaussian elimination with partial pivoting; solution in ``b``."""
     for k in range(m):
         piv = k
         best = abs(a[k, k])
@@ -244,7 +455,7 @@ def dense_solve(n, a_ptr, a_col, a_val, rhs, x):
         for c in range(k + 1, m):
             s -= a[k, c] * b[c]
         b[k] = s / a[k, k]
-    for i in range(n):
-        x[i, 0] = b[2 * i]
-        x[i, 1] = b[2 * i + 1]
+    for k in range(m):
+        if not np.isfinite(b[k]):
+            return False
     return True
