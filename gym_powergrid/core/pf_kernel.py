@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .network import (
     LF_B_DC,
@@ -285,6 +287,30 @@ def _ws_matches(ws_i, ws_f, n_sub, n_prod, n_load, n_line):
 
 
 # --------------------------------------------------------------------------- entry point
+@intrinsic
+def _borrow(typingctx, arr):
+    """The same array without its reference-counted owner (``meminfo``), for use in this call.
+
+    Every view of an owned array increments and decrements its owner's reference count with an
+    atomic instruction; the kernel makes ~100 of them per call, which cost more than the whole
+    case14 mismatch on a busy machine. The borrowed array (and its views) skip that. Only for
+    arrays that the caller keeps alive for the duration of the call.
+    """
+    def codegen(context, builder, signature, args):
+        src = context.make_array(arr)(context, builder, value=args[0])
+        dst = context.make_array(arr)(context, builder)
+        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
+        dst.parent = cgutils.get_null_value(dst.parent.type)
+        dst.nitems = src.nitems
+        dst.itemsize = src.itemsize
+        dst.data = src.data
+        dst.shape = src.shape
+        dst.strides = src.strides
+        return dst._getvalue()
+
+    return arr(arr), codegen
+
+
 @njit(cache=True, error_model="numpy")
 def run_powerflow(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res,
                   ws_i, ws_f):
@@ -316,12 +342,15 @@ def run_powerflow(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out
             or out_res.shape[0] != 3 * n_prod + 3 * n_load + 8 * n_line
             or not 0 <= grid_i[GI_SLACK_PROD] < n_prod):
         return BAD_INPUT, 0
+    # the caller owns (and keeps alive) every argument: no reference counting below
+    b_grid_i, b_grid_f, b_topo, b_inj = _borrow(grid_i), _borrow(grid_f), _borrow(topo), _borrow(inj)
+    b_bus_v, b_mask, b_res = _borrow(bus_v), _borrow(out_mask), _borrow(out_res)
     if _ws_matches(ws_i, ws_f, n_sub, n_prod, n_load, n_line):
-        return _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask,
-                    out_res, ws_i, ws_f)
+        return _run(ac, warm, max_iter, tol, b_grid_i, b_grid_f, b_topo, b_inj, b_bus_v, b_mask,
+                    b_res, _borrow(ws_i), _borrow(ws_f))
     tmp_i, tmp_f = _alloc_workspace(n_sub, n_prod, n_load, n_line, 4 * n_bus + 2 * n_line)
-    return _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res,
-                tmp_i, tmp_f)
+    return _run(ac, warm, max_iter, tol, b_grid_i, b_grid_f, b_topo, b_inj, b_bus_v, b_mask,
+                b_res, tmp_i, tmp_f)
 
 
 @njit(cache=True, error_model="numpy")
@@ -668,7 +697,7 @@ def _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, 
         c = bus_cidx[load_bus[k]]
         if c >= 0:
             load_res[k, LR_P] = load_p[k]
-            load_res[k, LR_Q] = load_q[k]
+            load_res[k, LR_Q] = load_q[k] if ac else 0.0  # DC: no reactive power (rundcpp)
             load_res[k, LR_V] = vm[c]
             p_bus[c] += load_p[k]
             q_bus[c] += load_q[k]
@@ -680,13 +709,15 @@ def _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, 
         if c < 0:
             continue
         prod_res[k, PR_V] = vm[c]
+        prod_res[k, PR_Q] = 0.0  # set below in AC; DC reports no reactive power (rundcpp)
         if k == slack_prod:
             n_ctrl[c] += 1.0
             continue
         prod_res[k, PR_P] = prod_p[k]
         p_bus[c] -= prod_p[k]
         if prod_kind[k] == 2:
-            prod_res[k, PR_Q] = prod_q[k]
+            if ac:
+                prod_res[k, PR_Q] = prod_q[k]
             q_bus[c] -= prod_q[k]
         else:
             n_ctrl[c] += 1.0
