@@ -259,10 +259,13 @@ def plot_survival(df, path: str | os.PathLike) -> Path | None:
     curves = survival_curves(df)
     envs = list(dict.fromkeys(k[0] for k in curves))
     fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4), squeeze=False)
+    styles = ("-", "--", "-.", ":")
     for ax, env in zip(axes[0], envs):
-        for (e, agent), (steps, alive) in curves.items():
-            if e == env:
-                ax.step(steps, alive, where="post", label=agent)
+        mine = [(agent, c) for (e, agent), c in curves.items() if e == env]
+        for i, (agent, (steps, alive)) in enumerate(mine):
+            # identical curves (agents that all survive) stay visible: thick first, dashed after
+            ax.step(steps, alive, where="post", label=agent, linestyle=styles[i % len(styles)],
+                    linewidth=1.2 + 2.0 * (len(mine) - 1 - i) / max(len(mine) - 1, 1))
         ax.set_title(f"survival on {env}")
         ax.set_xlabel("step")
         ax.set_ylabel("fraction of episodes without game over")

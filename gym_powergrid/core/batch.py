@@ -187,65 +187,101 @@ def _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outa
                          + weights[W_DISTANCE] * distance + weights[W_LINE_OFF] * n_off)
 
 
-@njit(cache=True, parallel=True)
-def evaluate_candidates(candidates, grid_i, grid_f, base_topo, overflow_steps, outage_mask, inj,
-                        limits_a, hard_coef, n_soft, easy, max_loads_go, max_prods_go, weights,
-                        ws_i_all, ws_f_all, out_score, out_stats):
-    """Score every row of ``candidates`` (int8 switch vectors, pypownet layout).
+#: Sources the kernel compiles in through :func:`run_powerflow`. numba's cache only watches the
+#: file of the cached function, so their hash is a closure constant of the kernel: numba keys
+#: cached code on closure values, and an edited power flow recompiles instead of loading stale
+#: machine code.
+_DEPENDENCIES = ("pf_kernel.py", "network.py", "solvers.py", "sparse_lu.py", "status.py")
 
-    Args:
-        candidates: ``(n_cand, n_prod + n_load + 3 n_line)`` int8 switch vectors.
-        grid_i, grid_f: packed grid (:func:`gym_powergrid.core.pf_kernel.pack_grid`).
-        base_topo: current topology, int8 pypownet layout (nodes then line status).
-        overflow_steps: consecutive overflowed steps of each line (int64).
-        outage_mask: lines whose maintenance starts at the simulated step (bool).
-        inj: packed planned injections of the simulated step.
-        limits_a: thermal limits (A); a limit <= 0 means no limit.
-        hard_coef, n_soft, easy: cascade rules (``hard_overflow_coefficient``,
-            ``n_timesteps_consecutive_soft_overflow_breaks``, game-over mode ``easy``).
-        max_loads_go, max_prods_go: isolated loads / productions tolerated before game over.
-        weights: score weights (``W_*`` order).
-        ws_i_all, ws_f_all: one power-flow workspace per row; rows are processed in parallel
-            chunks, one chunk per row.
-        out_score: ``(n_cand,)`` scores (output).
-        out_stats: ``(n_cand, N_STATS)`` statistics (output, ``ST_*`` columns).
-    """
-    n_cand = candidates.shape[0]
-    n_sub = grid_i[0]
-    n_prod = grid_i[1]
-    n_load = grid_i[2]
-    n_line = grid_i[3]
-    n_topo = n_prod + n_load + 3 * n_line
-    if (candidates.shape[1] != n_topo or base_topo.shape[0] != n_topo
-            or overflow_steps.shape[0] != n_line or outage_mask.shape[0] != n_line
-            or limits_a.shape[0] != n_line or weights.shape[0] != N_WEIGHTS
-            or out_score.shape[0] != n_cand or out_stats.shape[0] != n_cand
-            or out_stats.shape[1] != N_STATS or ws_i_all.shape[0] != ws_f_all.shape[0]
-            or ws_i_all.shape[0] < 1):
-        for i in range(out_score.shape[0]):
-            out_score[i] = -np.inf
-        for i in range(out_stats.shape[0]):
-            out_stats[i, :] = 0.0
-            out_stats[i, ST_STATUS] = STATUS_BAD_INPUT
-            out_stats[i, ST_GAME_OVER] = 1.0
-        return
-    n_chunks = min(ws_i_all.shape[0], n_cand)
-    for ch in prange(n_chunks):
-        lo = ch * n_cand // n_chunks
-        hi = (ch + 1) * n_cand // n_chunks
-        topo = np.empty(n_topo, dtype=np.int8)
-        steps = np.empty(n_line, dtype=np.int64)
-        brk = np.empty(n_line, dtype=np.bool_)
-        bus_v = np.zeros((2, 2 * n_sub))
-        out_mask = np.zeros(2 * n_sub + n_prod + n_load, dtype=np.bool_)
-        out_res = np.zeros(3 * n_prod + 3 * n_load + 8 * n_line)
-        ws_i = ws_i_all[ch]
-        ws_f = ws_f_all[ch]
-        for i in range(lo, hi):
-            _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outage_mask,
-                          inj, limits_a, hard_coef, n_soft, easy, max_loads_go, max_prods_go,
-                          weights, topo, steps, brk, bus_v, out_mask, out_res, ws_i, ws_f,
-                          out_score, out_stats)
+
+def _dependency_hash() -> str:
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in _DEPENDENCIES:
+        try:
+            h.update((here / name).read_bytes())
+        except OSError:  # pragma: no cover - e.g. a zipped install: fall back to the name
+            h.update(name.encode())
+    return h.hexdigest()[:16]
+
+
+def _build_kernel(dependency_hash: str):
+    @njit(cache=True, parallel=True)
+    def evaluate_candidates(candidates, grid_i, grid_f, base_topo, overflow_steps, outage_mask, inj,
+                            limits_a, hard_coef, n_soft, easy, max_loads_go, max_prods_go, weights,
+                            ws_i_all, ws_f_all, out_score, out_stats):
+        """Score every row of ``candidates`` (int8 switch vectors, pypownet layout).
+
+        Args:
+            candidates: ``(n_cand, n_prod + n_load + 3 n_line)`` int8 switch vectors.
+            grid_i, grid_f: packed grid (:func:`gym_powergrid.core.pf_kernel.pack_grid`).
+            base_topo: current topology, int8 pypownet layout (nodes then line status).
+            overflow_steps: consecutive overflowed steps of each line (int64).
+            outage_mask: lines whose maintenance starts at the simulated step (bool).
+            inj: packed planned injections of the simulated step.
+            limits_a: thermal limits (A); a limit <= 0 means no limit.
+            hard_coef, n_soft, easy: cascade rules (``hard_overflow_coefficient``,
+                ``n_timesteps_consecutive_soft_overflow_breaks``, game-over mode ``easy``).
+            max_loads_go, max_prods_go: isolated loads / productions tolerated before game over.
+            weights: score weights (``W_*`` order).
+            ws_i_all, ws_f_all: one power-flow workspace per row; rows are processed in parallel
+                chunks, one chunk per row.
+            out_score: ``(n_cand,)`` scores (output).
+            out_stats: ``(n_cand, N_STATS)`` statistics (output, ``ST_*`` columns).
+        """
+        if len(dependency_hash) == 0:  # never true: keys numba's cache on the callees' sources
+            return
+        n_cand = candidates.shape[0]
+        n_sub = grid_i[0]
+        n_prod = grid_i[1]
+        n_load = grid_i[2]
+        n_line = grid_i[3]
+        n_topo = n_prod + n_load + 3 * n_line
+        if (candidates.shape[1] != n_topo or base_topo.shape[0] != n_topo
+                or overflow_steps.shape[0] != n_line or outage_mask.shape[0] != n_line
+                or limits_a.shape[0] != n_line or weights.shape[0] != N_WEIGHTS
+                or out_score.shape[0] != n_cand or out_stats.shape[0] != n_cand
+                or out_stats.shape[1] != N_STATS or ws_i_all.shape[0] != ws_f_all.shape[0]
+                or ws_i_all.shape[0] < 1):
+            for i in range(out_score.shape[0]):
+                out_score[i] = -np.inf
+            for i in range(out_stats.shape[0]):
+                out_stats[i, :] = 0.0
+                out_stats[i, ST_STATUS] = STATUS_BAD_INPUT
+                out_stats[i, ST_GAME_OVER] = 1.0
+            return
+        n_chunks = min(ws_i_all.shape[0], n_cand)
+        for ch in prange(n_chunks):
+            lo = ch * n_cand // n_chunks
+            hi = (ch + 1) * n_cand // n_chunks
+            topo = np.empty(n_topo, dtype=np.int8)
+            steps = np.empty(n_line, dtype=np.int64)
+            brk = np.empty(n_line, dtype=np.bool_)
+            bus_v = np.zeros((2, 2 * n_sub))
+            out_mask = np.zeros(2 * n_sub + n_prod + n_load, dtype=np.bool_)
+            out_res = np.zeros(3 * n_prod + 3 * n_load + 8 * n_line)
+            ws_i = ws_i_all[ch]
+            ws_f = ws_f_all[ch]
+            for i in range(lo, hi):
+                _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outage_mask,
+                              inj, limits_a, hard_coef, n_soft, easy, max_loads_go, max_prods_go,
+                              weights, topo, steps, brk, bus_v, out_mask, out_res, ws_i, ws_f,
+                              out_score, out_stats)
+
+    return evaluate_candidates
+
+
+evaluate_candidates = _build_kernel(_dependency_hash())
+
+
+def _rw(a, dtype) -> np.ndarray:
+    """C-contiguous, writable array of ``dtype`` (copied only when needed): read-only inputs
+    would give the kernel a second type signature, hence a second (slow) compilation."""
+    out = np.ascontiguousarray(a, dtype=dtype)
+    return out if out.flags.writeable else out.copy()
 
 
 def check_sizes(grid_i: np.ndarray, candidates: np.ndarray) -> None:
@@ -318,7 +354,7 @@ class BatchEvaluator:
 
         See :func:`evaluate_candidates` for the arguments.
         """
-        cands = np.ascontiguousarray(candidates, dtype=np.int8)
+        cands = _rw(candidates, np.int8)
         check_sizes(self.grid_i, cands)
         n = cands.shape[0]
         score = np.empty(n)
@@ -341,10 +377,7 @@ class BatchEvaluator:
     def _call(self, cands, score, stats, base_topo, overflow_steps, outage_mask, inj, limits_a,
               hard_coef, n_soft, easy, max_loads_go, max_prods_go, weights) -> None:
         evaluate_candidates(
-            cands, self.grid_i, self.grid_f, np.ascontiguousarray(base_topo, dtype=np.int8),
-            np.ascontiguousarray(overflow_steps, dtype=np.int64),
-            np.ascontiguousarray(outage_mask, dtype=np.bool_),
-            np.ascontiguousarray(inj, dtype=np.float64),
-            np.ascontiguousarray(limits_a, dtype=np.float64), float(hard_coef), int(n_soft),
-            bool(easy), int(max_loads_go), int(max_prods_go),
-            np.ascontiguousarray(weights, dtype=np.float64), self.ws_i, self.ws_f, score, stats)
+            cands, self.grid_i, self.grid_f, _rw(base_topo, np.int8), _rw(overflow_steps, np.int64),
+            _rw(outage_mask, np.bool_), _rw(inj, np.float64), _rw(limits_a, np.float64),
+            float(hard_coef), int(n_soft), bool(easy), int(max_loads_go), int(max_prods_go),
+            _rw(weights, np.float64), self.ws_i, self.ws_f, score, stats)
