@@ -120,3 +120,11 @@ def test_run_and_info_on_the_shipped_case14_env(capsys):
     assert "greedy on PowerGrid-case14-v0" in out and "candidate actions" in out
     assert main(["info", "PowerGrid-case14-v0"]) == 0
     assert "14 substations" in capsys.readouterr().out
+
+
+def test_new_env_and_cosim_are_delegated(capsys):
+    for command in ("new-env", "cosim"):
+        with pytest.raises(SystemExit) as exc:
+            main([command, "--help"])
+        assert exc.value.code == 0
+        assert f"gym-powergrid {command}" in capsys.readouterr().out
