@@ -91,20 +91,25 @@ class PandapowerPowerFlow:
         if not self._slack_connected(topo):
             return self._failed(PFStatus.NO_SLACK)
         net = self._net
-        init: dict = {"init": "flat"}
+        inits: list[dict] = [{"init": "flat"}]
         if warm_start and self._init_vm is not None:
-            init = {"init": "auto", "init_vm_pu": self._init_vm,
-                    "init_va_degree": self._init_va_deg}
-        try:
-            pp.runpp(net, algorithm="nr", calculate_voltage_angles=True, trafo_model="t",
-                     tolerance_mva=self.tolerance_mva, max_iteration=self.max_iteration,
-                     enforce_q_lims=False, voltage_depend_loads=False, check_connectivity=True,
-                     numba=False, **init)
-        except LoadflowNotConverged:
-            logger.debug("pandapower.runpp did not converge")
-            return self._failed(PFStatus.MAX_ITER, self.max_iteration)
-        except np.linalg.LinAlgError:
-            return self._failed(PFStatus.SINGULAR)
+            # as the numba core: a failed warm start is retried from a flat start
+            inits.insert(0, {"init": "auto", "init_vm_pu": self._init_vm,
+                             "init_va_degree": self._init_va_deg})
+        for i, init in enumerate(inits):
+            try:
+                pp.runpp(net, algorithm="nr", calculate_voltage_angles=True, trafo_model="t",
+                         tolerance_mva=self.tolerance_mva, max_iteration=self.max_iteration,
+                         enforce_q_lims=False, voltage_depend_loads=False,
+                         check_connectivity=True, numba=False, **init)
+                break
+            except LoadflowNotConverged:
+                logger.debug("pandapower.runpp did not converge (init %s)", init["init"])
+                if i == len(inits) - 1:
+                    return self._failed(PFStatus.MAX_ITER, self.max_iteration)
+            except np.linalg.LinAlgError:
+                if i == len(inits) - 1:
+                    return self._failed(PFStatus.SINGULAR)
         result = self._collect(topo, inj, ac=True)
         if result.converged:
             res_bus = net.res_bus
@@ -239,8 +244,10 @@ class PandapowerPowerFlow:
                     scale = 1e3 if col.startswith("i_") else 1.0
                     flows[key][sel] = res[col].to_numpy(float) * scale
         live = np.asarray(topo.line_status, bool) & energized[or_bus] & energized[ex_bus]
-        if not ac:
+        if not ac:  # rundcpp's res_gen keeps stale Q from an earlier AC run: DC has no Q
             flows["q_or"][:], flows["q_ex"][:] = 0.0, 0.0
+            prod_q = np.zeros(grid.n_prod)
+            load_q = np.zeros(grid.n_load)
         clean = _zero_where_cut  # NaN never leaks: isolated elements read exactly 0
         status = PFStatus.CONVERGED
         if not all(np.isfinite(a[m]).all() for a, m in (
