@@ -343,8 +343,9 @@ def run_powerflow(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out
             or not 0 <= grid_i[GI_SLACK_PROD] < n_prod):
         return BAD_INPUT, 0
     # the caller owns (and keeps alive) every argument: no reference counting below
-    b_grid_i, b_grid_f, b_topo, b_inj = _borrow(grid_i), _borrow(grid_f), _borrow(topo), _borrow(inj)
-    b_bus_v, b_mask, b_res = _borrow(bus_v), _borrow(out_mask), _borrow(out_res)
+    b_grid_i, b_grid_f = _borrow(grid_i), _borrow(grid_f)
+    b_topo, b_inj, b_bus_v = _borrow(topo), _borrow(inj), _borrow(bus_v)
+    b_mask, b_res = _borrow(out_mask), _borrow(out_res)
     if _ws_matches(ws_i, ws_f, n_sub, n_prod, n_load, n_line):
         return _run(ac, warm, max_iter, tol, b_grid_i, b_grid_f, b_topo, b_inj, b_bus_v, b_mask,
                     b_res, _borrow(ws_i), _borrow(ws_f))
