@@ -104,23 +104,30 @@ def _inner_loop(n, ac, warm, grid_i, grid_f, topo_a, topo_b, inj_a, inj_b, bus_v
     return n_fail, n_iter
 
 
-def _inner_us(n: int, per_call_us: float, *args) -> float:
-    """Per-solve time of :func:`_inner_loop`: median over batches of about 200 µs.
+class InnerTimer:
+    """Times batches of :func:`_inner_loop` for one kind of solve.
 
-    Short batches keep each timing well inside a scheduler time slice, so that a busy machine
-    shows up as a few slow batches (which the median drops) instead of inflating every one.
-    ``per_call_us`` (a first estimate) sizes the batches; ``n`` solves are run in all.
+    Batches last about 200 µs: each timing stays well inside a scheduler time slice, so a busy
+    machine shows up as a few slow batches (which the median drops) instead of inflating all.
     """
-    batch = int(max(1, min(50, 200.0 // max(per_call_us, 1.0))))
-    batch += batch % 2  # whole pairs of the alternating inputs
-    per = np.empty(max(5, n // batch))
-    for k in range(per.shape[0]):
+
+    def __init__(self, per_call_us: float, *args) -> None:
+        batch = int(max(1, min(50, 200.0 // max(per_call_us, 1.0))))
+        self.batch = batch + batch % 2  # whole pairs of the alternating inputs
+        self.args = args
+
+    def __call__(self) -> float:
+        """Run one batch; return the time per solve in µs."""
         t0 = time.perf_counter()
-        n_fail, _ = _inner_loop(batch, *args)
-        per[k] = (time.perf_counter() - t0) / batch
+        n_fail, _ = _inner_loop(self.batch, *self.args)
+        dt = (time.perf_counter() - t0) / self.batch
         if n_fail:
             raise RuntimeError(f"{n_fail} numba solves failed in the benchmark loop")
-    return float(np.median(per) * 1e6)
+        return dt * 1e6
+
+    def median_us(self, n: int) -> float:
+        """Median per-solve time over batches totalling about ``n`` solves."""
+        return float(np.median([self() for _ in range(max(5, n // self.batch))]))
 
 
 def _second_topology(grid) -> Topology:
@@ -140,8 +147,12 @@ def _second_topology(grid) -> Topology:
 
 
 # --------------------------------------------------------------------------- numba
-def bench_numba(grid, counts: Counts) -> tuple[dict[str, float], np.ndarray]:
-    """Raw kernel (Python and in-numba) and NumbaPowerFlow timings; reference |V| of busbars 0."""
+def bench_numba(grid, counts: Counts) -> tuple[dict[str, float], np.ndarray,
+                                               dict[str, InnerTimer]]:
+    """Raw kernel (Python and in-numba) and NumbaPowerFlow timings.
+
+    Also returns the reference |V| of busbars 0 and the in-numba timers (for interleaving).
+    """
     out: dict[str, float] = {}
     topo = Topology.reference(grid)
     inj_a = Injections.reference(grid).validated(grid)
@@ -196,13 +207,15 @@ def bench_numba(grid, counts: Counts) -> tuple[dict[str, float], np.ndarray]:
     raw(True, False, t_a, i_a)
     common = (grid_i, grid_f)
     outs = (bus_v, mask, res, ws_i, ws_f)
+    timers = {}
     for key, ac, warm, t_2, i_2 in (("ac", True, True, t_a, i_b),
                                     ("ac_flat", True, False, t_a, i_b),
                                     ("ac_topo", True, True, t_b, i_a),
                                     ("dc", False, False, t_a, i_b)):
-        out[f"{key}_numba_inner_us"] = _inner_us(counts.inner, out[f"{key}_numba_us"], ac, warm,
-                                                 *common, t_a, t_2, i_a, i_2, *outs)
-    return out, vm_ref
+        timers[key] = InnerTimer(out[f"{key}_numba_us"], ac, warm, *common, t_a, t_2, i_a, i_2,
+                                 *outs)
+        out[f"{key}_numba_inner_us"] = timers[key].median_us(counts.inner)
+    return out, vm_ref, timers
 
 
 # --------------------------------------------------------------------------- pandapower
@@ -261,8 +274,13 @@ def lightsim_model(net):
         return None
 
 
-def bench_lightsim(model, net, counts: Counts, vm_numba: np.ndarray) -> dict[str, float]:
-    """Solver time (lightsim2grid's own timer) and call time of ``ac_pf``/``dc_pf``."""
+def bench_lightsim(model, net, counts: Counts, vm_numba: np.ndarray,
+                   timers: dict[str, InnerTimer]) -> dict[str, float]:
+    """Solver time (lightsim2grid's own timer) and call time of ``ac_pf``/``dc_pf``.
+
+    Each lightsim2grid solve alternates with a batch of in-numba solves of the same kind, so both
+    see the same machine load; the in-numba AC warm and DC figures are re-measured that way.
+    """
     n_bus = len(net.bus)
     p0 = net.load.p_mw.to_numpy().astype(np.float32)
     q0 = net.load.q_mvar.to_numpy().astype(np.float32)
@@ -285,6 +303,7 @@ def bench_lightsim(model, net, counts: Counts, vm_numba: np.ndarray) -> dict[str
     for key, pf_name, timer_name in (("ac", "ac_pf", "get_computation_time"),
                                      ("dc", "dc_pf", "get_dc_computation_time")):
         timer_after = np.empty(counts.lightsim + 1)
+        numba_t = np.empty(counts.lightsim)
         call_t = np.empty(counts.lightsim)
         iters = np.empty(counts.lightsim)
         state = {"v": v.copy()}
@@ -292,6 +311,7 @@ def bench_lightsim(model, net, counts: Counts, vm_numba: np.ndarray) -> dict[str
         timer = getattr(model, timer_name)
         timer_after[0] = timer()
         for k in range(counts.lightsim):
+            numba_t[k] = timers[key]()
             set_loads(k + 1)
             t0 = time.perf_counter()
             res = run_pf(state["v"], DEFAULT_MAX_ITER, tol)
@@ -306,6 +326,7 @@ def bench_lightsim(model, net, counts: Counts, vm_numba: np.ndarray) -> dict[str
         steps = np.diff(timer_after)
         solver_t = steps if np.all(steps >= 0.0) and steps.max() > 0 else timer_after[1:]
         out[f"{key}_lightsim_us"] = float(np.median(solver_t) * 1e6)
+        out[f"{key}_numba_inner_us"] = float(np.median(numba_t))
         out[f"{key}_lightsim_call_us"] = float(np.median(call_t) * 1e6)
         if key == "ac":
             out["ac_lightsim_n_iter"] = float(np.median(iters))
@@ -319,14 +340,14 @@ def run_case(case: str, counts: Counts, use_lightsim: bool) -> CaseResult:
     grid = from_pandapower(net, name=case)
     res = CaseResult(case)
     v = res.values
-    numba_vals, vm_numba = bench_numba(grid, counts)
+    numba_vals, vm_numba, timers = bench_numba(grid, counts)
     v.update(numba_vals)
     v.update(bench_pandapower(net, counts))
     v["ac_speedup_vs_pandapower"] = v["ac_pandapower_us"] / v["ac_numba_us"]
     v["dc_speedup_vs_pandapower"] = v["dc_pandapower_us"] / v["dc_numba_us"]
     model = lightsim_model(net) if use_lightsim else None
     if model is not None:
-        v.update(bench_lightsim(model, net, counts, vm_numba))
+        v.update(bench_lightsim(model, net, counts, vm_numba, timers))
         v["ac_ratio_vs_lightsim"] = v["ac_numba_inner_us"] / v["ac_lightsim_us"]
         v["dc_ratio_vs_lightsim"] = v["dc_numba_inner_us"] / v["dc_lightsim_us"]
     return res
