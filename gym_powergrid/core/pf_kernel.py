@@ -119,6 +119,9 @@ WI_NEED_U = 9  # largest fill seen (grow the workspace when > WI_CAP_U)
 WI_DC_STATE = 10  # 0: DC not factorised for the cached topology, 1: sparse factors, 2: dense
 WI_N_ANALYSES = 11  # number of topology analyses run with this workspace (statistics)
 WI_SIZE_F = 12  # length of ws_f
+WI_SYM_VALID = 13  # 1 when perm .. l_col hold the symbolic LU of the pattern sym_ptr/sym_col
+WI_SYM_NC = 14  # size of that pattern
+WI_N_SYMBOLIC = 15  # number of symbolic analyses (orderings) run with this workspace
 WI_HDR = 16
 
 DC_NONE, DC_SPARSE, DC_DENSE = 0, 1, 2
@@ -130,7 +133,7 @@ def _ws_i_size(n_sub, n_prod, n_load, n_line, cap_u):
     n = 2 * n_sub
     cy = n + 2 * n_line
     return (WI_HDR + (n_prod + n_load + 3 * n_line) + 6 * n + n_prod + n_load + 2 * n_line
-            + (n + 1) + cy + 2 * n + 2 * (n + 1) + 2 * cap_u)
+            + (n + 1) + cy + 2 * n + 2 * (n + 1) + (n + 1) + cy + 2 * cap_u)
 
 
 @njit(cache=True, error_model="numpy")
@@ -180,11 +183,16 @@ def _ws_i_views(ws_i, n_sub, n_prod, n_load, n_line, cap_u):
     o += n + 1
     l_ptr = ws_i[o:o + n + 1]
     o += n + 1
+    sym_ptr = ws_i[o:o + n + 1]
+    o += n + 1
+    sym_col = ws_i[o:o + cy]
+    o += cy
     u_col = ws_i[o:o + cap_u]
     o += cap_u
     l_col = ws_i[o:o + cap_u]
     return (key, bus_cidx, cbus, bus_type, bus_vsrc, parent, y_diag, prod_bus, load_bus,
-            lbus_or, lbus_ex, y_ptr, y_col, perm, iperm, u_ptr, l_ptr, u_col, l_col)
+            lbus_or, lbus_ex, y_ptr, y_col, perm, iperm, u_ptr, l_ptr, sym_ptr, sym_col, u_col,
+            l_col)
 
 
 @njit(cache=True, error_model="numpy")
@@ -364,8 +372,8 @@ def _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, ou
     n_topo = n_prod + n_load + 3 * n_line
     cap_u = ws_i[WI_CAP_U]
     (key, bus_cidx, cbus, bus_type, bus_vsrc, parent, y_diag, prod_bus, load_bus, lbus_or,
-     lbus_ex, y_ptr, y_col, perm, iperm, u_ptr, l_ptr, u_col, l_col) = _ws_i_views(
-        ws_i, n_sub, n_prod, n_load, n_line, cap_u)
+     lbus_ex, y_ptr, y_col, perm, iperm, u_ptr, l_ptr, sym_ptr, sym_col, u_col,
+     l_col) = _ws_i_views(ws_i, n_sub, n_prod, n_load, n_line, cap_u)
     (y_g, y_b, b_dc, dc_mat, p_dc0, dc_u, dc_l, dc_dinv, jac, u_val, l_val), o_work = _ws_f_views(
         ws_f, n_sub, n_line, cap_u)
 
@@ -385,28 +393,42 @@ def _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, ou
         n_c = _analyse_topology(grid_i, grid_f, topo, bus_cidx, cbus, bus_type, bus_vsrc,
                                 parent, prod_bus, load_bus, lbus_or, lbus_ex, y_ptr, y_col, y_g,
                                 y_b, b_dc, y_diag, p_dc0)
-        skip = np.zeros(n_c, dtype=np.bool_)
-        skip[0] = True
-        perm_, iperm_, u_ptr_, u_col_, l_ptr_, l_col_ = symbolic_min_degree(n_c, y_ptr, y_col,
-                                                                             skip)
-        nnz_u = u_col_.shape[0]
-        ws_i[WI_NEED_U] = max(ws_i[WI_NEED_U], nnz_u)
+        if (ws_i[WI_SYM_VALID] == 1 and ws_i[WI_SYM_NC] == n_c
+                and _pattern_within(n_c, y_ptr, y_col, sym_ptr, sym_col)):
+            # e.g. lines switched off: the cached ordering and fill still cover the pattern
+            nnz_u = ws_i[WI_NNZ_U]
+        else:
+            ws_i[WI_SYM_VALID] = 0
+            ws_i[WI_N_SYMBOLIC] += 1
+            skip = np.zeros(n_c, dtype=np.bool_)
+            skip[0] = True
+            perm_, iperm_, u_ptr_, u_col_, l_ptr_, l_col_ = symbolic_min_degree(n_c, y_ptr,
+                                                                                 y_col, skip)
+            nnz_u = u_col_.shape[0]
+            ws_i[WI_NEED_U] = max(ws_i[WI_NEED_U], nnz_u)
+            ws_i[WI_NNZ_U] = nnz_u
+            perm[:n_c] = perm_
+            iperm[:n_c] = iperm_
+            u_ptr[:n_c + 1] = u_ptr_
+            l_ptr[:n_c + 1] = l_ptr_
+            if nnz_u > cap_u:  # fill does not fit: solve with temporary arrays, cache nothing
+                ws_i[WI_N_C] = n_c
+                return _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v,
+                              out_mask, out_res, ws_i, ws_f, o_work, n_c, bus_cidx, cbus,
+                              bus_type, bus_vsrc, prod_bus, load_bus, lbus_or, lbus_ex, y_ptr,
+                              y_col, y_g, y_b, y_diag, b_dc, dc_mat, p_dc0, jac, perm, iperm,
+                              u_ptr, u_col_, l_ptr, l_col_, np.empty(4 * nnz_u),
+                              np.empty(4 * nnz_u), np.empty(nnz_u), np.empty(nnz_u), dc_dinv,
+                              False)
+            u_col[:nnz_u] = u_col_
+            l_col[:nnz_u] = l_col_
+            nnz_y = y_ptr[n_c]
+            sym_ptr[:n_c + 1] = y_ptr[:n_c + 1]
+            sym_col[:nnz_y] = y_col[:nnz_y]
+            ws_i[WI_SYM_NC] = n_c
+            ws_i[WI_SYM_VALID] = 1
         ws_i[WI_N_C] = n_c
         ws_i[WI_NNZ_Y] = y_ptr[n_c]
-        ws_i[WI_NNZ_U] = nnz_u
-        perm[:n_c] = perm_
-        iperm[:n_c] = iperm_
-        u_ptr[:n_c + 1] = u_ptr_
-        l_ptr[:n_c + 1] = l_ptr_
-        if nnz_u > cap_u:  # fill does not fit: solve with temporary arrays, keep no cache
-            return _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask,
-                          out_res, ws_i, ws_f, o_work, n_c, bus_cidx, cbus, bus_type, bus_vsrc,
-                          prod_bus, load_bus, lbus_or, lbus_ex, y_ptr, y_col, y_g, y_b, y_diag,
-                          b_dc, dc_mat, p_dc0, jac, perm, iperm, u_ptr, u_col_, l_ptr, l_col_,
-                          np.empty(4 * nnz_u), np.empty(4 * nnz_u), np.empty(nnz_u),
-                          np.empty(nnz_u), dc_dinv, False)
-        u_col[:nnz_u] = u_col_
-        l_col[:nnz_u] = l_col_
         for k in range(n_topo):
             key[k] = topo[k]
         ws_i[WI_VALID] = 1
@@ -415,6 +437,22 @@ def _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, ou
                   lbus_or, lbus_ex, y_ptr, y_col, y_g, y_b, y_diag, b_dc, dc_mat, p_dc0, jac,
                   perm, iperm, u_ptr, u_col[:nnz_u], l_ptr, l_col[:nnz_u], u_val[:4 * nnz_u],
                   l_val[:4 * nnz_u], dc_u[:nnz_u], dc_l[:nnz_u], dc_dinv, True)
+
+
+@njit(cache=True, error_model="numpy")
+def _pattern_within(n, a_ptr, a_col, b_ptr, b_col):
+    """True when every entry of pattern ``a`` is in pattern ``b`` (rows sorted, unique)."""
+    for i in range(n):
+        q = b_ptr[i]
+        q_end = b_ptr[i + 1]
+        for p in range(a_ptr[i], a_ptr[i + 1]):
+            c = a_col[p]
+            while q < q_end and b_col[q] < c:
+                q += 1
+            if q == q_end or b_col[q] != c:
+                return False
+            q += 1
+    return True
 
 
 @njit(cache=True, error_model="numpy")
