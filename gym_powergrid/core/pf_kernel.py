@@ -79,7 +79,7 @@ from .solvers import (
     dc_solve,
     mismatch_jacobian,
 )
-from .sparse_lu import symbolic_min_degree
+from .sparse_lu import copy_into, symbolic_min_degree
 from .status import PFStatus
 
 if TYPE_CHECKING:
@@ -350,15 +350,18 @@ def run_powerflow(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out
             or out_res.shape[0] != 3 * n_prod + 3 * n_load + 8 * n_line
             or not 0 <= grid_i[GI_SLACK_PROD] < n_prod):
         return BAD_INPUT, 0
+    # Numba code calling with constants (``warm=True``, ``max_iter=30``) gets a specialization
+    # of this function per literal value; the heavy part below takes plain types, compiled once.
+    ac_, warm_, max_iter_, tol_ = bool(ac), bool(warm), int(max_iter), float(tol)
     # the caller owns (and keeps alive) every argument: no reference counting below
     b_grid_i, b_grid_f = _borrow(grid_i), _borrow(grid_f)
     b_topo, b_inj, b_bus_v = _borrow(topo), _borrow(inj), _borrow(bus_v)
     b_mask, b_res = _borrow(out_mask), _borrow(out_res)
     if _ws_matches(ws_i, ws_f, n_sub, n_prod, n_load, n_line):
-        return _run(ac, warm, max_iter, tol, b_grid_i, b_grid_f, b_topo, b_inj, b_bus_v, b_mask,
-                    b_res, _borrow(ws_i), _borrow(ws_f))
+        return _run(ac_, warm_, max_iter_, tol_, b_grid_i, b_grid_f, b_topo, b_inj, b_bus_v,
+                    b_mask, b_res, _borrow(ws_i), _borrow(ws_f))
     tmp_i, tmp_f = _alloc_workspace(n_sub, n_prod, n_load, n_line, 4 * n_bus + 2 * n_line)
-    return _run(ac, warm, max_iter, tol, b_grid_i, b_grid_f, b_topo, b_inj, b_bus_v, b_mask,
+    return _run(ac_, warm_, max_iter_, tol_, b_grid_i, b_grid_f, b_topo, b_inj, b_bus_v, b_mask,
                 b_res, tmp_i, tmp_f)
 
 
@@ -407,11 +410,12 @@ def _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, ou
             nnz_u = u_col_.shape[0]
             ws_i[WI_NEED_U] = max(ws_i[WI_NEED_U], nnz_u)
             ws_i[WI_NNZ_U] = nnz_u
-            perm[:n_c] = perm_
-            iperm[:n_c] = iperm_
-            u_ptr[:n_c + 1] = u_ptr_
-            l_ptr[:n_c + 1] = l_ptr_
-            if nnz_u > cap_u:  # fill does not fit: solve with temporary arrays, cache nothing
+            copy_into(perm, perm_, n_c)
+            copy_into(iperm, iperm_, n_c)
+            copy_into(u_ptr, u_ptr_, n_c + 1)
+            copy_into(l_ptr, l_ptr_, n_c + 1)
+            fits = nnz_u <= cap_u  # (a run-time bool: one compiled _solve for both calls)
+            if not fits:  # fill does not fit: solve with temporary arrays, cache nothing
                 ws_i[WI_N_C] = n_c
                 return _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v,
                               out_mask, out_res, ws_i, ws_f, o_work, n_c, bus_cidx, cbus,
@@ -419,12 +423,12 @@ def _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, ou
                               y_col, y_g, y_b, y_diag, b_dc, dc_mat, p_dc0, jac, perm, iperm,
                               u_ptr, u_col_, l_ptr, l_col_, np.empty(4 * nnz_u),
                               np.empty(4 * nnz_u), np.empty(nnz_u), np.empty(nnz_u), dc_dinv,
-                              False)
-            u_col[:nnz_u] = u_col_
-            l_col[:nnz_u] = l_col_
+                              fits)
+            copy_into(u_col, u_col_, nnz_u)
+            copy_into(l_col, l_col_, nnz_u)
             nnz_y = y_ptr[n_c]
-            sym_ptr[:n_c + 1] = y_ptr[:n_c + 1]
-            sym_col[:nnz_y] = y_col[:nnz_y]
+            copy_into(sym_ptr, y_ptr, n_c + 1)
+            copy_into(sym_col, y_col, nnz_y)
             ws_i[WI_SYM_NC] = n_c
             ws_i[WI_SYM_VALID] = 1
         ws_i[WI_N_C] = n_c
@@ -436,7 +440,7 @@ def _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, ou
                   ws_i, ws_f, o_work, n_c, bus_cidx, cbus, bus_type, bus_vsrc, prod_bus, load_bus,
                   lbus_or, lbus_ex, y_ptr, y_col, y_g, y_b, y_diag, b_dc, dc_mat, p_dc0, jac,
                   perm, iperm, u_ptr, u_col[:nnz_u], l_ptr, l_col[:nnz_u], u_val[:4 * nnz_u],
-                  l_val[:4 * nnz_u], dc_u[:nnz_u], dc_l[:nnz_u], dc_dinv, True)
+                  l_val[:4 * nnz_u], dc_u[:nnz_u], dc_l[:nnz_u], dc_dinv, nnz_u <= cap_u)
 
 
 @njit(cache=True, error_model="numpy")
@@ -641,15 +645,17 @@ def _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, 
             keep = status == CONVERGED and vm_min >= VM_COLLAPSE_PU
             vm_w = vm[:n_c].copy() if keep else vm[:0].copy()
             va_w = va[:n_c].copy() if keep else va[:0].copy()
-            _initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, False, ac, vm, va)
+            # (not warm: False, typed like the first call's flag, so one compilation)
+            _initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, not warm, ac, vm,
+                           va)
             status, n_flat = ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec,
                                        q_spec, vm, va, max_iter, tol, perm, iperm, u_ptr, u_col,
                                        l_ptr, l_col, u_val, l_val, d_inv, w, e, f, inv_v, p_calc,
                                        q_calc, rhs, dx, work, jac)
             n_iter += n_flat
             if keep and not (status == CONVERGED and _min_vm(n_c, vm) > vm_min):
-                vm[:n_c] = vm_w  # the warm solution was the better (higher-voltage) one
-                va[:n_c] = va_w
+                copy_into(vm, vm_w, n_c)  # the warm solution was the better (higher-voltage) one
+                copy_into(va, va_w, n_c)
                 mismatch_jacobian(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, vm, va, p_spec,
                                   q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac)
                 status = CONVERGED

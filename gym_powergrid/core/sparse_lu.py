@@ -29,6 +29,25 @@ from numba import njit
 PIVOT_TOL = 1e-12
 
 
+# --------------------------------------------------------------------------- helpers
+# Plain loops instead of slice assignment / np.full: numba compiles a shape-mismatch error path
+# (string formatting) for every array-to-array slice assignment, which costs seconds of cold
+# compilation and nothing at run time here.
+@njit(cache=True, error_model="numpy")
+def copy_into(dst, src, n):
+    """``dst[:n] = src[:n]``."""
+    for i in range(n):
+        dst[i] = src[i]
+
+
+@njit(cache=True, error_model="numpy")
+def _filled(n, value):
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        out[i] = value
+    return out
+
+
 # --------------------------------------------------------------------------- symbolic phase
 @njit(cache=True, error_model="numpy")
 def symbolic_min_degree(n, a_ptr, a_col, skip):
@@ -64,7 +83,7 @@ def symbolic_min_degree(n, a_ptr, a_col, skip):
         cap[v] = cnt[v] + 4
         used += cap[v]
     arena = np.empty(2 * used + 16, dtype=np.int64)
-    mark = np.full(n, -1, dtype=np.int64)
+    mark = _filled(n, -1)
     for v in range(n):
         cnt[v] = 0
     for i in range(n):
@@ -88,9 +107,9 @@ def symbolic_min_degree(n, a_ptr, a_col, skip):
                 m += 1
         cnt[v] = m
     # ---- degree buckets (doubly linked lists)
-    head = np.full(n + 1, -1, dtype=np.int64)
-    nxt = np.full(n, -1, dtype=np.int64)
-    prv = np.full(n, -1, dtype=np.int64)
+    head = _filled(n + 1, -1)
+    nxt = _filled(n, -1)
+    prv = _filled(n, -1)
     n_active = 0
     for v in range(n - 1, -1, -1):
         if skip[v]:
@@ -120,7 +139,7 @@ def symbolic_min_degree(n, a_ptr, a_col, skip):
         m = cnt[v]
         if n_nb + m > nb_all.shape[0]:
             bigger = np.empty(2 * nb_all.shape[0] + m, dtype=np.int64)
-            bigger[:n_nb] = nb_all[:n_nb]
+            copy_into(bigger, nb_all, n_nb)
             nb_all = bigger
         for a in range(m):
             nb_all[n_nb + a] = arena[sv + a]
@@ -154,7 +173,7 @@ def symbolic_min_degree(n, a_ptr, a_col, skip):
                         new_cap = 2 * cap[u] + 4
                         if used + new_cap > arena.shape[0]:
                             bigger = np.empty(2 * arena.shape[0] + new_cap, dtype=np.int64)
-                            bigger[:used] = arena[:used]
+                            copy_into(bigger, arena, used)
                             arena = bigger
                         for q in range(cnt[u]):
                             arena[used + q] = arena[su + q]
