@@ -327,14 +327,20 @@ def run_powerflow(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out
     Args:
         ac: AC (True) or DC (False) power flow.
         warm: start the AC iterations from ``bus_v`` (busbars with ``|V| > 0``; a busbar 1 with
-            no value starts from its busbar 0) instead of a flat start.
+            no value starts from its busbar 0) instead of a flat start. When the warm start
+            fails, or ends on a root with a ``|V|`` below :data:`VM_LOW_PU`, a flat start is
+            tried too and the higher-voltage solution kept (``n_iter`` counts both); a solution
+            with a ``|V|`` below :data:`VM_COLLAPSE_PU` is reported ``DIVERGED``.
         max_iter: Newton iteration limit. tol: mismatch tolerance (p.u., max norm).
         grid_i, grid_f, topo, inj, bus_v, out_mask, out_res, ws_i, ws_f: see the module
             docstring.
 
     Returns:
         ``(status, n_iter)``: a :class:`~gym_powergrid.core.PFStatus` code (or
-        :data:`BAD_INPUT`) and the number of Newton iterations (0 for DC).
+        :data:`BAD_INPUT`) and the number of Newton iterations (0 for DC). ``NO_SLACK`` when no
+        in-service branch reaches the slack's busbar (every element then reported cut).
+        ``out_mask``/``out_res`` are written unless ``BAD_INPUT`` (results 0 unless converged);
+        ``bus_v`` only on convergence.
     """
     n_sub = grid_i[GI_N_SUB]
     n_prod = grid_i[GI_N_PROD]
