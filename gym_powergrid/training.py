@@ -504,11 +504,12 @@ def plot_learning_curve(monitor_dir: str | os.PathLike, path: str | os.PathLike,
         ax.plot(df["timesteps"], df[col].rolling(w, min_periods=1).mean(), color="tab:blue",
                 label=f"rolling mean ({w} episodes)")
         ax.set_xlabel("training timesteps")
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}k" if x else "0")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     for i, (name, value) in enumerate((baselines or {}).items()):
         axes[0].axhline(value, ls="--", color=f"C{i + 1}", label=name)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=8, loc="center right")
     fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
@@ -591,7 +592,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             cfg.eval_max_steps, (cfg.seed,), cfg.eval_workers, out / "evaluation")
     if cfg.plot:
         ref = {} if result.evaluation is None else {
-            f"{r['agent']} (held-out)": r["survival_mean"]
+            f"{r['agent']} (held-out survival)": r["survival_mean"]
             for _, r in result.evaluation.iterrows() if r["agent"] != cfg.algo}
         result.curve_path = plot_learning_curve(
             monitor_dir, out / "learning_curve.png",
