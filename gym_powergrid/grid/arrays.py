@@ -8,9 +8,11 @@ busbar 0 is bus ``s`` (the original pandapower bus) and busbar 1 is bus ``s + n_
 An element on substation ``s`` and node ``k`` (0 or 1) sits on bus ``s + k * n_sub``.
 
 Productions are ordered: the slack (``ext_grid``) first, then ``gen`` rows, then ``sgen`` rows,
-each in pandapower table order. Branches ("lines" in pypownet's vocabulary) are pandapower
-``line`` rows followed by ``trafo`` rows; a branch's origin is the line's ``from_bus`` or the
-transformer's high-voltage side.
+each in pandapower table order. Branches ("lines" in pypownet's vocabulary) follow the source:
+for a MATPOWER file or a pypownet parameter folder, the file's ``branch`` rows, transformers
+included (pypownet's line order); for a pandapower net, ``line`` rows followed by ``trafo``
+rows. A branch's origin is the MATPOWER ``fbus``, the line's ``from_bus`` or the transformer's
+high-voltage side.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class GridArrays:
     load_p_mw: np.ndarray
     load_q_mvar: np.ndarray
 
-    # branches: lines then two-winding transformers
+    # branches (lines and two-winding transformers), in the source's order (see above)
     line_name: np.ndarray
     line_kind: np.ndarray  # int8, BRANCH_LINE / BRANCH_TRAFO
     line_pp_idx: np.ndarray

@@ -132,6 +132,31 @@ def _geo(net) -> np.ndarray:
     return xy
 
 
+def _source_branch_order(net, kinds: np.ndarray, pp_idx: np.ndarray) -> np.ndarray:
+    """Permutation putting branches (``line`` rows then ``trafo`` rows) in the source's order.
+
+    A net read from a MATPOWER file by :func:`~gym_powergrid.grid.matpower.read_matpower`
+    remembers its ``branch`` rows (``net["gym_powergrid_branch_order"]``: one
+    ``(element_type, element)`` pair per file row): lines then follow the file, transformers
+    included, as in pypownet. Other nets keep pandapower's table order (lines, then trafos).
+    """
+    source = net.get("gym_powergrid_branch_order") if hasattr(net, "get") else None
+    if source is None:
+        return np.arange(kinds.size)
+    pos = {("trafo" if k == BRANCH_TRAFO else "line", int(i)): j
+           for j, (k, i) in enumerate(zip(kinds, pp_idx))}
+    try:
+        order = np.array([pos[(str(t), int(e))] for t, e in source], dtype=np.int64)
+    except KeyError as exc:
+        raise UnsupportedGridError(f"the net's branch order names {exc}, which is not an "
+                                   "in-table line or trafo") from None
+    if order.size != kinds.size or np.unique(order).size != order.size:
+        raise UnsupportedGridError(
+            f"the net's branch order lists {order.size} branches but the net has {kinds.size} "
+            "lines and trafos: each must appear once")
+    return order
+
+
 def from_pandapower(net, name: str | None = None) -> GridArrays:
     """Convert a pandapower net into :class:`GridArrays`.
 
@@ -203,15 +228,18 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
         lim_ex.append(rated / (math.sqrt(3) * t.vn_lv_kv.to_numpy(float)) * 1e3)
     if not rows:
         raise UnsupportedGridError("the net has no line and no trafo: nothing to simulate")
-    rows = np.concatenate(rows)
+    kinds, pp_idx = np.concatenate(kinds), np.concatenate(pp_idx).astype(np.int64)
+    order = _source_branch_order(net, kinds, pp_idx)
+    rows = np.concatenate(rows)[order]
+    kinds, pp_idx, names = kinds[order], pp_idx[order], np.concatenate(names)[order]
+    line_sub_or, line_sub_ex = np.concatenate(sub_or)[order], np.concatenate(sub_ex)[order]
+    lim_or, lim_ex = np.concatenate(lim_or)[order], np.concatenate(lim_ex)[order]
     br = branch[rows].copy()
     in_service = br[:, BR_STATUS].real > 0
     br[:, BR_STATUS] = 1.0  # admittances of every branch, whatever its initial status
     y_tt, y_ff, y_ft, y_tf = branch_vectors(br, br.shape[0])
     tap = br[:, TAP].real.copy()
     tap[tap == 0] = 1.0
-    line_sub_or = np.concatenate(sub_or)
-    line_sub_ex = np.concatenate(sub_ex)
 
     # ---- productions: slack, PV gens, PQ sgens (in-service rows only)
     ext = net.ext_grid[net.ext_grid.in_service.astype(bool)]
@@ -274,9 +302,9 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
         load_pp_idx=load.index.to_numpy().astype(np.int64),
         load_p_mw=col(load, "p_mw", 0) * load_scale,
         load_q_mvar=col(load, "q_mvar", 0) * load_scale,
-        line_name=np.concatenate(names),
-        line_kind=np.concatenate(kinds),
-        line_pp_idx=np.concatenate(pp_idx).astype(np.int64),
+        line_name=names,
+        line_kind=kinds,
+        line_pp_idx=pp_idx,
         line_sub_or_idx=line_sub_or,
         line_sub_ex_idx=line_sub_ex,
         line_r_pu=br[:, BR_R].real.copy(),
@@ -292,6 +320,6 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
         line_in_service=in_service,
         line_vn_or_kv=sub_vn[line_sub_or],
         line_vn_ex_kv=sub_vn[line_sub_ex],
-        line_limit_or_a=np.concatenate(lim_or),
-        line_limit_ex_a=np.concatenate(lim_ex),
+        line_limit_or_a=lim_or,
+        line_limit_ex_a=lim_ex,
     )

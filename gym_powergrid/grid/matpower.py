@@ -10,9 +10,12 @@ files by scipy), after a clean-up that pypownet's reference grids need:
   An element or a branch attached to a sister bus is moved onto the original bus (logged): the
   topology always starts with every element on busbar 0.
 - **element order**: pypownet numbers productions by ``gen`` row, loads by bus row (buses with
-  ``Pd`` or ``Qd`` non-zero) and lines by ``branch`` row. The net remembers that order, and
-  :func:`pypownet_column_order` maps it onto the :class:`GridArrays` order, so that chronic
-  columns land on the right elements.
+  ``Pd`` or ``Qd`` non-zero) and lines by ``branch`` row. The net remembers that order
+  (``net["gym_powergrid_branch_order"]``): :class:`GridArrays` lines follow the branch rows,
+  transformers included, so line ``k`` of actions and observations is pypownet's line ``k``.
+  :func:`pypownet_column_order` maps the file order onto the :class:`GridArrays` order (the
+  slack production comes first in the grid), so that chronic columns land on the right
+  elements.
 - pypownet switches every production on at each step and makes every bus holding a production a
   PV bus; isolated (type 4) buses that are not sister buses are made PQ buses. The reader does the
   same (logged), so that no element is lost.
@@ -254,6 +257,9 @@ def read_matpower(path: str | os.PathLike, f_hz: float = 50.0):
         net = from_ppc(ppc, f_hz=f_hz)
         load_idx = [pp.create_load(net, bus=int(b) - 1, p_mw=p, q_mvar=q) for b, p, q in loads]
     net._from_ppc_lookups["load"] = np.asarray(load_idx, dtype=np.int64)
+    br_lu = net._from_ppc_lookups["branch"]
+    net["gym_powergrid_branch_order"] = [(str(t), int(e)) for t, e in
+                                         zip(br_lu.element_type, br_lu.element)]
     net.name = path.stem
     logger.info("%s: %d buses, %d productions, %d loads, %d branches", path.name, len(net.bus),
                 len(gen), len(loads), len(branch))

@@ -149,9 +149,29 @@ def test_column_order_follows_file_rows(cases):
     # productions: ext_grid (gen row 0), gen at bus 2 (row 1), gen at bus 5 (row 2)
     assert order.prod.tolist() == [0, 1, 2]
     assert grid.load_sub_idx[np.argsort(order.load)].tolist() == [1, 2, 3]  # bus order
-    # lines first in the grid, then the transformer (file row 3)
-    assert order.line.tolist() == [0, 1, 2, 4, 5, 6, 3]
-    assert grid.line_kind[np.argsort(order.line)].tolist() == [0, 0, 0, 1, 0, 0, 0]
+    # lines follow the file's branch rows, the transformer (file row 4) included
+    assert order.line.tolist() == list(range(7))
+    assert grid.line_kind.tolist() == [0, 0, 0, 1, 0, 0, 0]
+
+
+def test_line_k_is_branch_row_k(tmp_path):
+    """Line k's end buses, status, limit and name follow MATPOWER branch row k."""
+    from matpowercaseframes import CaseFrames
+
+    text = _case(True).replace("0.0528\t0\t0\t0", "0.0528\t90\t0\t0").replace(
+        "0.034\t0\t0\t0\t0.978", "0.034\t45\t0\t0\t0.978")
+    path = _write(tmp_path, text)
+    grid = from_pandapower(read_matpower(path))
+    branch = CaseFrames(str(path)).branch.to_numpy(float)
+    np.testing.assert_array_equal(grid.line_sub_or_idx + 1, branch[:, 0])
+    np.testing.assert_array_equal(grid.line_sub_ex_idx + 1, branch[:, 1])
+    np.testing.assert_array_equal(grid.line_in_service, branch[:, 10] > 0)
+    kv = 100.0  # every bus of the case
+    rated = np.flatnonzero(branch[:, 5] > 0)
+    assert rated.tolist() == [0, 3]
+    np.testing.assert_allclose(grid.line_limit_or_a[rated],
+                               branch[rated, 5] / (np.sqrt(3) * kv) * 1e3, rtol=1e-9)
+    assert grid.line_kind[3] == 1 and grid.line_name[3].startswith("trafo")
 
 
 def test_sister_detection_rules():
