@@ -11,11 +11,14 @@ import copy
 import json
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import UnsupportedGridError
 from .arrays import BRANCH_LINE, BRANCH_TRAFO, PROD_PQ, PROD_PV, PROD_SLACK, GridArrays
+from .matpower import matpower_source
+from .matpower_model import branch_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -132,29 +135,49 @@ def _geo(net) -> np.ndarray:
     return xy
 
 
-def _source_branch_order(net, kinds: np.ndarray, pp_idx: np.ndarray) -> np.ndarray:
+def _source_branch_order(source: dict | None, kinds: np.ndarray,
+                         pp_idx: np.ndarray) -> np.ndarray:
     """Permutation putting branches (``line`` rows then ``trafo`` rows) in the source's order.
 
     A net read from a MATPOWER file by :func:`~gym_powergrid.grid.matpower.read_matpower`
-    remembers its ``branch`` rows (``net["gym_powergrid_branch_order"]``: one
-    ``(element_type, element)`` pair per file row): lines then follow the file, transformers
+    remembers the element of each ``branch`` row: lines then follow the file, transformers
     included, as in pypownet. Other nets keep pandapower's table order (lines, then trafos).
     """
-    source = net.get("gym_powergrid_branch_order") if hasattr(net, "get") else None
     if source is None:
         return np.arange(kinds.size)
     pos = {("trafo" if k == BRANCH_TRAFO else "line", int(i)): j
            for j, (k, i) in enumerate(zip(kinds, pp_idx))}
     try:
-        order = np.array([pos[(str(t), int(e))] for t, e in source], dtype=np.int64)
+        order = np.array([pos[(str(t), int(e))] for t, e in source["branch"]], dtype=np.int64)
     except KeyError as exc:
-        raise UnsupportedGridError(f"the net's branch order names {exc}, which is not an "
-                                   "in-table line or trafo") from None
+        raise UnsupportedGridError(f"the net's MATPOWER branch rows name {exc}, which is not an "
+                                   "in-table line or trafo: the net was modified after reading"
+                                   ) from None
     if order.size != kinds.size or np.unique(order).size != order.size:
         raise UnsupportedGridError(
-            f"the net's branch order lists {order.size} branches but the net has {kinds.size} "
-            "lines and trafos: each must appear once")
+            f"the net's MATPOWER source has {order.size} branch rows but the net has "
+            f"{kinds.size} lines and trafos: the net was modified after reading")
     return order
+
+
+def _matpower_branches(source: dict, vn_kv: np.ndarray, pp_y: tuple, sub_or: np.ndarray,
+                       sub_ex: np.ndarray) -> dict:
+    """Branch fields from the file rows (MATPOWER's model); log where pandapower's differ."""
+    fields = branch_arrays(source["branch_rows"], source["branch_g"], vn_kv)
+    if not (np.array_equal(fields["line_sub_or_idx"], sub_or)
+            and np.array_equal(fields["line_sub_ex_idx"], sub_ex)):  # pragma: no cover
+        raise UnsupportedGridError("the net's branch ends differ from its MATPOWER rows: the "
+                                   "net was modified after reading")
+    ours = np.stack([fields[k] for k in ("line_y_ff", "line_y_ft", "line_y_tf", "line_y_tt")])
+    theirs = np.stack(pp_y)
+    off = np.flatnonzero((np.abs(ours - theirs) > 1e-9 * np.abs(ours) + 1e-12).any(axis=0))
+    if off.size:
+        logger.warning(
+            "%s: pandapower's model of branch rows %s differs from MATPOWER's (transformers "
+            "with a shunt or a negative reactance): the grid uses MATPOWER's, the pandapower "
+            "oracle backend solves pandapower's", Path(source["file"]).name,
+            (off[:10] + 1).tolist() + (["..."] if off.size > 10 else []))
+    return fields
 
 
 def from_pandapower(net, name: str | None = None) -> GridArrays:
@@ -229,7 +252,8 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
     if not rows:
         raise UnsupportedGridError("the net has no line and no trafo: nothing to simulate")
     kinds, pp_idx = np.concatenate(kinds), np.concatenate(pp_idx).astype(np.int64)
-    order = _source_branch_order(net, kinds, pp_idx)
+    source = matpower_source(net)
+    order = _source_branch_order(source, kinds, pp_idx)
     rows = np.concatenate(rows)[order]
     kinds, pp_idx, names = kinds[order], pp_idx[order], np.concatenate(names)[order]
     line_sub_or, line_sub_ex = np.concatenate(sub_or)[order], np.concatenate(sub_ex)[order]
@@ -240,6 +264,21 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
     y_tt, y_ff, y_ft, y_tf = branch_vectors(br, br.shape[0])
     tap = br[:, TAP].real.copy()
     tap[tap == 0] = 1.0
+    branches = {
+        "line_sub_or_idx": line_sub_or, "line_sub_ex_idx": line_sub_ex,
+        "line_r_pu": br[:, BR_R].real.copy(), "line_x_pu": br[:, BR_X].real.copy(),
+        "line_g_pu": br[:, BR_G].real.copy(), "line_b_pu": br[:, BR_B].real.copy(),
+        "line_tap": tap, "line_shift_rad": np.deg2rad(br[:, SHIFT].real),
+        "line_y_ff": y_ff, "line_y_ft": y_ft, "line_y_tf": y_tf, "line_y_tt": y_tt,
+        "line_in_service": in_service,
+        "line_vn_or_kv": sub_vn[line_sub_or], "line_vn_ex_kv": sub_vn[line_sub_ex],
+        "line_limit_or_a": lim_or, "line_limit_ex_a": lim_ex,
+    }
+    if source is not None:
+        branches = _matpower_branches(source, sub_vn, (y_ff, y_ft, y_tf, y_tt), line_sub_or,
+                                      line_sub_ex)
+    for key in ("line_y_ff", "line_y_ft", "line_y_tf", "line_y_tt"):
+        branches[key] = np.ascontiguousarray(branches[key], dtype=np.complex128)
 
     # ---- productions: slack, PV gens, PQ sgens (in-service rows only)
     ext = net.ext_grid[net.ext_grid.in_service.astype(bool)]
@@ -305,21 +344,5 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
         line_name=names,
         line_kind=kinds,
         line_pp_idx=pp_idx,
-        line_sub_or_idx=line_sub_or,
-        line_sub_ex_idx=line_sub_ex,
-        line_r_pu=br[:, BR_R].real.copy(),
-        line_x_pu=br[:, BR_X].real.copy(),
-        line_g_pu=br[:, BR_G].real.copy(),
-        line_b_pu=br[:, BR_B].real.copy(),
-        line_tap=tap,
-        line_shift_rad=np.deg2rad(br[:, SHIFT].real),
-        line_y_ff=np.ascontiguousarray(y_ff, dtype=np.complex128),
-        line_y_ft=np.ascontiguousarray(y_ft, dtype=np.complex128),
-        line_y_tf=np.ascontiguousarray(y_tf, dtype=np.complex128),
-        line_y_tt=np.ascontiguousarray(y_tt, dtype=np.complex128),
-        line_in_service=in_service,
-        line_vn_or_kv=sub_vn[line_sub_or],
-        line_vn_ex_kv=sub_vn[line_sub_ex],
-        line_limit_or_a=lim_or,
-        line_limit_ex_a=lim_ex,
+        **branches,
     )
