@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnsupportedGridError
-from .arrays import BRANCH_TRAFO, PROD_PV, PROD_SLACK, GridArrays
+from .arrays import BRANCH_TRAFO, PROD_PQ, PROD_PV, PROD_SLACK, GridArrays
 from .matpower_model import (
     BASE_KV,
     BR_R,
@@ -499,6 +499,11 @@ def write_matpower(grid: GridArrays, path: str | os.PathLike, *,
         if grid.prod_sub_idx[i] == slack_sub:
             logger.warning("production %s shares the reference bus: MATPOWER readers will make "
                            "it a PQ production", grid.prod_name[i])
+    n_pq = int(np.sum(grid.prod_kind == PROD_PQ))
+    if n_pq:
+        logger.warning("%d PQ productions (pandapower sgen) are written as gen rows: MATPOWER has "
+                       "no PQ generator and pypownet (and read_matpower) make them PV productions "
+                       "holding their bus voltage", n_pq)
     pmax = np.where(np.isfinite(grid.prod_p_max_mw), grid.prod_p_max_mw, _BIG)
     gen_rows = [[grid.prod_sub_idx[i] + 1, grid.prod_p_mw[i], grid.prod_q_mvar[i], _BIG, -_BIG,
                  grid.prod_vm_pu[i], sn, 1, pmax[i], 0] + [0] * 11 for i in range(grid.n_prod)]

@@ -182,3 +182,63 @@ def test_base_kv_zero(caplog) -> None:
     assert np.isinf(grid.line_limit_or_a).all()  # rateA = 0: unlimited, as in MATPOWER
     with pytest.raises(Exception, match="base_kv must be a positive voltage"):
         read_matpower(case_path("case14"), base_kv=0.0)
+
+
+@pytest.mark.parametrize("name", ["case118", "case300"])
+def test_matpower_file_round_trips_exactly(tmp_path, name: str) -> None:
+    """A MATPOWER file read, written and read again keeps every admittance bit for bit."""
+    from gym_powergrid.grid.matpower import write_matpower
+
+    grid = _case(name)[2]
+    write_matpower(grid, tmp_path / "reference_grid.m")
+    back = from_pandapower(read_matpower(tmp_path / "reference_grid.m"))
+    for attr in ("line_y_ff", "line_y_ft", "line_y_tf", "line_y_tt", "line_sub_or_idx",
+                 "line_sub_ex_idx", "line_tap", "line_shift_rad", "sub_shunt_y_pu"):
+        np.testing.assert_array_equal(getattr(back, attr), getattr(grid, attr), err_msg=attr)
+
+
+@pytest.mark.parametrize("name", ["case14", "case57", "case24_ieee_rts"])
+def test_pandapower_oracle_agrees_on_matpower_files(name: str) -> None:
+    """The pandapower net read from a MATPOWER file has MATPOWER's physics (orientation, tap
+    side: case24_ieee_rts has 5 transformers tapped on their low-voltage from-bus)."""
+    from strategies import random_topologies
+
+    from gym_powergrid.grid.pandapower_backend import PandapowerPowerFlow
+
+    logging.getLogger("pandapower").setLevel(logging.ERROR)
+    net = read_matpower(case_path(name))
+    grid = from_pandapower(net)
+    oracle, ours = PandapowerPowerFlow(grid, net), NumbaPowerFlow(grid)
+    inj = Injections.reference(grid)
+    n_checked = 0
+    for topo in [Topology.reference(grid), *random_topologies(grid, 3, seed=7)]:
+        for ac in (True, False):
+            a = ours.run_ac(topo, inj, warm_start=False) if ac else ours.run_dc(topo, inj)
+            b = oracle.run_ac(topo, inj, warm_start=False) if ac else oracle.run_dc(topo, inj)
+            assert a.converged == b.converged
+            if a.converged:
+                n_checked += 1
+                np.testing.assert_allclose(a.bus_vm_pu, b.bus_vm_pu, atol=1e-9)
+                np.testing.assert_allclose(a.bus_va_rad, b.bus_va_rad, atol=1e-9)
+                for f in ("line_p_or_mw", "line_q_or_mvar", "line_p_ex_mw", "line_q_ex_mvar"):
+                    np.testing.assert_allclose(getattr(a, f), getattr(b, f), atol=1e-7,
+                                               err_msg=f)
+    assert n_checked >= 5
+
+
+def test_rows_pandapower_cannot_model_are_named(caplog) -> None:
+    """case118's two transformers with a charging susceptance: MATPOWER's model in the grid,
+    and a warning that the pandapower oracle solves another model for those rows."""
+    mpc = _case("case118")[0]
+    net = read_matpower(case_path("case118"))
+    with caplog.at_level(logging.WARNING, logger="gym_powergrid.grid.convert"):
+        grid = from_pandapower(net)
+    rows = np.flatnonzero((mpc["branch"][:, 8] != 0) & (mpc["branch"][:, 4] != 0)) + 1
+    assert rows.tolist() == [134, 183]
+    assert "branch rows [134, 183] differs from MATPOWER's" in caplog.text
+    k = rows - 1
+    br = mpc["branch"][k]
+    ys = 1 / (br[:, 2] + 1j * br[:, 3])
+    np.testing.assert_allclose(grid.line_y_tt[k], ys + 0.5j * br[:, 4], rtol=1e-14)
+    np.testing.assert_allclose(grid.line_y_ff[k], (ys + 0.5j * br[:, 4]) / br[:, 8] ** 2,
+                               rtol=1e-14)
