@@ -12,8 +12,8 @@ from gym_powergrid.config import GameConfig
 from gym_powergrid.errors import ChronicError, ConfigurationError
 from gym_powergrid.params import ParameterFolder, write_parameter_folder
 
-# 4 buses + pypownet's sister buses; the slack generator is gen row 2 (our grid puts the slack
-# first), the transformer is branch row 2 (lines keep the file's branch order, as pypownet's).
+# 4 buses + pypownet's sister buses; the slack generator is gen row 2, the transformer branch
+# row 2: the grid keeps the file's order (pypownet's), so chronic columns map one to one.
 REFERENCE_GRID = """function mpc = reference_grid4
 %REFERENCE_GRID4
 mpc.version = '2';
@@ -105,16 +105,17 @@ def test_pypownet_folder_loads(pypownet_env):
 def test_pypownet_chronic_in_grid_order(pypownet_env):
     folder = pypownet_env
     grid = folder.grid
-    assert folder.column_order.prod.tolist() == [1, 0]  # slack is gen row 2
+    assert folder.column_order.is_identity
+    assert grid.slack_prod_idx == 1  # slack is gen row 2
     assert folder.column_order.line.tolist() == [0, 1, 2, 3, 4]  # file's branch order
     assert grid.line_kind.tolist() == [0, 1, 0, 0, 0]  # transformer is branch row 2
     chronic, start = folder.chronics.select(chronic="a")
     assert start == 0 and chronic.n_steps == 3 and chronic.timestep_seconds == 3600
-    # productions: grid 0 = slack (file column 2), voltages converted from kV to p.u.
-    assert grid.prod_sub_idx.tolist() == [0, 1]
-    np.testing.assert_allclose(chronic.prod_p_mw[:, 0], [60, 62, 63])
-    np.testing.assert_allclose(chronic.prod_v_pu[0], [1.06, 1.045], rtol=1e-6)
-    assert chronic.prod_off_mask.tolist() == [[False, False], [False, True], [False, False]]
+    # productions in file order (the slack second), voltages converted from kV to p.u.
+    assert grid.prod_sub_idx.tolist() == [1, 0]
+    np.testing.assert_allclose(chronic.prod_p_mw[:, 1], [60, 62, 63])
+    np.testing.assert_allclose(chronic.prod_v_pu[0], [1.045, 1.06], rtol=1e-6)
+    assert chronic.prod_off_mask.tolist() == [[False, False], [True, False], [False, False]]
     # lines: in the file's order, the transformer (file column 2) included
     np.testing.assert_array_equal(chronic.line_limit_a, [100, 200, 300, 400, 500])
     assert chronic.maintenance[1].tolist() == [0, 2, 0, 0, 0]

@@ -135,28 +135,26 @@ def _geo(net) -> np.ndarray:
     return xy
 
 
-def _source_branch_order(source: dict | None, kinds: np.ndarray,
-                         pp_idx: np.ndarray) -> np.ndarray:
-    """Permutation putting branches (``line`` rows then ``trafo`` rows) in the source's order.
+def _source_order(source: dict | None, key: str, elements: list[tuple[str, int]]) -> np.ndarray:
+    """Permutation putting ``elements`` (``(table, index)`` in pandapower order) in file order.
 
     A net read from a MATPOWER file by :func:`~gym_powergrid.grid.matpower.read_matpower`
-    remembers the element of each ``branch`` row: lines then follow the file, transformers
-    included, as in pypownet. Other nets keep pandapower's table order (lines, then trafos).
+    remembers the element of each ``gen`` and ``branch`` row: productions and lines then follow
+    the file (transformers included), as in pypownet. Other nets keep pandapower's table order.
     """
     if source is None:
-        return np.arange(kinds.size)
-    pos = {("trafo" if k == BRANCH_TRAFO else "line", int(i)): j
-           for j, (k, i) in enumerate(zip(kinds, pp_idx))}
+        return np.arange(len(elements))
+    pos = {(str(t), int(i)): j for j, (t, i) in enumerate(elements)}
     try:
-        order = np.array([pos[(str(t), int(e))] for t, e in source["branch"]], dtype=np.int64)
+        order = np.array([pos[(str(t), int(e))] for t, e in source[key]], dtype=np.int64)
     except KeyError as exc:
-        raise UnsupportedGridError(f"the net's MATPOWER branch rows name {exc}, which is not an "
-                                   "in-table line or trafo: the net was modified after reading"
+        raise UnsupportedGridError(f"the net's MATPOWER {key} rows name {exc}, which is not an "
+                                   "in-service element: the net was modified after reading"
                                    ) from None
-    if order.size != kinds.size or np.unique(order).size != order.size:
+    if order.size != len(elements) or np.unique(order).size != order.size:
         raise UnsupportedGridError(
-            f"the net's MATPOWER source has {order.size} branch rows but the net has "
-            f"{kinds.size} lines and trafos: the net was modified after reading")
+            f"the net's MATPOWER source has {order.size} {key} rows but the net has "
+            f"{len(elements)} such elements: the net was modified after reading")
     return order
 
 
@@ -253,7 +251,8 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
         raise UnsupportedGridError("the net has no line and no trafo: nothing to simulate")
     kinds, pp_idx = np.concatenate(kinds), np.concatenate(pp_idx).astype(np.int64)
     source = matpower_source(net)
-    order = _source_branch_order(source, kinds, pp_idx)
+    order = _source_order(source, "branch", [("trafo" if k == BRANCH_TRAFO else "line", i)
+                                             for k, i in zip(kinds, pp_idx)])
     rows = np.concatenate(rows)[order]
     kinds, pp_idx, names = kinds[order], pp_idx[order], np.concatenate(names)[order]
     line_sub_or, line_sub_ex = np.concatenate(sub_or)[order], np.concatenate(sub_ex)[order]
@@ -308,6 +307,10 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
                               sgen.index.to_numpy()]).astype(np.int64)
     prod_names = np.concatenate([_names(ext, "ext_grid"), _names(gen, "gen"),
                                  _names(sgen, "sgen")])
+    p_order = _source_order(source, "gen", list(zip(prod_table, prod_pp)))
+    prod_p, prod_q, prod_vm, pmax, prod_kind, prod_sub, prod_table, prod_pp, prod_names = (
+        a[p_order] for a in (prod_p, prod_q, prod_vm, pmax, prod_kind, prod_sub, prod_table,
+                             prod_pp, prod_names))
 
     # PV productions on the slack's bus would fight the slack; pandapower treats that bus as the
     # reference. Keep the same semantics: voltage of that bus is the slack's.

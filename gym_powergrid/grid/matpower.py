@@ -14,11 +14,11 @@ pypownet's conventions are applied too:
   An element or a branch attached to a sister bus is moved onto the original bus (logged): the
   topology always starts with every element on busbar 0.
 - **element order**: pypownet numbers productions by ``gen`` row, loads by bus row (buses with
-  ``Pd`` or ``Qd`` non-zero) and lines by ``branch`` row. :class:`GridArrays` lines follow the
-  branch rows, transformers included, so line ``k`` of actions and observations is pypownet's
-  line ``k``. :func:`pypownet_column_order` maps the file order onto the :class:`GridArrays`
-  order (the slack production comes first in the grid), so that chronic columns land on the
-  right elements.
+  ``Pd`` or ``Qd`` non-zero) and lines by ``branch`` row. :class:`GridArrays` keeps that order
+  (lines: transformers included), so element ``k`` of actions and observations is pypownet's
+  element ``k``. :func:`pypownet_column_order` maps the file order onto the :class:`GridArrays`
+  order (the identity for a grid read from the file), so that chronic columns land on the
+  right elements whatever the grid.
 - pypownet switches every production on at each step and makes every bus holding a production a
   PV bus; isolated (type 4) buses that are not sister buses are made PQ buses. The reader does the
   same (logged), so that no element is lost.
