@@ -204,3 +204,17 @@ def test_write_errors(tmp_path, written):
                                                                          load_idx=[0] * 11)])
     other = write_parameter_folder(folder.path, folder.grid, None, chronics[:1], level="level1")
     assert other.levels == ("level0", "level1") and other.config == GameConfig()
+
+
+def test_env_follows_the_file_order(pypownet_env):
+    """Observations and actions index lines and productions in the file's rows (pypownet's)."""
+    from gym_powergrid.envs import PowerGridEnv
+
+    env = PowerGridEnv(parameters=str(pypownet_env.path))
+    obs, _ = env.reset(seed=0)
+    # branch rows: 1-2, 2-3 (the transformer), 1-3, 3-4, 2-4 (0-based substation ids)
+    assert obs["lines_or_substations_ids"].tolist() == [0, 1, 0, 2, 1]
+    assert obs["lines_ex_substations_ids"].tolist() == [1, 2, 2, 3, 3]
+    assert obs["prods_substations_ids"].tolist() == [1, 0]  # gen rows: bus 2, then the slack
+    np.testing.assert_allclose(obs["thermal_limits"], [100, 200, 300, 400, 500])
+    env.close()
