@@ -158,23 +158,73 @@ def _source_order(source: dict | None, key: str, elements: list[tuple[str, int]]
     return order
 
 
-def _matpower_branches(source: dict, vn_kv: np.ndarray, pp_y: tuple, sub_or: np.ndarray,
-                       sub_ex: np.ndarray) -> dict:
-    """Branch fields from the file rows (MATPOWER's model); log where pandapower's differ."""
-    fields = branch_arrays(source["branch_rows"], source["branch_g"], vn_kv)
-    if not (np.array_equal(fields["line_sub_or_idx"], sub_or)
-            and np.array_equal(fields["line_sub_ex_idx"], sub_ex)):  # pragma: no cover
-        raise UnsupportedGridError("the net's branch ends differ from its MATPOWER rows: the "
-                                   "net was modified after reading")
-    ours = np.stack([fields[k] for k in ("line_y_ff", "line_y_ft", "line_y_tf", "line_y_tt")])
-    theirs = np.stack(pp_y)
-    off = np.flatnonzero((np.abs(ours - theirs) > 1e-9 * np.abs(ours) + 1e-12).any(axis=0))
-    if off.size:
+def _usable_source(net, source: dict | None) -> dict | None:
+    """The net's MATPOWER source if the net still has the elements it names, else None."""
+    if source is None:
+        return None
+    problem = None
+    ends = {"line": ("from_bus", "to_bus"), "trafo": ("hv_bus", "lv_bus")}
+    rows = source["branch_rows"]
+    n_prod = sum(int(net[t].in_service.astype(bool).sum()) for t in ("ext_grid", "gen", "sgen")
+                 if t in net)
+    if n_prod != len(source["gen"]) or len(net.line) + len(net.trafo) != len(source["branch"]):
+        problem = "elements were added or removed"
+    else:
+        for k, (t, i) in enumerate(source["branch"]):
+            if i not in net[t].index or (int(net[t].at[i, ends[t][0]]),
+                                         int(net[t].at[i, ends[t][1]])) != (int(rows[k, 0]),
+                                                                            int(rows[k, 1])):
+                problem = f"branch row {k + 1} ({t} {i}) was moved or removed"
+                break
+        for k, (t, i) in enumerate(source["gen"]):
+            if problem is None and (i not in net[t].index or not net[t].at[i, "in_service"]):
+                problem = f"gen row {k + 1} ({t} {i}) was removed or switched off"
+    if problem is None:
+        return source
+    logger.warning("%s: the net was changed after read_matpower (%s): it is converted as a "
+                   "pandapower net (pandapower's element order and branch model)",
+                   Path(source["file"]).name, problem)
+    return None
+
+
+def _matpower_branches(source: dict, vn_kv: np.ndarray, pp_fields: dict) -> dict:
+    """Branch fields of the file rows (MATPOWER's model), where the net still holds them.
+
+    ``pp_fields`` are the same fields from pandapower's model of the net, in file order. A row
+    pandapower cannot reproduce (a transformer with a shunt or a negative reactance) keeps
+    MATPOWER's model (logged: the pandapower oracle solves pandapower's). A row whose net
+    element was edited after reading (impedance, status, a line's ``max_i_ka``) takes the net's
+    values.
+    """
+    rows = source["branch_rows"]
+    fields = branch_arrays(rows, source["branch_g"], vn_kv)
+    keys = ("line_y_ff", "line_y_ft", "line_y_tf", "line_y_tt")
+    ours, theirs = (np.stack([f[k] for k in keys]) for f in (fields, pp_fields))
+    off = (np.abs(ours - theirs) > 1e-9 * np.abs(ours) + 1e-12).any(axis=0)
+    trafo = np.array([t == "trafo" for t, _ in source["branch"]])
+    unrepresentable = trafo & ((rows[:, 4] != 0) | (source["branch_g"] != 0) | (rows[:, 3] < 0))
+    lim_pp, lim_mp = pp_fields["line_limit_or_a"], fields["line_limit_or_a"]
+    limit_edited = np.isfinite(lim_mp) & (np.abs(lim_pp - lim_mp) > 1e-9 * lim_mp)
+    limit_edited |= ~np.isfinite(lim_mp) & (lim_pp < 9e7)  # rateA = 0: 99999 kA in the net
+    limit_edited &= ~trafo  # a trafo's limit in the net is its sn_mva (baseMVA), not rateA
+    edited = (off & ~unrepresentable) | limit_edited | \
+        (pp_fields["line_in_service"] != fields["line_in_service"])
+    name = Path(source["file"]).name
+
+    def shown(mask: np.ndarray) -> list:
+        k = np.flatnonzero(mask) + 1
+        return k[:10].tolist() + (["..."] if k.size > 10 else [])
+
+    if (off & unrepresentable).any():
         logger.warning(
             "%s: pandapower's model of branch rows %s differs from MATPOWER's (transformers "
             "with a shunt or a negative reactance): the grid uses MATPOWER's, the pandapower "
-            "oracle backend solves pandapower's", Path(source["file"]).name,
-            (off[:10] + 1).tolist() + (["..."] if off.size > 10 else []))
+            "oracle backend solves pandapower's", name, shown(off & unrepresentable))
+    if edited.any():
+        logger.info("%s: branch rows %s were edited in the net after reading: the net's values "
+                    "are used", name, shown(edited))
+        for key, value in fields.items():
+            value[edited] = pp_fields[key][edited]
     return fields
 
 
@@ -250,7 +300,7 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
     if not rows:
         raise UnsupportedGridError("the net has no line and no trafo: nothing to simulate")
     kinds, pp_idx = np.concatenate(kinds), np.concatenate(pp_idx).astype(np.int64)
-    source = matpower_source(net)
+    source = _usable_source(net, matpower_source(net))
     order = _source_order(source, "branch", [("trafo" if k == BRANCH_TRAFO else "line", i)
                                              for k, i in zip(kinds, pp_idx)])
     rows = np.concatenate(rows)[order]
@@ -274,8 +324,7 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
         "line_limit_or_a": lim_or, "line_limit_ex_a": lim_ex,
     }
     if source is not None:
-        branches = _matpower_branches(source, sub_vn, (y_ff, y_ft, y_tf, y_tt), line_sub_or,
-                                      line_sub_ex)
+        branches = _matpower_branches(source, sub_vn, branches)
     for key in ("line_y_ff", "line_y_ft", "line_y_tf", "line_y_tt"):
         branches[key] = np.ascontiguousarray(branches[key], dtype=np.complex128)
 

@@ -319,3 +319,27 @@ def test_column_order_helpers():
     np.testing.assert_array_equal(order.grid_to_file(in_grid).load_p_mw, chronic.load_p_mw)
     identity = ColumnOrder(np.arange(2), np.arange(3), np.arange(4))
     assert identity.file_to_grid(chronic) is chronic
+
+
+def test_net_edited_after_reading(tmp_path, cases, caplog):
+    """Edits of the net after read_matpower are honoured, never silently replaced by the file."""
+    import copy
+
+    net = copy.deepcopy(cases["clean"][0])
+    net.line.loc[0, "x_ohm_per_km"] *= 2  # line 0 is branch row 1
+    net.line.loc[1, "in_service"] = False
+    with caplog.at_level(logging.INFO, logger="gym_powergrid.grid.convert"):
+        grid = from_pandapower(net)
+    assert "branch rows [1, 2] were edited in the net after reading" in caplog.text
+    clean = cases["clean"][1]
+    assert abs(grid.line_x_pu[0] - 2 * clean.line_x_pu[0]) < 1e-12
+    assert grid.line_in_service.tolist()[:2] == [True, False]
+    np.testing.assert_array_equal(grid.line_y_ff[2:], clean.line_y_ff[2:])
+    # a removed element: the net is converted as a plain pandapower net (lines, then trafos)
+    net.line = net.line.drop(index=5)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gym_powergrid.grid.convert"):
+        grid = from_pandapower(net)
+    assert "the net was changed after read_matpower (elements were added or removed)" in \
+        caplog.text
+    assert grid.n_line == 6 and grid.line_kind.tolist() == [0, 0, 0, 0, 0, 1]
