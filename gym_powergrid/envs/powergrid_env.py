@@ -40,8 +40,8 @@ isolated than ``max_number_loads_game_over`` / ``max_number_prods_game_over``.
 ``PowerGridEnv(parameters="case14", level=None, backend=None, render_mode=None, chronics=None,
 reward=None, allow_reward_file=False, **config_overrides)``: ``parameters`` is a shipped env
 name, a pypownet parameter folder or a pandapower net (with ``chronics``); any
-``configuration.yaml`` key can be overridden by keyword (e.g. ``loadflow_mode="DC"``). ``reset(options=...)`` accepts
-``chronic`` (name or index) and ``start_step``.
+``configuration.yaml`` key can be overridden by keyword (e.g. ``loadflow_mode="DC"``).
+``reset(options=...)`` accepts ``chronic`` (name or index) and ``start_step``.
 
 ## Version history
 * v0: first release.
