@@ -1,6 +1,6 @@
 """Read and write pypownet chronic folders (13 ``;``-separated CSV files, optionally compressed).
 
-A chronic folder holds, each with one header line (names, not used) then one row per timestep:
+A chronic folder holds, each with one header line (column names) then one row per timestep:
 
 ====================================  =====================================================
 ``_N_prods_p.csv`` / ``_planned``     production active power (MW), one column per production
@@ -20,6 +20,19 @@ case118 (8760 x 984 values in 13 files) loads in about 0.3 s uncompressed (bz2 i
 decompress than gzip). Every problem raises :class:`~gym_powergrid.errors.ChronicError` naming the
 file, the 1-based line number in the file and the 1-based column; errors are located by a slow,
 precise second pass that only runs when the fast pass fails.
+
+Headers: given the grid's element names (``names=`` of :func:`read_chronic`), each header is
+matched to them. Columns in another order are reordered by name (logged); unknown, missing or
+duplicated names are a :class:`~gym_powergrid.errors.ChronicError` naming the file and the
+columns. Two positional conventions are accepted as they are: pypownet's own names, which put
+the bus number first (``3_G36.31`` productions, ``2_C-10.61`` loads, ``1_5_2`` lines: origin,
+extremity, number), and :func:`write_chronic`'s default names (``prod0``, ``load0``...).
+
+Values: beyond the rules of :func:`~gym_powergrid.chronics.chronic.value_problems`, every value
+must fit the float32 arrays of the game and stay in a plausible range: injections within
++-:data:`MAX_ABS_INJECTION` MW/MVAr, production voltages at most :data:`MAX_PROD_V_PU` p.u. (when
+a base kV is given, after the kV conversion below), thermal limits at most :data:`MAX_LINE_LIMIT_A` A. Anything else is an
+error naming the file, the line and the column.
 
 Voltage unit: pypownet's documentation says per-unit but its code divides the file values by the
 bus base kV, and its shipped chronics are in kV (``106.0`` for 1.06 p.u. at 100 kV). Give
@@ -58,6 +71,16 @@ MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", 
 _MONTH_NUMBER = {m: i for i, m in enumerate(MONTHS)}
 _DATE_RE = re.compile(r"^(\d{4})-([A-Za-z]{3})-(\d{1,2});(\d{1,2})([:;])(\d{2})$")
 _HEADER_PREFIX = {"prod": "prod", "load": "load", "line": "line"}
+#: pypownet's own column names: bus number first (see the module doc).
+_PYPOWNET_NAME = {"prod": re.compile(r"^\d+_G"), "load": re.compile(r"^\d+_C"),
+                  "line": re.compile(r"^\d+_\d+_\d+$")}
+MAX_ABS_INJECTION = 1e5
+"""Largest plausible |P| or |Q| of one element, MW / MVAr (100 GW: above any real unit)."""
+MAX_PROD_V_PU = 2.0
+"""Largest plausible production voltage set-point, p.u."""
+MAX_LINE_LIMIT_A = 1e7
+"""Largest plausible thermal limit, A."""
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 # ---------------------------------------------------------------------- files
@@ -116,14 +139,21 @@ def _data_line_numbers(body: bytes) -> list[int]:
 
 # ---------------------------------------------------------------------- parsing
 class _Table:
-    """Values of one numeric file with what is needed to report problems."""
+    """Values of one numeric file with what is needed to report problems.
 
-    def __init__(self, path: Path, header: list[str], body: bytes, values: np.ndarray) -> None:
+    ``columns[c]`` is the file column of value column ``c`` (columns reordered by name).
+    """
+
+    def __init__(self, path: Path, header: list[str], body: bytes, values: np.ndarray,
+                 columns: np.ndarray | None = None) -> None:
         self.path, self.header, self.body, self.values = path, header, body, values
+        self.columns = columns
 
     def fail(self, row: int, col: int | None, what: str, value=None) -> ChronicError:
         line = _data_line_numbers(self.body)[row] if row >= 0 else 1
         where = f"line {line}"
+        if col is not None and self.columns is not None:
+            col = int(self.columns[col])
         if col is not None:
             name = self.header[col] if col < len(self.header) else ""
             where += f", column {col + 1}" + (f" ({name!r})" if name else "")
@@ -162,10 +192,51 @@ def _check_header(path: Path, header: list[str], n_cols: int, what: str) -> None
                            f"has {n_cols} {what}: every row needs {n_cols} ';'-separated values")
 
 
-def _parse_numeric(path: Path, n_cols: int, what: str) -> _Table:
-    """Parse a numeric file (header + rows) into float64 (T, n_cols)."""
+def _positional_names(header: list[str], kind: str) -> bool:
+    """Whether ``header`` uses pypownet's or write_chronic's positional names for ``kind``."""
+    pattern = _PYPOWNET_NAME.get(kind)
+    if pattern is not None and all(pattern.match(h) for h in header):
+        return True
+    return header == [f"{_HEADER_PREFIX.get(kind, kind)}{i}" for i in range(len(header))]
+
+
+def _match_header(path: Path, header: list[str], kind: str,
+                  expected: list[str] | None) -> np.ndarray | None:
+    """Value column -> file column when the header names the grid's elements in another order.
+
+    Raises:
+        ChronicError: for duplicated, unknown or missing names (naming file and columns).
+    """
+    seen: dict[str, int] = {}
+    dups = []
+    for i, name in enumerate(header):
+        if name in seen:
+            dups.append(f"{name!r} (columns {seen[name] + 1} and {i + 1})")
+        seen.setdefault(name, i)
+    if dups:
+        raise ChronicError(f"{path}: line 1 (header): duplicated column name(s) "
+                           f"{', '.join(dups[:5])}: each {kind} needs exactly one column")
+    if expected is None or header == expected or _positional_names(header, kind):
+        return None
+    known = set(expected)
+    unknown = [f"{h!r} (column {i + 1})" for i, h in enumerate(header) if h not in known]
+    missing = [e for e in expected if e not in seen]
+    if unknown or missing:
+        raise ChronicError(
+            f"{path}: line 1 (header): column name(s) {', '.join(unknown[:5]) or 'none'} are "
+            f"not {kind}s of the grid; missing {missing[:5] or 'none'}. Name the columns after "
+            f"the grid's {kind}s (any order), e.g. {';'.join(expected[:4])}...")
+    order = np.array([seen[e] for e in expected], dtype=np.int64)
+    logger.info("%s: columns are not in the grid's %s order; reordered by name", path, kind)
+    return order
+
+
+def _parse_numeric(path: Path, n_cols: int, what: str, kind: str | None = None,
+                   expected: list[str] | None = None) -> _Table:
+    """Parse a numeric file (header + rows) into float64 (T, n_cols), columns in grid order."""
     header, body = _split_header(path, _read_bytes(path))
     _check_header(path, header, n_cols, what)
+    columns = _match_header(path, header, kind, expected) if kind is not None else None
     if not body.strip():
         raise ChronicError(f"{path}: no data row after the header line")
     values, status = _csv_kernel.parse(body, n_cols)
@@ -182,7 +253,35 @@ def _parse_numeric(path: Path, n_cols: int, what: str) -> _Table:
             values = None
     if values is None:
         raise _diagnose(path, header, body, n_cols)
-    return _Table(path, header, body, values)
+    if columns is not None:
+        values = values[:, columns]
+    return _Table(path, header, body, values, columns)
+
+
+def _range_problem(attr: str, values: np.ndarray, volts_pu: bool = True
+                   ) -> tuple[np.ndarray, str] | None:
+    """Cells outside float32 or the plausible range of ``attr`` (see the module doc).
+
+    ``volts_pu``: production voltages are known to be in p.u. (a base kV was given).
+    """
+    if attr in INJECTION_FIELDS:
+        bad = np.abs(values) > _F32_MAX
+        if bad.any():
+            return bad, "value does not fit the game's float32 arrays (it would become inf)"
+        if attr in ("prod_v_pu", "prod_v_planned_pu"):
+            if not volts_pu:
+                return None
+            bad = values > MAX_PROD_V_PU
+            return (bad, f"production voltage above {MAX_PROD_V_PU} p.u. (after the kV "
+                         "conversion): not a plausible set-point") if bad.any() else None
+        bad = np.abs(values) > MAX_ABS_INJECTION
+        return (bad, f"|value| above {MAX_ABS_INJECTION:g} MW/MVAr: not a plausible "
+                     "injection of one element") if bad.any() else None
+    if attr == "line_limit_a":
+        bad = values > MAX_LINE_LIMIT_A
+        return (bad, f"thermal limit above {MAX_LINE_LIMIT_A:g} A: not plausible"
+                ) if bad.any() else None
+    return None
 
 
 def _parse_datetimes(path: Path) -> tuple[np.ndarray, list[int]]:
@@ -295,6 +394,7 @@ def read_chronic(
     dtype: type = np.float32,
     allow_prod_off: bool = False,
     prod_v_base_kv: np.ndarray | None = None,
+    names: dict[str, list[str]] | None = None,
     max_workers: int | None = None,
 ) -> Chronic:
     """Read and validate one pypownet chronic folder.
@@ -309,13 +409,18 @@ def read_chronic(
             production off for a step). When False they raise :class:`ChronicError`.
         prod_v_base_kv: (n_prod,) base kV of each production's bus; when given, voltage columns
             in kV are converted to p.u. (see the module doc).
+        names: ``{"prod": [...], "load": [...], "line": [...]}``: the grid's element names, in
+            the column order the caller expects; headers are matched to them (see the module
+            doc). None only checks that header names do not repeat.
         max_workers: threads used to parse the files (default: up to 4).
 
     Raises:
         ChronicError: naming the file, line and column of the first problem found: missing
             files, wrong column counts, non-numeric, empty, NaN or infinite values, negative load
             P, non-positive production voltages, bad or non-increasing dates, non-integer events,
-            non-positive thermal limits, duplicate ids, row counts differing between files.
+            non-positive thermal limits, duplicate ids, row counts differing between files,
+            unknown, missing or duplicated header names, values outside float32 or the
+            plausible range.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -325,15 +430,21 @@ def read_chronic(
         raise ChronicError(f"{folder}: missing chronic file(s) {', '.join(missing)}; a pypownet "
                            f"chronic needs all of {', '.join(CHRONIC_FILES)}")
     sizes = {"prod": n_prod, "load": n_load, "line": n_line}
+    expected = {k: None if names is None or names.get(k) is None else [str(x) for x in names[k]]
+                for k in sizes}
+    for kind, given in expected.items():
+        if given is not None and len(given) != sizes[kind]:
+            raise ChronicError(f"{len(given)} {kind} names given for {sizes[kind]} {kind}s")
     jobs = {}
     for attr, (kind, fname) in INJECTION_FIELDS.items():
         jobs[attr] = lambda k=kind, f=fname: _parse_numeric(
-            find_chronic_file(folder, f), sizes[k], k + "s")
+            find_chronic_file(folder, f), sizes[k], k + "s", k, expected[k])
     for attr, fname in EVENT_FIELDS.items():
-        jobs[attr] = lambda f=fname: _parse_numeric(find_chronic_file(folder, f), n_line, "lines")
+        jobs[attr] = lambda f=fname: _parse_numeric(find_chronic_file(folder, f), n_line, "lines",
+                                                    "line", expected["line"])
     jobs["simu_ids"] = lambda: _parse_numeric(find_chronic_file(folder, SIMU_IDS_FILE), 1, "id")
     jobs["line_limit_a"] = lambda: _parse_numeric(find_chronic_file(folder, IMAPS_FILE),
-                                                  n_line, "lines")
+                                                  n_line, "lines", "line", expected["line"])
     jobs["datetimes"] = lambda: _parse_datetimes(find_chronic_file(folder, DATETIMES_FILE))
     workers = max_workers or min(4, os.cpu_count() or 1)
     if workers > 1:
@@ -364,6 +475,8 @@ def read_chronic(
         if attr == "line_limit_a":
             values = values[0]
         problem = value_problems(attr, values, allow_prod_off=allow_prod_off)
+        if problem is None:
+            problem = _range_problem(attr, values, prod_v_base_kv is not None)
         if problem is not None:
             mask, what = problem
             row, col = first_bad_cell(mask) if mask.ndim == 2 else (0, int(np.argmax(mask)))
