@@ -30,9 +30,9 @@ extremity, number), and :func:`write_chronic`'s default names (``prod0``, ``load
 
 Values: beyond the rules of :func:`~gym_powergrid.chronics.chronic.value_problems`, every value
 must fit the float32 arrays of the game and stay in a plausible range: injections within
-+-:data:`MAX_ABS_INJECTION` MW/MVAr, production voltages at most :data:`MAX_PROD_V_PU` p.u. (when
-a base kV is given, after the kV conversion below), thermal limits at most :data:`MAX_LINE_LIMIT_A` A. Anything else is an
-error naming the file, the line and the column.
++-:data:`MAX_ABS_INJECTION` MW/MVAr, production voltages at most :data:`MAX_PROD_V_PU` p.u.
+(when a base kV is given, after the kV conversion below), thermal limits at most
+:data:`MAX_LINE_LIMIT_A` A. Anything else is an error naming the file, the line and the column.
 
 Voltage unit: pypownet's documentation says per-unit but its code divides the file values by the
 bus base kV, and its shipped chronics are in kV (``106.0`` for 1.06 p.u. at 100 kV). Give
