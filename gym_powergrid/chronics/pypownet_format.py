@@ -30,9 +30,10 @@ extremity, number), and :func:`write_chronic`'s default names (``prod0``, ``load
 
 Values: beyond the rules of :func:`~gym_powergrid.chronics.chronic.value_problems`, every value
 must fit the float32 arrays of the game and stay in a plausible range: injections within
-+-:data:`MAX_ABS_INJECTION` MW/MVAr, production voltages at most :data:`MAX_PROD_V_PU` p.u.
-(when a base kV is given, after the kV conversion below), thermal limits at most
-:data:`MAX_LINE_LIMIT_A` A. Anything else is an error naming the file, the line and the column.
++-1e5 MW/MVAr, production voltages at most 2 p.u. (when a base kV is given, after the kV
+conversion below), thermal limits at most 1e7 A (constants of
+:mod:`~gym_powergrid.chronics.validation`). Anything else is an error naming the file, the line
+and the column.
 
 Voltage unit: pypownet's documentation says per-unit but its code divides the file values by the
 bus base kV, and its shipped chronics are in kV (``106.0`` for 1.06 p.u. at 100 kV). Give
@@ -56,6 +57,7 @@ import numpy as np
 from ..errors import ChronicError
 from . import _csv_kernel
 from .chronic import EVENT_FIELDS, INJECTION_FIELDS, Chronic, first_bad_cell, value_problems
+from .validation import match_header, range_problem
 
 logger = logging.getLogger(__name__)
 
@@ -71,16 +73,6 @@ MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", 
 _MONTH_NUMBER = {m: i for i, m in enumerate(MONTHS)}
 _DATE_RE = re.compile(r"^(\d{4})-([A-Za-z]{3})-(\d{1,2});(\d{1,2})([:;])(\d{2})$")
 _HEADER_PREFIX = {"prod": "prod", "load": "load", "line": "line"}
-#: pypownet's own column names: bus number first (see the module doc).
-_PYPOWNET_NAME = {"prod": re.compile(r"^\d+_G"), "load": re.compile(r"^\d+_C"),
-                  "line": re.compile(r"^\d+_\d+_\d+$")}
-MAX_ABS_INJECTION = 1e5
-"""Largest plausible |P| or |Q| of one element, MW / MVAr (100 GW: above any real unit)."""
-MAX_PROD_V_PU = 2.0
-"""Largest plausible production voltage set-point, p.u."""
-MAX_LINE_LIMIT_A = 1e7
-"""Largest plausible thermal limit, A."""
-_F32_MAX = float(np.finfo(np.float32).max)
 
 
 # ---------------------------------------------------------------------- files
@@ -192,51 +184,12 @@ def _check_header(path: Path, header: list[str], n_cols: int, what: str) -> None
                            f"has {n_cols} {what}: every row needs {n_cols} ';'-separated values")
 
 
-def _positional_names(header: list[str], kind: str) -> bool:
-    """Whether ``header`` uses pypownet's or write_chronic's positional names for ``kind``."""
-    pattern = _PYPOWNET_NAME.get(kind)
-    if pattern is not None and all(pattern.match(h) for h in header):
-        return True
-    return header == [f"{_HEADER_PREFIX.get(kind, kind)}{i}" for i in range(len(header))]
-
-
-def _match_header(path: Path, header: list[str], kind: str,
-                  expected: list[str] | None) -> np.ndarray | None:
-    """Value column -> file column when the header names the grid's elements in another order.
-
-    Raises:
-        ChronicError: for duplicated, unknown or missing names (naming file and columns).
-    """
-    seen: dict[str, int] = {}
-    dups = []
-    for i, name in enumerate(header):
-        if name in seen:
-            dups.append(f"{name!r} (columns {seen[name] + 1} and {i + 1})")
-        seen.setdefault(name, i)
-    if dups:
-        raise ChronicError(f"{path}: line 1 (header): duplicated column name(s) "
-                           f"{', '.join(dups[:5])}: each {kind} needs exactly one column")
-    if expected is None or header == expected or _positional_names(header, kind):
-        return None
-    known = set(expected)
-    unknown = [f"{h!r} (column {i + 1})" for i, h in enumerate(header) if h not in known]
-    missing = [e for e in expected if e not in seen]
-    if unknown or missing:
-        raise ChronicError(
-            f"{path}: line 1 (header): column name(s) {', '.join(unknown[:5]) or 'none'} are "
-            f"not {kind}s of the grid; missing {missing[:5] or 'none'}. Name the columns after "
-            f"the grid's {kind}s (any order), e.g. {';'.join(expected[:4])}...")
-    order = np.array([seen[e] for e in expected], dtype=np.int64)
-    logger.info("%s: columns are not in the grid's %s order; reordered by name", path, kind)
-    return order
-
-
 def _parse_numeric(path: Path, n_cols: int, what: str, kind: str | None = None,
                    expected: list[str] | None = None) -> _Table:
     """Parse a numeric file (header + rows) into float64 (T, n_cols), columns in grid order."""
     header, body = _split_header(path, _read_bytes(path))
     _check_header(path, header, n_cols, what)
-    columns = _match_header(path, header, kind, expected) if kind is not None else None
+    columns = match_header(path, header, kind, expected) if kind is not None else None
     if not body.strip():
         raise ChronicError(f"{path}: no data row after the header line")
     values, status = _csv_kernel.parse(body, n_cols)
@@ -256,32 +209,6 @@ def _parse_numeric(path: Path, n_cols: int, what: str, kind: str | None = None,
     if columns is not None:
         values = values[:, columns]
     return _Table(path, header, body, values, columns)
-
-
-def _range_problem(attr: str, values: np.ndarray, volts_pu: bool = True
-                   ) -> tuple[np.ndarray, str] | None:
-    """Cells outside float32 or the plausible range of ``attr`` (see the module doc).
-
-    ``volts_pu``: production voltages are known to be in p.u. (a base kV was given).
-    """
-    if attr in INJECTION_FIELDS:
-        bad = np.abs(values) > _F32_MAX
-        if bad.any():
-            return bad, "value does not fit the game's float32 arrays (it would become inf)"
-        if attr in ("prod_v_pu", "prod_v_planned_pu"):
-            if not volts_pu:
-                return None
-            bad = values > MAX_PROD_V_PU
-            return (bad, f"production voltage above {MAX_PROD_V_PU} p.u. (after the kV "
-                         "conversion): not a plausible set-point") if bad.any() else None
-        bad = np.abs(values) > MAX_ABS_INJECTION
-        return (bad, f"|value| above {MAX_ABS_INJECTION:g} MW/MVAr: not a plausible "
-                     "injection of one element") if bad.any() else None
-    if attr == "line_limit_a":
-        bad = values > MAX_LINE_LIMIT_A
-        return (bad, f"thermal limit above {MAX_LINE_LIMIT_A:g} A: not plausible"
-                ) if bad.any() else None
-    return None
 
 
 def _parse_datetimes(path: Path) -> tuple[np.ndarray, list[int]]:
@@ -476,7 +403,7 @@ def read_chronic(
             values = values[0]
         problem = value_problems(attr, values, allow_prod_off=allow_prod_off)
         if problem is None:
-            problem = _range_problem(attr, values, prod_v_base_kv is not None)
+            problem = range_problem(attr, values, prod_v_base_kv is not None)
         if problem is not None:
             mask, what = problem
             row, col = first_bad_cell(mask) if mask.ndim == 2 else (0, int(np.argmax(mask)))
