@@ -12,20 +12,8 @@ long; its DEALER is closed so stale packets are not delivered when it comes back
 that stay inactive for ``evict_after_s`` are forgotten, and only active nodes count against
 ``max_nodes``.
 
-Trust rules (see the README's co-simulation section):
-
-* a node id belongs to the registration that holds it: while it is active, a ``join`` for it
-  from another incarnation or address is refused and counted (``identity_conflicts``) unless it
-  carries the token of that registration or (with CURVE) comes from the same key;
-* every later packet of a node must carry that token (and with CURVE come from its key),
-  otherwise it is dropped and counted (``spoofed``);
-* with CURVE each key may register only the node ids bound to it (:class:`~gym_powergrid.
-  co_sim.guard.KeyBindings`);
-* a ``join`` naming another session (a node of an earlier run) is refused
-  (``joins_stale_session``); joins are rate-limited per source (``joins_rate_limited``);
-* a report outside the node's limit (:meth:`NetworkAllocator.set_report_limits`) is dropped
-  and counted (``reports_rejected``): the round lists the node as ``rejected`` and the bridge
-  uses its fallback value.
+Trust rules (node ids bound to their registration, tokens, sessions, CURVE key bindings, rate
+limits, report bounds) are listed in :mod:`gym_powergrid.co_sim.guard`.
 """
 
 from __future__ import annotations
@@ -39,88 +27,18 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 from gym_powergrid.co_sim import protocol as P
 from gym_powergrid.co_sim.comm import CommAgent, LogThrottle
 from gym_powergrid.co_sim.guard import JoinRateLimiter, KeyBindings, report_problem
+from gym_powergrid.co_sim.rounds import Collector, NodeRecord, RoundResult
 from gym_powergrid.co_sim.transport import CurveAuth
 
 logger = logging.getLogger(__name__)
 
 ReportCallback = Callable[[P.Report, str], None]
-
-
-@dataclass
-class NodeRecord:
-    """What the allocator knows about one node (returned as copies by :meth:`nodes`)."""
-
-    node_id: str
-    address: str
-    incarnation: str
-    status: str = "active"
-    public_key: str | None = None
-    joined_at: float = field(default_factory=time.monotonic)
-    last_seen: float = field(default_factory=time.monotonic)
-    joins: int = 1
-    reports: int = 0
-    last_report: P.Report | None = None
-    token: str = ""
-    rejected: int = 0
-
-
-@dataclass
-class RoundResult:
-    """Outcome of one lock-step round (:meth:`NetworkAllocator.lockstep_round`).
-
-    Attributes:
-        step: The step number.
-        reports: Node id -> report for this step, for the nodes that answered in time.
-        late: Active nodes asked for this step that did not answer before the time-out.
-        gone: Wanted nodes that are not active (never joined, gone, left or stopped).
-        rejected: Nodes whose report for this step was implausible (and dropped).
-    """
-
-    step: int
-    reports: dict[str, P.Report]
-    late: list[str]
-    gone: list[str]
-    rejected: list[str] = field(default_factory=list)
-
-
-class _Collector:
-    """Reports of one lock-step round; ``done`` is set once every expected node answered."""
-
-    def __init__(self, step: int, expected: set[str]) -> None:
-        self.step = step
-        self.expected = expected
-        self.remaining = set(expected)
-        self.reports: dict[str, P.Report] = {}
-        self.rejected: set[str] = set()
-        self.done = threading.Event()
-        self.check()
-
-    def add(self, node_id: str, report: P.Report) -> None:
-        self.reports[node_id] = report
-        self.rejected.discard(node_id)
-        self.remaining.discard(node_id)
-        self.check()
-
-    def reject(self, node_id: str) -> None:
-        if node_id not in self.reports:
-            self.rejected.add(node_id)
-            self.remaining.discard(node_id)
-            self.check()
-
-    def discard(self, node_id: str) -> None:
-        self.expected.discard(node_id)
-        self.remaining.discard(node_id)
-        self.check()
-
-    def check(self) -> None:
-        if not self.remaining:
-            self.done.set()
+__all__ = ["NetworkAllocator", "NodeRecord", "RoundResult"]
 
 
 def _log_failure(future: Future[Any]) -> None:
@@ -202,7 +120,7 @@ class NetworkAllocator(CommAgent):
         self._changed = threading.Condition(self._lock)
         self._registry: dict[str, NodeRecord] = {}
         self._step: int | None = None
-        self._collector: _Collector | None = None
+        self._collector: Collector | None = None
         self._alloc_ids = itertools.count(1)
         self._pending: dict[int, dict[str, Any]] = {}
         self._stop_waiting: set[str] = set()
@@ -263,10 +181,6 @@ class NetworkAllocator(CommAgent):
         self.stats["nodes_evicted"] += 1
         self._throttle(logging.INFO, "evicted", "forgot node %s (%s for %.0f s)", rec.node_id,
                        rec.status, time.monotonic() - rec.last_seen)
-
-    def _mark_active(self, rec: NodeRecord, active: bool) -> None:
-        """Set ``rec.status`` to or from active, keeping the count of active nodes."""
-        self._n_active += int(active) - int(rec.status == "active")
 
     def _set_status(self, rec: NodeRecord, status: str, linger_ms: int = 500) -> None:
         with self._changed:
@@ -412,7 +326,7 @@ class NetworkAllocator(CommAgent):
                                rec.status)
             else:
                 self.stats["duplicate_joins"] += 1
-            self._mark_active(rec, True)
+            self._n_active += rec.status != "active"
             rec.status = "active"
             rec.last_seen = time.monotonic()
             self._changed.notify_all()
@@ -536,12 +450,12 @@ class NetworkAllocator(CommAgent):
         """Last step begun by :meth:`lockstep_round`, or None."""
         return self._step
 
-    def _begin(self, step: int, wanted: set[str] | None) -> tuple[_Collector, list[str]]:
+    def _begin(self, step: int, wanted: set[str] | None) -> tuple[Collector, list[str]]:
         self._step = step
         active = {k for k, v in self._registry.items() if v.status == "active"}
         targets = active if wanted is None else active & wanted
         gone = [] if wanted is None else sorted(wanted - active)
-        col = _Collector(step, set(targets))
+        col = Collector(step, set(targets))
         self._collector = col
         for nid in sorted(active):
             self._send_to(self._registry[nid], P.STEP, {"session": self.session, "step": step})

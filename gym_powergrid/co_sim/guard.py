@@ -1,5 +1,24 @@
 """Defences of the allocator: join rate limits, CURVE key to node-id bindings, report bounds.
 
+Trust rules of :class:`~gym_powergrid.co_sim.NetworkAllocator` (see the README's co-simulation
+section):
+
+* a node id belongs to the registration that holds it: while it is active, a ``join`` for it
+  from another incarnation or address is refused and counted (``identity_conflicts``) unless it
+  carries the token of that registration or (with CURVE) comes from the same key;
+* every later packet of a node must carry that token (and with CURVE come from its key),
+  otherwise it is dropped and counted (``spoofed``);
+* with CURVE each key may register only the node ids bound to it (:class:`KeyBindings`);
+* a ``join`` naming another session (a node of an earlier run) is refused
+  (``joins_stale_session``); joins are rate-limited per source (``joins_rate_limited``);
+* a report outside the node's limit (``set_report_limits``) is dropped and counted
+  (``reports_rejected``): the round lists the node as ``rejected`` and the bridge uses its
+  fallback value;
+* inactive records are forgotten after ``evict_after_s`` (``nodes_evicted``) and only active
+  nodes count against ``max_nodes``; repeated log lines are throttled.
+
+Helpers:
+
 * :class:`JoinRateLimiter`: a token bucket per source (CURVE key, else the connection's
   routing id) so that a flood of ``join`` packets cannot fill the registry or the log.
 * :class:`KeyBindings`: with CURVE, which node ids each authorised key may register. By
