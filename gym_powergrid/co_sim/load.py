@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from gym_powergrid.co_sim import protocol as P
-from gym_powergrid.co_sim.comm import CommAgent
+from gym_powergrid.co_sim.comm import CommAgent, LogThrottle
 from gym_powergrid.co_sim.config import NodeConfig
 from gym_powergrid.co_sim.curves import Curves, read_curves
 from gym_powergrid.co_sim.transport import normalize_address
@@ -111,6 +111,7 @@ class NetworkLoad(CommAgent):
         self._acks: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._last_heard = time.monotonic()
         self._leaving = False
+        self._throttle = LogThrottle(logger)
         self.orphaned = False
         """True when the node stopped because the allocator went silent or refused it."""
         self._replay_proc: Any = None
@@ -228,8 +229,8 @@ class NetworkLoad(CommAgent):
     def _from_allocator(self, packet: P.Packet) -> bool:
         if packet.src != self.config.allocator_id:
             self.stats["unknown_source"] += 1
-            logger.warning("%s dropped %s from unknown source %r", self.node_id, packet.type,
-                           packet.src)
+            self._throttle(logging.WARNING, "unknown_source", "%s dropped %s from unknown "
+                           "source %r", self.node_id, packet.type, packet.src)
             return False
         self._last_heard = time.monotonic()
         return True
@@ -243,7 +244,8 @@ class NetworkLoad(CommAgent):
             if self.joined or packet.src != self.config.allocator_id:
                 return
             reason = pl.get("reason") or ""
-            logger.error("%s: allocator refused the join: %s", self.node_id, reason)
+            self._throttle(logging.ERROR, "refused", "%s: allocator refused the join: %s",
+                           self.node_id, reason)
             if reason.startswith("stale session"):
                 self.orphaned = True
                 self.stop()
