@@ -64,7 +64,7 @@ class NetworkAllocator(CommAgent):
         allocation_max_retries: Give up (the Future fails) after this many re-sends.
         max_nodes: Joins beyond this many active nodes are refused.
         max_message_bytes: Size limit of incoming packets.
-        join_rate: Joins per second accepted from one source (CURVE key or connection), in
+        join_rate: Joins per second accepted from one connection (each node has its own), in
             bursts of ``2 * join_rate``; the excess is dropped and counted.
         key_node_ids: With CURVE, key name -> extra node ids (or glob patterns) it may use;
             by default a key may register only the node id equal to its file name.
@@ -283,7 +283,7 @@ class NetworkAllocator(CommAgent):
 
     def _handle_join(self, packet: P.Packet, user: str | None) -> None:
         pl, nid = packet.payload, packet.src
-        if not self._join_limiter.allow(user or self._peer):
+        if not self._join_limiter.allow(self._peer):  # per connection (one per node)
             self.stats["joins_rate_limited"] += 1
             self._throttle(logging.WARNING, "join_rate", "dropped join of %r: more than %g "
                            "joins/s from one source", nid, self._join_limiter.rate)

@@ -19,7 +19,7 @@ section):
 
 Helpers:
 
-* :class:`JoinRateLimiter`: a token bucket per source (CURVE key, else the connection's
+* :class:`JoinRateLimiter`: a token bucket per source (the connection's
   routing id) so that a flood of ``join`` packets cannot fill the registry or the log.
 * :class:`KeyBindings`: with CURVE, which node ids each authorised key may register. By
   default a key file ``<name>.key`` (as written by ``gym-powergrid cosim keys DIR NAME...``)
