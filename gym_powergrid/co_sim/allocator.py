@@ -378,7 +378,7 @@ class NetworkAllocator(CommAgent):
             self.stats["unexpected_acks"] += 1
             return
         del self._pending[packet.payload["allocation_id"]]
-        pend["future"].set_result(dict(packet.payload))
+        pend["future"].set_result({k: v for k, v in packet.payload.items() if k != "token"})
 
     def _handle_leave(self, packet: P.Packet, user: str | None) -> None:
         rec = self._known(packet, user)

@@ -314,7 +314,7 @@ class NetworkLoad(CommAgent):
             clipped = (p, q) != (alloc.p_mw, alloc.q_mvar)
             self._override = (p, q, self.now + alloc.duration_s)
             ack = {"allocation_id": alloc.allocation_id, "p_mw": p, "q_mvar": q,
-                   "clipped": clipped, "token": self.token}
+                   "clipped": clipped}
             self._acks[alloc.allocation_id] = ack
             while len(self._acks) > 1024:
                 self._acks.popitem(last=False)
@@ -324,7 +324,7 @@ class NetworkLoad(CommAgent):
                         " (clipped to cap)" if clipped else "")
         else:
             self.stats["duplicate_allocations"] += 1
-        self._to_allocator(P.ALLOCATION_ACK, ack)
+        self._to_allocator(P.ALLOCATION_ACK, {**ack, "token": self.token})
 
     def _handle_stop(self, packet: P.Packet, user: str | None) -> None:
         if not self._from_allocator(packet) or not self._session_ok(packet):
