@@ -28,6 +28,39 @@ from typing import Any
 from gym_powergrid.errors import PowerGridError
 
 _COMMANDS = ("run", "node", "keys", "list", "curves")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gym-powergrid cosim",
+        description="Co-simulation: simpy load agents over ZeroMQ feeding a power flow.",
+    )
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS, help="logging level")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", parents=[common],
+                         help="run a scenario YAML (or a shipped scenario name)")
+    run.add_argument("scenario", help="scenario YAML file or shipped name (see 'list')")
+    run.add_argument("--steps", type=int, help="number of steps (overrides the scenario)")
+    run.add_argument("--mode", choices=("lockstep", "realtime"), help="clock mode override")
+    run.add_argument("--speed", type=float, help="real-time speed factor override")
+    run.add_argument("--out", type=Path, default=Path("cosim-results"),
+                     help="output folder (default ./cosim-results)")
+    run.add_argument("--no-plot", action="store_true", help="do not write voltage.png")
+    run.add_argument("--quiet", action="store_true", help="no per-step progress lines")
+    sub.add_parser("node", help="run a load-node process (see --help)", add_help=False)
+    keys = sub.add_parser("keys", parents=[common], help="generate CURVE key pairs")
+    keys.add_argument("directory", type=Path)
+    keys.add_argument("names", nargs="+")
+    sub.add_parser("list", help="list the shipped scenarios")
+    curves = sub.add_parser("curves", parents=[common],
+                            help="regenerate the LV example curves file")
+    curves.add_argument("output", type=Path)
+    curves.add_argument("--seed", type=int, default=2019)
+    return parser
+
+
 EXIT_NOT_CLEAN = 3
 #: Allocator counters that make a run not clean (summary key -> allocator statistic).
 _TRUST_COUNTERS = {
@@ -63,37 +96,6 @@ def run_summary(result: dict[str, Any]) -> dict[str, Any]:
     summary["problems"] = problems
     summary["allocator_stats"] = stats
     return summary
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="gym-powergrid cosim",
-        description="Co-simulation: simpy load agents over ZeroMQ feeding a power flow.",
-    )
-    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--log-level", default=argparse.SUPPRESS, help="logging level")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", parents=[common],
-                         help="run a scenario YAML (or a shipped scenario name)")
-    run.add_argument("scenario", help="scenario YAML file or shipped name (see 'list')")
-    run.add_argument("--steps", type=int, help="number of steps (overrides the scenario)")
-    run.add_argument("--mode", choices=("lockstep", "realtime"), help="clock mode override")
-    run.add_argument("--speed", type=float, help="real-time speed factor override")
-    run.add_argument("--out", type=Path, default=Path("cosim-results"),
-                     help="output folder (default ./cosim-results)")
-    run.add_argument("--no-plot", action="store_true", help="do not write voltage.png")
-    run.add_argument("--quiet", action="store_true", help="no per-step progress lines")
-    sub.add_parser("node", help="run a load-node process (see --help)", add_help=False)
-    keys = sub.add_parser("keys", parents=[common], help="generate CURVE key pairs")
-    keys.add_argument("directory", type=Path)
-    keys.add_argument("names", nargs="+")
-    sub.add_parser("list", help="list the shipped scenarios")
-    curves = sub.add_parser("curves", parents=[common],
-                            help="regenerate the LV example curves file")
-    curves.add_argument("output", type=Path)
-    curves.add_argument("--seed", type=int, default=2019)
-    return parser
 
 
 def _write_outputs(result: dict[str, Any], out: Path, plot: bool, title: str) -> list[Path]:
