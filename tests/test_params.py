@@ -59,7 +59,8 @@ max_number_actionned_substations: 7
 max_number_actionned_lines: 10
 max_number_actionned_total: 15
 """
-# pypownet's chronic files: voltages in kV, -1 = production off, columns in file order
+# pypownet's chronic files: voltages in kV, -1 = production off, columns in file order, headers
+# in pypownet's own naming (bus numbers first), which is read by position
 CHRONIC = {
     "_N_prods_p.csv": "2_G1;1_G2\n40;60\n41;62\n39;63\n",
     "_N_prods_v.csv": "2_G1;1_G2\n104.5;106.0\n-1.0;106.0\n104.5;106.2\n",
@@ -69,11 +70,11 @@ CHRONIC = {
     "_N_prods_v_planned.csv": "2_G1;1_G2\n104.5;106.0\n104.5;106.0\n104.5;106.0\n",
     "_N_loads_p_planned.csv": "2_C;3_C;4_C\n20;30;25\n21;31;26\n19;29;24\n",
     "_N_loads_q_planned.csv": "2_C;3_C;4_C\n5;10;3\n5;10;3\n5;10;3\n",
-    "maintenance.csv": "l0;l1;l2;l3;l4\n0;0;0;0;0\n0;2;0;0;0\n0;0;0;0;0\n",
-    "hazards.csv": "l0;l1;l2;l3;l4\n0;0;0;0;0\n0;0;0;0;0\n1;0;0;0;0\n",
+    "maintenance.csv": "1_2_1;1_3_2;2_3_3;2_4_4;3_4_5\n0;0;0;0;0\n0;2;0;0;0\n0;0;0;0;0\n",
+    "hazards.csv": "1_2_1;1_3_2;2_3_3;2_4_4;3_4_5\n0;0;0;0;0\n0;0;0;0;0\n1;0;0;0;0\n",
     "_N_datetimes.csv": "date;time\n2012-jan-1;0:00\n2012-jan-1;1:00\n2012-jan-1;2:00\n",
     "_N_simu_ids.csv": "id\n0\n1\n2\n",
-    "_N_imaps.csv": "l0;l1;l2;l3;l4\n100;200;300;400;500\n",
+    "_N_imaps.csv": "1_2_1;1_3_2;2_3_3;2_4_4;3_4_5\n100;200;300;400;500\n",
 }
 
 
