@@ -139,6 +139,10 @@ class RemoteNode:
         strict_host_key: Refuse hosts whose key is unknown (else accept and log a warning).
         connect_timeout: SSH connection time-out, seconds.
         local_dir: Where the node's log is downloaded on stop.
+        wheelhouse: A wheelhouse folder (:mod:`gym_powergrid.co_sim.wheelhouse`) to install
+            the package from into ``venv`` on the host before starting (offline hosts); then
+            ``python`` is the interpreter that creates the venv.
+        venv: Venv folder on the host for ``wheelhouse`` (relative to the user's home).
     """
 
     def __init__(
@@ -154,8 +158,12 @@ class RemoteNode:
         strict_host_key: bool = True,
         connect_timeout: float = 10.0,
         local_dir: str | Path | None = None,
+        wheelhouse: str | Path | None = None,
+        venv: str | None = None,
     ) -> None:
         self.hostname = hostname
+        self.wheelhouse = wheelhouse
+        self.venv = venv
         self.configs = _as_list(config)
         self.node_ids = [c.node_id for c in self.configs]
         self.name = self.node_ids[0]
@@ -264,6 +272,12 @@ class RemoteNode:
         return out
 
     def _start(self) -> None:
+        if self.wheelhouse is not None:
+            from gym_powergrid.co_sim import wheelhouse as wh
+
+            self.python = wh.install_on_node(
+                self.client, self.hostname, wh.load_wheelhouse(self.wheelhouse),
+                venv=self.venv or wh.DEFAULT_VENV, python=self.python)
         version = self.check_installed()
         logger.info("%s has gym_powergrid %s", self.hostname, version)
         rc, out, err = self._run("mktemp -d -t gym-powergrid-cosim.XXXXXX")
