@@ -46,6 +46,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_PREFIX = "gpcosim"
 DEFAULT_SUBNET = "198.19.254.0/24"
 """The bridge's subnet: inside :data:`TEST_RANGE`; other tests avoid it."""
+TEST_SUBNET = "198.19.255.0/24"
+"""The subnet of the test suite's containers (tests/co_sim/test_cosim_lxc.py)."""
+RESERVED_SUBNETS = (DEFAULT_SUBNET, TEST_SUBNET)
+"""Subnets other tests must not use (the netns test picks its /30s elsewhere)."""
 TEST_RANGE = ipaddress.ip_network("198.18.0.0/15")
 """RFC 2544 network benchmark range: the only addresses this module hands out."""
 RELEASE = "bookworm"
@@ -189,13 +193,15 @@ def _running(name: str) -> bool:
 
 
 def _rootfs(name: str) -> Path:
-    config = Path(_sh(["lxc-config", "lxc.lxcpath"], "lxc path").stdout.strip()) / name / "config"
-    for line in config.read_text().splitlines():
+    """The folder to write the container's files into (an overlay clone's upper folder)."""
+    for line in _config_path(name).read_text().splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "lxc.rootfs.path":
             value = value.strip()
+            if value.startswith("overlay"):  # overlay:LOWER:UPPER
+                return Path(value.rsplit(":", 1)[1])
             return Path(value.split(":", 1)[1] if ":" in value else value)
-    raise LxcError(f"{config} has no lxc.rootfs.path")
+    raise LxcError(f"{_config_path(name)} has no lxc.rootfs.path")
 
 
 def _config_path(name: str) -> Path:
@@ -220,6 +226,7 @@ def _set_network(lab: LxcLab, name: str, address: str, veth: str) -> None:
     config.write_text("\n".join(lines) + "\n")
     rootfs = _rootfs(name)
     # eth0 is configured by LXC: no DHCP client in the container (it would find no server)
+    (rootfs / "etc/network").mkdir(parents=True, exist_ok=True)
     (rootfs / "etc/network/interfaces").write_text("auto lo\niface lo inet loopback\n")
 
 
@@ -248,6 +255,7 @@ def _ensure_bridge(lab: LxcLab) -> None:
 def _host_key(lab: LxcLab, name: str, address: str) -> str:
     """Give the container its own ed25519 host key; return its known_hosts line."""
     ssh = _rootfs(name) / "etc/ssh"
+    ssh.mkdir(parents=True, exist_ok=True)
     for old in ssh.glob("ssh_host_*key*"):
         old.unlink()
     key = ssh / "ssh_host_ed25519_key"
@@ -296,9 +304,12 @@ def _tail(log: Path, n: int = 15) -> str:
                                                    .splitlines()[-n:])
 
 
-def _stop(name: str) -> None:
+def _stop(name: str, clean: bool = False) -> None:
+    """Stop a container: a clean shutdown (up to 20 s) or at once (nodes keep no state)."""
     if _running(name):
-        _sh(["lxc-stop", "-n", name, "-t", "20"], f"stopping {name}", timeout=60, check=False)
+        if clean:
+            _sh(["lxc-stop", "-n", name, "-t", "20"], f"stopping {name}", timeout=60,
+                check=False)
         if _running(name):
             _sh(["lxc-stop", "-n", name, "-k"], f"killing {name}", timeout=30)
 
@@ -361,8 +372,20 @@ def _prepare_base(lab: LxcLab, source: str | Path | None) -> None:
         finally:
             client.close()
     finally:
-        _stop(lab.base)
+        _stop(lab.base, clean=True)
         (_rootfs(lab.base) / "root/.ssh/authorized_keys").unlink(missing_ok=True)
+
+
+def _clone(lab: LxcLab, name: str) -> None:
+    """An overlay snapshot of the base (instant, a few MB), else a full copy."""
+    snap = _sh(["lxc-copy", "-n", lab.base, "-N", name, "-s", "-B", "overlay"],
+               f"cloning {lab.base} to {name}", check=False)
+    if snap.returncode != 0:
+        logger.info("no overlay snapshot (%s); copying %s in full", snap.stderr.strip(), lab.base)
+        _sh(["lxc-destroy", "-n", name, "-f"], f"removing a half-made {name}", check=False)
+        _sh(["lxc-copy", "-n", lab.base, "-N", name], f"cloning {lab.base} to {name}",
+            timeout=600)
+    logger.info("cloned %s", name)
 
 
 def _destroy(name: str) -> None:
@@ -427,9 +450,7 @@ def up(n: int, lab: LxcLab | None = None, *, source: str | Path | None = None) -
         for i in range(1, n + 1):
             name, address = lab.node(i), lab.address(i)
             if name not in existing:
-                _sh(["lxc-copy", "-n", lab.base, "-N", name], f"cloning {lab.base} to {name}",
-                    timeout=600)
-                logger.info("cloned %s", name)
+                _clone(lab, name)
             _stop(name)  # reconfigured from scratch: key, address, host key
             _set_network(lab, name, address, f"{lab.prefix}-v{i}")
             known.append(_host_key(lab, name, address))
@@ -484,3 +505,41 @@ def status(lab: LxcLab | None = None) -> dict[str, Any]:
     return {"containers": {n: _running(n) for n in containers(lab)},
             "bridge": lab.bridge if bridge.returncode == 0 else None,
             "scenario": str(lab.scenario) if lab.scenario.exists() else None}
+
+
+def add_parser(sub: Any, common: Any) -> None:
+    """The ``gym-powergrid cosim lxc {up,down,status}`` sub-commands."""
+    p = sub.add_parser("lxc", parents=[common],
+                       help="LXC containers as remote nodes (root; needs lxc, debootstrap)")
+    p.add_argument("action", choices=("up", "down", "status"))
+    p.add_argument("-n", "--nodes", type=int, default=5, help="node containers for 'up' (5)")
+    p.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"name prefix ({DEFAULT_PREFIX})")
+    p.add_argument("--subnet", default=DEFAULT_SUBNET,
+                   help=f"bridge subnet inside 198.18.0.0/15 ({DEFAULT_SUBNET})")
+    p.add_argument("--state-dir", type=Path,
+                   help="keys, wheelhouse, scenario (default /var/lib/gym-powergrid/lxc/PREFIX)")
+    p.add_argument("--release", default=RELEASE, help=f"Debian release ({RELEASE})")
+    p.add_argument("--source", type=Path,
+                   help="project folder or wheel installed on the nodes (default: this checkout)")
+    p.add_argument("--keep-base", action="store_true",
+                   help="'down': keep the stopped base container and wheelhouse as a cache")
+
+
+def run_cli(args: Any) -> int:
+    """Run ``gym-powergrid cosim lxc ...``."""
+    lab = LxcLab(prefix=args.prefix, subnet=args.subnet, state_dir=args.state_dir,
+                 release=args.release)
+    if args.action == "up":
+        path = up(args.nodes, lab, source=args.source)
+        for i in range(1, args.nodes + 1):
+            print(f"{lab.node(i)}  {lab.address(i)}")  # noqa: T201
+        print(f"wrote {path}\nrun it: gym-powergrid cosim run {path} --out results/")  # noqa: T201
+    elif args.action == "down":
+        for item in down(lab, keep_base=args.keep_base):
+            print(f"removed {item}")  # noqa: T201
+    else:
+        state = status(lab)
+        for name, running in state["containers"].items():
+            print(f"{name}  {'RUNNING' if running else 'STOPPED'}")  # noqa: T201
+        print(f"bridge: {state['bridge'] or '-'}\nscenario: {state['scenario'] or '-'}")  # noqa: T201
+    return 0

@@ -20,10 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ DEFAULT_VENV = ".gym-powergrid/venv"
 """Venv on a node, relative to the SSH user's home folder."""
 MANIFEST = "wheelhouse.json"
 _MARKER = "gym-powergrid-wheel.sha256"  # in the node's venv: sha256 of the installed wheel
+_PROJECT_FILES = ("pyproject", "setup", "README", "LICENSE", "MANIFEST")  # copied to build
 _PLATFORMS = ("manylinux_2_17", "manylinux_2_24", "manylinux_2_26", "manylinux_2_27",
               "manylinux_2_28", "manylinux_2_31", "manylinux_2_34", "manylinux2014")
 
@@ -83,7 +87,9 @@ def _sha256(path: Path) -> str:
 def _pip(args: list[str], what: str) -> None:
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
     logger.info("+ %s", " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # fixed zip timestamps: the same sources give the same wheel, so nodes are not reinstalled
+    env = {**os.environ, "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", "315532800")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-12:])
         raise DeploymentError(f"{what} failed (pip exit {proc.returncode}):\n{tail}")
@@ -137,8 +143,16 @@ def build_wheelhouse(
         project = dest / src.name
         project.write_bytes(src.read_bytes())
     else:
-        _pip(["wheel", "--quiet", "--no-deps", "-w", str(dest), str(src)],
-             f"building the gym-powergrid wheel from {src}")
+        with tempfile.TemporaryDirectory(prefix="gym-powergrid-wheel-") as tmp:
+            # a clean copy: no stale build/ folder (deleted modules) ends up in the wheel
+            for item in src.iterdir():
+                if item.name == "gym_powergrid":
+                    shutil.copytree(item, Path(tmp) / item.name,
+                                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                elif item.is_file() and item.name.split(".")[0] in _PROJECT_FILES:
+                    shutil.copy2(item, tmp)
+            _pip(["wheel", "--quiet", "--no-deps", "-w", str(dest), tmp],
+                 f"building the gym-powergrid wheel from {src}")
         project = next(dest.glob("gym_powergrid-*.whl"))
     version = project.name.split("-")[1]
     spec = f"gym-powergrid[cosim]=={version}"
@@ -297,3 +311,23 @@ def install_on_node(
             f"instead of {wheelhouse.version} ({wheelhouse.sha256[:12]})")
     logger.info("%s: installed gym-powergrid %s into %s", host, wheelhouse.version, venv)
     return f"{venv}/bin/python"
+
+
+def add_parser(sub: Any, common: Any) -> None:
+    """The ``gym-powergrid cosim wheelhouse`` sub-command."""
+    p = sub.add_parser("wheelhouse", parents=[common],
+                       help="build a wheelhouse for offline node installs")
+    p.add_argument("directory", type=Path, help="output folder")
+    p.add_argument("--source", type=Path,
+                   help="project folder or gym_powergrid wheel (default: this checkout)")
+    p.add_argument("--python-version", help="nodes' Python major.minor (default: this one's)")
+    p.add_argument("--machine", help="nodes' CPU architecture for another Python version")
+
+
+def run_cli(args: Any) -> int:
+    """Run ``gym-powergrid cosim wheelhouse``."""
+    wh = build_wheelhouse(args.directory, source=args.source,
+                          python_version=args.python_version, machine=args.machine)
+    print(f"wrote {wh.path}: {len(wh.wheels())} wheels for Python {wh.python} "  # noqa: T201
+          f"(gym-powergrid {wh.version}, sha256 {wh.sha256[:12]})")
+    return 0
