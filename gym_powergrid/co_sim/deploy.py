@@ -8,7 +8,8 @@ background thread, then nodes:
 * :meth:`~SmartGridSimulation.create_remote_node`: the same process on another host over SSH
   (paramiko, key file): it checks the package is installed there, uploads the configuration,
   curves and key files to a temporary folder, starts the node detached, and on stop sends it
-  SIGTERM (then SIGKILL), downloads its log and removes the folder.
+  SIGTERM (then SIGKILL), downloads its log and removes the folder. With ``wheelhouse=`` it
+  first installs the package into a venv there (:mod:`gym_powergrid.co_sim.wheelhouse`).
 
 Every process is cleaned up on :meth:`~SmartGridSimulation.stop`, on leaving a ``with`` block,
 when a start fails half-way, and at interpreter exit.

@@ -14,6 +14,7 @@ Example (the shipped ``lv_example``)::
     nodes:
       - id: client1
         host: local                        # or {hostname:, username:, keyfile:, python:, ...}
+                                           # (+ wheelhouse:, venv: for offline hosts)
         meters: {load: Load_1, pv: PV_1}   # curve columns replayed by the node
         element: {load: Load_1, pv: PV_1}  # pandapower loads it feeds ([load, 3] for an env)
 
