@@ -75,6 +75,8 @@ def test_lv_example_in_lxc_containers(tmp_path: Path) -> None:
                          "client5": lab.address(1)}
         assert lxc.status(lab)["containers"] == {lab.node(1): True, lab.node(2): True,
                                                  lab.base: False}
+        with pytest.raises(lxc.LxcError, match=f"container {lab.prefix}-99 failed to start"):
+            lxc._start(lab, f"{lab.prefix}-99", lab.address(99), timeout=5)
         remote = run_scenario(scn, steps=STEPS, workdir=tmp_path / "lxc")
         local_scn = dataclasses.replace(
             scn, nodes=[{**n, "host": "local"} for n in scn.nodes],
