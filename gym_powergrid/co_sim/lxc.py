@@ -462,7 +462,10 @@ def up(n: int, lab: LxcLab | None = None, *, source: str | Path | None = None) -
         return write_scenario(lab, n)
     except BaseException:
         logger.error("lxc up failed: removing the node containers and the bridge")
-        down(lab, keep_base=True)
+        try:
+            down(lab, keep_base=True)
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            logger.exception("cleaning up after the failed lxc up")
         raise
 
 
