@@ -12,6 +12,9 @@ Sub-commands:
 * ``keys DIR NAME...``: generate CURVE key pairs.
 * ``list``: list the shipped scenarios.
 * ``curves OUT``: regenerate the LV example's curves file.
+* ``lxc up -n N`` / ``lxc down`` / ``lxc status``: LXC containers as remote nodes
+  (:mod:`gym_powergrid.co_sim.lxc`).
+* ``wheelhouse DIR``: wheels for offline node installs (:mod:`gym_powergrid.co_sim.wheelhouse`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 
 from gym_powergrid.errors import PowerGridError
 
-_COMMANDS = ("run", "node", "keys", "list", "curves")
+_COMMANDS = ("run", "node", "keys", "list", "curves", "lxc", "wheelhouse")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
                             help="regenerate the LV example curves file")
     curves.add_argument("output", type=Path)
     curves.add_argument("--seed", type=int, default=2019)
+    from gym_powergrid.co_sim import lxc, wheelhouse
+
+    lxc.add_parser(sub, common)
+    wheelhouse.add_parser(sub, common)
     return parser
 
 
@@ -215,6 +222,10 @@ def cosim_main(argv: Sequence[str] | None = None) -> int:
             for name in available():
                 print(name)  # noqa: T201
             return 0
+        if args.command in ("lxc", "wheelhouse"):
+            from gym_powergrid.co_sim import lxc, wheelhouse
+
+            return (lxc if args.command == "lxc" else wheelhouse).run_cli(args)
         if args.command == "curves":
             from gym_powergrid.co_sim.scenarios import write_lv_curves
 

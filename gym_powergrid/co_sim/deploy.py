@@ -8,7 +8,8 @@ background thread, then nodes:
 * :meth:`~SmartGridSimulation.create_remote_node`: the same process on another host over SSH
   (paramiko, key file): it checks the package is installed there, uploads the configuration,
   curves and key files to a temporary folder, starts the node detached, and on stop sends it
-  SIGTERM (then SIGKILL), downloads its log and removes the folder.
+  SIGTERM (then SIGKILL), downloads its log and removes the folder. With ``wheelhouse=`` it
+  first installs the package into a venv there (:mod:`gym_powergrid.co_sim.wheelhouse`).
 
 Every process is cleaned up on :meth:`~SmartGridSimulation.stop`, on leaving a ``with`` block,
 when a start fails half-way, and at interpreter exit. When this process dies without cleaning
@@ -142,6 +143,10 @@ class RemoteNode:
         strict_host_key: Refuse hosts whose key is unknown (else accept and log a warning).
         connect_timeout: SSH connection time-out, seconds.
         local_dir: Where the node's log is downloaded on stop.
+        wheelhouse: A wheelhouse folder (:mod:`gym_powergrid.co_sim.wheelhouse`) to install
+            the package from into ``venv`` on the host before starting (offline hosts); then
+            ``python`` is the interpreter that creates the venv.
+        venv: Venv folder on the host for ``wheelhouse`` (relative to the user's home).
     """
 
     def __init__(
@@ -157,8 +162,12 @@ class RemoteNode:
         strict_host_key: bool = True,
         connect_timeout: float = 10.0,
         local_dir: str | Path | None = None,
+        wheelhouse: str | Path | None = None,
+        venv: str | None = None,
     ) -> None:
         self.hostname = hostname
+        self.wheelhouse = wheelhouse
+        self.venv = venv
         self.configs = _as_list(config)
         self.node_ids = [c.node_id for c in self.configs]
         self.name = self.node_ids[0]
@@ -268,6 +277,12 @@ class RemoteNode:
         return out
 
     def _start(self) -> None:
+        if self.wheelhouse is not None:
+            from gym_powergrid.co_sim import wheelhouse as wh
+
+            self.python = wh.install_on_node(
+                self.client, self.hostname, wh.load_wheelhouse(self.wheelhouse),
+                venv=self.venv or wh.DEFAULT_VENV, python=self.python)
         version = self.check_installed()
         logger.info("%s has gym_powergrid %s", self.hostname, version)
         rc, out, err = self._run("mktemp -d -t gym-powergrid-cosim.XXXXXX")

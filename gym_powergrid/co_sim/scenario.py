@@ -15,6 +15,7 @@ Example (the shipped ``lv_example``)::
     nodes:
       - id: client1
         host: local                        # or {hostname:, username:, keyfile:, python:, ...}
+                                           # (+ wheelhouse:, venv: for offline hosts)
         meters: {load: Load_1, pv: PV_1}   # curve columns replayed by the node
         element: {load: Load_1, pv: PV_1}  # pandapower loads it feeds ([load, 3] for an env)
 
@@ -48,7 +49,8 @@ _TOP_KEYS = {"name", "description", "grid", "curves", "mode", "speed", "steps", 
 _PLAUSIBILITY_KEYS = {"factor", "limits_mw"}
 _NODE_KEYS = {"id", "host", "element"}
 _HOST_KEYS = {"hostname", "username", "keyfile", "port", "python", "known_hosts",
-              "strict_host_key", "connect_timeout"}
+              "strict_host_key", "connect_timeout", "wheelhouse", "venv"}
+_HOST_PATHS = ("keyfile", "known_hosts", "wheelhouse")  # resolved against the scenario file
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,8 @@ def run_scenario(
             if host == "local":
                 sim.create_local_node(cfg)
             else:
-                host = dict(host)
+                host = {k: scenario.resolve(v) if k in _HOST_PATHS else v
+                        for k, v in host.items()}
                 sim.create_remote_node(host.pop("hostname"), cfg, **host)
         sim.wait_for_nodes(timeout=join_timeout_s)
         play(rounds, progress)

@@ -7,6 +7,7 @@ Needs root (network namespaces), ``ip`` (iproute2), ``/usr/sbin/sshd`` and ``ssh
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import random
 import shutil
@@ -23,6 +24,7 @@ import pytest
 from gym_powergrid.co_sim.bridge import PandapowerBridge
 from gym_powergrid.co_sim.deploy import DeploymentError, process_exists
 from gym_powergrid.co_sim.keys import generate_curve_keys
+from gym_powergrid.co_sim.lxc import RESERVED_SUBNETS
 from gym_powergrid.co_sim.scenarios import lv_example_net
 from gym_powergrid.co_sim.transport import CurveAuth
 from gym_powergrid.errors import ConfigurationError
@@ -49,8 +51,13 @@ def ssh_namespace(tmp_path: Path) -> Iterator[dict]:
         pytest.skip(f"{SSHD} not found (apt-get install -y openssh-server)")
     tag = f"{os.getpid() % 10000}{random.randrange(100)}"
     ns, veth_host, veth_ns = f"cosim{tag}", f"vch{tag}", f"vcn{tag}"
-    # a /30 in 198.18.0.0/15, the range reserved for network benchmark tests (RFC 2544)
-    base = f"198.{random.randrange(18, 20)}.{random.randrange(256)}.{4 * random.randrange(64)}"
+    # a /30 in 198.18.0.0/15, the range reserved for network benchmark tests (RFC 2544),
+    # outside the subnets of the LXC bridges (gym_powergrid.co_sim.lxc)
+    reserved = [ipaddress.ip_network(s) for s in RESERVED_SUBNETS]
+    while True:
+        base = f"198.{random.randrange(18, 20)}.{random.randrange(256)}.{4 * random.randrange(64)}"
+        if not any(ipaddress.ip_network(f"{base}/30").overlaps(r) for r in reserved):
+            break
     prefix, last = base.rsplit(".", 1)
     host_ip, ns_ip = f"{prefix}.{int(last) + 1}", f"{prefix}.{int(last) + 2}"
     created_ns = created_link = False

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# The LXD alternative to `gym-powergrid cosim lxc up` (classic LXC, docs/cosim_lxc.md).
 # Provision LXD containers as remote co-simulation nodes (the SENS set-up), and write a scenario
 # that runs the LV example against them.
 #
@@ -16,10 +17,10 @@
 #   gym-powergrid cosim run lxc_scenario.yaml --out results/
 # (or python -m gym_powergrid.co_sim run lxc_scenario.yaml). Remove everything with -d.
 #
-# Usage: provision_lxc.sh [-n 5] [-i ubuntu:22.04] [-p cosim-node] [-u ubuntu]
+# Usage: provision_lxd.sh [-n 5] [-i ubuntu:22.04] [-p cosim-node] [-u ubuntu]
 #                         [-k ~/.ssh/id_ed25519.pub] [-w path/to/gym_powergrid.whl]
 #                         [-b lxdbr0] [-o lxc_scenario.yaml] [-d]
-# Not exercised by the test suite (it needs LXD); tests use a network namespace + sshd instead.
+# Not exercised by the test suite (it needs LXD); the classic-LXC path is (test_cosim_lxc.py).
 set -euo pipefail
 
 N=5
@@ -32,7 +33,7 @@ BRIDGE="lxdbr0"
 OUT="lxc_scenario.yaml"
 DELETE=0
 
-usage() { sed -n '2,26p' "$0"; exit "${1:-0}"; }
+usage() { sed -n '2,23p' "$0"; exit "${1:-0}"; }
 while getopts "n:i:p:u:k:w:b:o:dh" opt; do
   case "$opt" in
     n) N="$OPTARG" ;;
@@ -120,7 +121,7 @@ HOST_IP="$(lxc network get "$BRIDGE" ipv4.address | cut -d/ -f1)"
 # 4. the scenario: lv_example's curves and grid, nodes in the containers
 CURVES="$(python3 -c 'from gym_powergrid.co_sim.scenarios import SCENARIO_DIR; print(SCENARIO_DIR / "lv_example" / "curves.csv.gz")' 2>/dev/null || echo curves.csv.gz)"
 {
-  echo "# written by provision_lxc.sh: the LV example with its clients in LXD containers"
+  echo "# written by provision_lxd.sh: the LV example with its clients in LXD containers"
   echo "name: lv_example_lxc"
   echo "grid: {pandapower: lv_example}"
   echo "curves: $CURVES"
