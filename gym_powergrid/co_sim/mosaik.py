@@ -45,8 +45,6 @@ import logging
 import math
 from typing import Any
 
-import numpy as np
-
 try:
     import mosaik_api_v3
 except ImportError as _exc:  # pragma: no cover - exercised without the extra

@@ -267,9 +267,17 @@ def _records(stored: list, scenario: Any, grid: Any, step_s: int,
             rec[src[len(prefix) + len(".bus."):]] = float(value)
         for value in attrs.get("converged", {}).values():
             rec[None] = bool(value)
+    missing = [k for k in range(n_steps) if k * step_s not in by_time]
+    if missing:  # mosaik ends a run quietly when a simulator process dies
+        k = missing[0]
+        raise MosaikRunError(
+            f"mosaik co-simulation of {scenario.name!r} failed: the grid simulator gave no "
+            f"voltages from step {k} (time {k * step_s} s) on, {len(missing)} of {n_steps} "
+            "steps missing: its process failed or stopped, and mosaik ended the run early "
+            "without an error (run the simulator in process, grid_process=False, to see it)")
     rounds = []
     for k in range(n_steps):
-        rec = by_time.get(k * step_s, {})
+        rec = by_time[k * step_s]
         bus_vm = {bus_of_name[n]: v for n, v in rec.items() if n is not None}
         vm = {}
         for node in scenario.nodes:
