@@ -7,7 +7,10 @@ Keys (see benchmarks/README.md, section "bench_scale_out.py"):
 ``executor_local_episodes_per_s``, ``executor_ray_episodes_per_s`` (episodes over the wall time
 of ``compare_agents``, Ray's start-up and shutdown included), ``executor_ray_warm_episodes_per_s``
 (a second run on an already started Ray), ``executor_ray_startup_s``,
-``ratio_executor_ray_over_local``, ``ratio_executor_ray_warm_over_local``, ``executor_episodes``;
+``executor_inprocess_warm_episodes_per_s`` (one process, env and kernels already loaded),
+``ratio_executor_ray_over_local``, ``ratio_executor_ray_warm_over_local``,
+``ratio_executor_ray_warm_over_inprocess_warm``, ``executor_rows_identical``,
+``executor_episodes``;
 ``train_sb3_env_steps_per_s``, ``train_rllib_env_steps_per_s`` (training steps over training
 wall time, model/algorithm construction excluded), ``train_rllib_build_s``, ``train_sb3_build_s``,
 ``ratio_rllib_over_sb3``, ``train_timesteps``.
@@ -36,6 +39,11 @@ def bench_executors(quick: bool, workers: int) -> dict[str, float]:
     kwargs = dict(n_chronics=2 if quick else 4, seeds=(0, 1), max_steps=96 if quick else 288,
                   workers=workers, progress=False)
     out: dict[str, float] = {}
+    compare_agents([ENV], AGENTS[:1], **{**kwargs, "workers": 1, "n_chronics": 1})  # warm-up
+    t0 = time.perf_counter()  # this process, env built and kernels loaded: the episodes alone
+    compare_agents([ENV], AGENTS, **{**kwargs, "workers": 1})
+    n = len(AGENTS) * kwargs["n_chronics"] * len(kwargs["seeds"])
+    out["executor_inprocess_warm_episodes_per_s"] = n / (time.perf_counter() - t0)
     t0 = time.perf_counter()
     local = compare_agents([ENV], AGENTS, **kwargs)
     out["executor_local_episodes_per_s"] = len(local) / (time.perf_counter() - t0)
@@ -63,6 +71,8 @@ def bench_executors(quick: bool, workers: int) -> dict[str, float]:
                                             / out["executor_local_episodes_per_s"])
     out["ratio_executor_ray_warm_over_local"] = (out["executor_ray_warm_episodes_per_s"]
                                                  / out["executor_local_episodes_per_s"])
+    out["ratio_executor_ray_warm_over_inprocess_warm"] = (
+        out["executor_ray_warm_episodes_per_s"] / out["executor_inprocess_warm_episodes_per_s"])
     return out
 
 
@@ -70,6 +80,9 @@ def bench_training(quick: bool, workers: int) -> dict[str, float]:
     from gym_powergrid.integrations.rllib import ppo_config
     from gym_powergrid.training import TrainConfig, build_model, make_vec_env
 
+    import torch
+
+    torch.set_num_threads(1)  # as the SB3 recipe does (TrainConfig.torch_threads); both learners
     steps = 1024 if quick else 4096
     cfg = TrainConfig(algo="maskable-ppo", timesteps=steps, n_envs=workers, n_steps=256,
                       batch_size=64, n_epochs=4, net_arch=(64, 64),
@@ -115,7 +128,11 @@ def main() -> int:
     p.add_argument("--json", default=None, metavar="PATH")
     args = p.parse_args()
     res = bench_executors(args.quick, args.workers)
-    rows = [["agent benchmark, local processes", f"{res['executor_local_episodes_per_s']:.2f}",
+    local_rate = res["executor_local_episodes_per_s"]
+    rows = [["one process, warm (no parallelism, no start-up)",
+             f"{res['executor_inprocess_warm_episodes_per_s']:.2f}",
+             f"{res['executor_inprocess_warm_episodes_per_s'] / local_rate:.2f}"],
+            ["local processes (spawned per run)", f"{res['executor_local_episodes_per_s']:.2f}",
              "1.00"],
             ["agent benchmark, Ray (start-up included)",
              f"{res['executor_ray_episodes_per_s']:.2f}",
