@@ -77,10 +77,10 @@ def bench_executors(quick: bool, workers: int) -> dict[str, float]:
 
 
 def bench_training(quick: bool, workers: int) -> dict[str, float]:
+    import torch
+
     from gym_powergrid.integrations.rllib import ppo_config
     from gym_powergrid.training import TrainConfig, build_model, make_vec_env
-
-    import torch
 
     torch.set_num_threads(1)  # as the SB3 recipe does (TrainConfig.torch_threads); both learners
     steps = 1024 if quick else 4096

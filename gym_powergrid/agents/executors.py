@@ -186,7 +186,13 @@ def _run_ray(tasks: list[Any], workers: int, address: str | None,
         if address is None:  # a local instance on loopback
             kwargs.update(num_cpus=workers, _node_ip_address="127.0.0.1")
         logger.info("starting Ray (%s)", address or f"local, {workers} CPUs")
-        ray.init(address=address, **kwargs)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, TimeoutError, ValueError) as exc:
+            where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+            raise RuntimeError(f"cannot connect to {where}: {exc} (start one with 'ray start "
+                               "--head', check the address, or leave out --ray-address for "
+                               "a local Ray)") from exc
         started_here = True
     else:
         if address is not None:
