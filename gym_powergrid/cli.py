@@ -203,6 +203,11 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=None,
                    help="step budget per episode (default 744, 96 with --quick)")
     p.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local processes (default) or Ray tasks (needs gym-powergrid[ray])")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="Ray cluster to use with --executor ray ('auto', HOST:6379 or "
+                        "ray://HOST:10001; default: a local Ray on --workers CPUs)")
     p.add_argument("--output", default=None, metavar="DIR",
                    help="write episodes.csv, agents.csv, survival.png here")
     p.add_argument("--json", default=None, metavar="PATH", help="flat JSON of named numbers")
@@ -269,7 +274,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     df = compare_agents(envs, agents, n_chronics=args.chronics or preset["n_chronics"],
                         chronics=args.chronic, seeds=tuple(args.seeds or preset["seeds"]),
                         max_steps=args.steps or preset["max_steps"], workers=args.workers,
-                        env_kwargs=_env_overrides(args), progress=not args.no_progress)
+                        env_kwargs=_env_overrides(args), progress=not args.no_progress,
+                        executor=args.executor, ray_address=args.ray_address)
     agg = aggregate(df)
     print(format_tables(agg))
     metrics = flat_metrics(agg)

@@ -662,6 +662,12 @@ def build_parser(prog: str = "python -m gym_powergrid.training") -> argparse.Arg
             p.add_argument(flag, dest=name, type=type(default), default=default, help=text)
     p.add_argument("--json", default=None, metavar="PATH",
                    help="write the results as a flat JSON of named numbers")
+    p.add_argument("--framework", choices=("sb3", "rllib"), default="sb3",
+                   help="stable-baselines3, or RLlib's PPO (gym_powergrid.integrations.rllib, "
+                        "needs gym-powergrid[rllib])")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --framework rllib: a running Ray cluster ('auto', HOST:6379); "
+                        "default a local Ray")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="-v: progress logs and SB3's training table")
     return p
@@ -690,6 +696,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.verbose:
         logger.setLevel(logging.INFO)
+    if args.framework == "rllib":
+        from .integrations.rllib import cli_main
+
+        return cli_main(args, config_from_args, _say)
     try:
         cfg = config_from_args(args)
         _require_sb3(cfg.algo)

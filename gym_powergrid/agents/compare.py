@@ -4,7 +4,8 @@ Used by ``gym-powergrid bench`` and ``benchmarks/compare_agents.py``. Each task 
 (agent, env, chronic, seed) played by :class:`~gym_powergrid.runner.Runner` until the first
 game over (``stop_on_game_over=True``) or the step budget; tasks run in a
 ``ProcessPoolExecutor`` (``spawn``; numba limited to one thread per worker so workers do not
-fight over cores). Results: one table per env, ``episodes.csv`` (one row per task),
+fight over cores) or as Ray tasks (``executor="ray"``, :mod:`gym_powergrid.agents.executors`).
+Results: one table per env, ``episodes.csv`` (one row per task),
 ``agents.csv`` (one row per env and agent), ``survival.png`` (fraction of episodes still alive
 after each step, per agent) and a flat JSON of named numbers (keys documented in
 ``benchmarks/README_compare_agents.md``).
@@ -16,7 +17,6 @@ import logging
 import os
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,7 +139,8 @@ def compare_agents(envs: list[Any], agents: list[str], n_chronics: int | None = 
                    chronics: list[Any] | None = None, seeds: tuple[int, ...] = (0,),
                    max_steps: int | None = 744, workers: int = 2,
                    env_kwargs: dict | None = None,
-                   agent_kwargs: dict[str, dict] | None = None, progress: bool = True):
+                   agent_kwargs: dict[str, dict] | None = None, progress: bool = True,
+                   executor: str = "local", ray_address: str | None = None):
     """Play every agent on every env, chronic and seed; returns a DataFrame (one row per task).
 
     Args:
@@ -154,9 +155,14 @@ def compare_agents(envs: list[Any], agents: list[str], n_chronics: int | None = 
         env_kwargs: keyword arguments for every env (e.g. ``game_over_mode``).
         agent_kwargs: per agent name, keyword arguments of its constructor.
         progress: show a progress bar over tasks.
+        executor: ``"local"`` (processes) or ``"ray"`` (Ray tasks; see
+            :mod:`gym_powergrid.agents.executors`): same rows for the same tasks.
+        ray_address: Ray cluster address (``executor="ray"``; None starts a local instance).
     """
     import pandas as pd
     from tqdm.auto import tqdm
+
+    from .executors import run_tasks
 
     env_kwargs = dict(env_kwargs or {})
     tasks = []
@@ -170,23 +176,15 @@ def compare_agents(envs: list[Any], agents: list[str], n_chronics: int | None = 
                                       tuple(sorted(env_kwargs.items())), kw))
     logger.info("%d tasks (%d envs x %d agents), %d worker(s)", len(tasks), len(envs),
                 len(agents), workers)
-    rows: list[dict] = []
     bar = tqdm(total=len(tasks), unit="episode", disable=not progress, desc="agents")
-    if workers <= 1:
-        for t in tasks:
-            rows.append(run_task(t))
-            bar.update(1)
-    else:
-        import multiprocessing as mp
-
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_worker_init, initargs=(threads,)) as pool:
-            for row in pool.map(run_task, tasks):
-                rows.append(row)
-                bar.update(1)
-    bar.close()
-    return pd.DataFrame(rows)
+    try:
+        rows, report = run_tasks(tasks, executor=executor, workers=workers,
+                                 ray_address=ray_address, progress=bar.update)
+    finally:
+        bar.close()
+    df = pd.DataFrame(rows)
+    df.attrs["retries"] = report.retries
+    return df
 
 
 def aggregate(df) -> Any:
