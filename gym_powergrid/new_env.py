@@ -29,6 +29,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from .chronics.generator import GeneratedScenarios, GeneratorConfig, generate_scenarios
+from .chronics.generator_config import NO_OP_SETTINGS
 from .config import GameConfig
 from .errors import ConfigurationError
 from .grid.arrays import GridArrays
@@ -86,6 +87,7 @@ def create_environment(
     overwrite: bool = False,
     command: str | None = None,
     round_trip: bool = True,
+    progress: bool = False,
 ) -> tuple[Path, GeneratedScenarios]:
     """Generate chronics for a grid and write a parameter folder ``out/name``.
 
@@ -104,6 +106,7 @@ def create_environment(
         round_trip: write the grid as MATPOWER and read it back before generating (what the
             folder will hold). Pass False only with a :class:`GridArrays` that already went
             through that round trip (e.g. ``ParameterFolder(...).grid``).
+        progress: show a progress bar over the generator's power flows.
 
     Returns:
         The environment folder and the generator's output (chronics and statistics).
@@ -119,7 +122,7 @@ def create_environment(
         grid = _round_trip_grid(case, name)
     else:
         grid = case
-    generated = generate_scenarios(grid, seed, generator)
+    generated = generate_scenarios(grid, seed, generator, progress=progress)
     config = config if config is not None else default_config(grid)
     write_parameter_folder(env_path, grid, config, generated.chronics, level=level,
                            compression=compression, float_format="%.6g", overwrite=overwrite)
@@ -163,7 +166,10 @@ def generated_report(generated: GeneratedScenarios, config: GameConfig, command:
         "",
     ]
     for f in fields(cfg):
-        lines.append(f"- `{f.name}`: {getattr(cfg, f.name)!r}")
+        value = getattr(cfg, f.name)
+        if f.name in NO_OP_SETTINGS and value == NO_OP_SETTINGS[f.name]:
+            continue
+        lines.append(f"- `{f.name}`: {value!r}")
     lines += ["", "## Productions", "", "| # | name | substation | role | capacity MW |",
               "|---|---|---|---|---|"]
     for i, (name, sub, role) in enumerate(zip(g.prod_name.tolist(), g.prod_sub_idx.tolist(),
@@ -239,7 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compression", choices=("bz2", "gzip", "none"), default="bz2",
                    help="compression of the chronic files (default bz2)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing level folder")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print nothing but errors (no progress bar)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the library's INFO logs (grid conversion, repairs, files)")
     return p
 
 
@@ -275,8 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose and not args.quiet:
+        logging.getLogger("gym_powergrid").setLevel(logging.INFO)
     try:
         gen_cfg = generator_config_from_args(args)
         from .grid.cases import NAMED_CASES
@@ -297,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         path, generated = create_environment(
             args.out, args.name, grid, args.seed, gen_cfg, game, level=args.level,
             compression=compression, overwrite=args.overwrite, command=command,
-            round_trip=False)
+            round_trip=False, progress=not args.quiet)
     except (ConfigurationError, FileExistsError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - command-line output
         return 2

@@ -11,6 +11,15 @@ from ..errors import ConfigurationError
 from ..grid.arrays import GridArrays
 
 
+#: Above this many substations the automatic settings are those of large grids (dispatch).
+BIG_GRID_SUBSTATIONS = 200
+
+#: Settings added after the shipped folders were generated, with the value that changes
+#: nothing: ``GENERATED.md`` lists them only when they differ, so regenerating a shipped
+#: folder rewrites the same report.
+NO_OP_SETTINGS = {"dispatch": "pro-rata", "repair_diverged": True}
+
+
 def _range(lo: float, hi: float) -> tuple[float, float]:
     return field(default=(lo, hi))
 
@@ -60,6 +69,14 @@ class GeneratorConfig:
         n1_samples: number of steps used for the N-1 sizing, half at the highest total loads
             and half spread over the year (0 disables it).
         limit_floor_fraction: no limit (in MVA) below this fraction of the median limit.
+        dispatch: how thermal units share the residual demand: ``"pro-rata"`` (weights drawn
+            from capacity and reference set-point, renewables at their capacity) or
+            ``"reference"`` (weights from the case's own set-points, renewables sized at most
+            like an average unit), which keeps the case's power transfers and so an AC
+            solution on large grids. None: ``"reference"`` above 200 substations.
+        repair_diverged: steps whose base-topology AC power flow diverges are redispatched
+            towards the case's set-points scaled to the step's load (in quarters, until one
+            converges); nothing changes when every step converges.
         mw_decimals: decimals of the realised active powers (MW).
         coarse_decimals: decimals of the reactive powers and of every forecast (MW, MVAr):
             coarser, since they matter less and make most of the bytes.
@@ -104,6 +121,8 @@ class GeneratorConfig:
     stressed_n1_ratio: tuple[float, float] = _range(1.05, 1.3)
     n1_samples: int = 96
     limit_floor_fraction: float = 0.25
+    dispatch: str | None = None
+    repair_diverged: bool = True
     mw_decimals: int = 2
     coarse_decimals: int = 1
     pu_decimals: int = 3
@@ -151,6 +170,8 @@ class GeneratorConfig:
             value = getattr(self, key)
             if value is not None and value < 0:
                 raise bad(key, "None (automatic) or >= 0")
+        if self.dispatch not in (None, "pro-rata", "reference"):
+            raise bad("dispatch", "None (automatic), 'pro-rata' or 'reference'")
         for key, lo in (("mw_decimals", 0), ("coarse_decimals", 0), ("pu_decimals", 2)):
             if not lo <= getattr(self, key) <= 6:
                 raise bad(key, f"an integer from {lo} to 6")
@@ -171,4 +192,6 @@ class GeneratorConfig:
             changes["n_stressed"] = int(round(4.0 * scale))
         if self.n_regions is None:
             changes["n_regions"] = int(np.clip(round(np.sqrt(grid.n_sub / 2.0)), 2, 8))
+        if self.dispatch is None:
+            changes["dispatch"] = "reference" if grid.n_sub > BIG_GRID_SUBSTATIONS else "pro-rata"
         return dataclasses.replace(self, **changes)

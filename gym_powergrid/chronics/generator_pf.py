@@ -62,13 +62,14 @@ def base_topology_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray
 
 def contingency_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray,
                       load_p: np.ndarray, load_q: np.ndarray,
-                      outages: np.ndarray) -> np.ndarray:
+                      outages: np.ndarray, tick=None) -> np.ndarray:
     """Worst current of every branch over single-branch outages (N-1), per sampled step.
 
     Args:
         grid: the grid.
         prod_p, prod_v, load_p, load_q: (S, n) injections of the sampled steps.
         outages: indices of the branches taken out one at a time (non-bridges).
+        tick: called with the number of power flows run after each outage (progress bars).
 
     Returns:
         (S, n_line) max over the outages of each branch's origin current (A); diverged
@@ -90,6 +91,8 @@ def contingency_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray,
                 np.maximum(worst[s], res.line_a_or, out=worst[s])
             else:
                 pf.reset_voltages()
+        if tick is not None:
+            tick(prod_p.shape[0])
     return worst
 
 
