@@ -31,7 +31,7 @@ from pathlib import Path
 from .chronics.generator import GeneratedScenarios, GeneratorConfig, generate_scenarios
 from .chronics.generator_config import NO_OP_SETTINGS
 from .config import GameConfig
-from .errors import ConfigurationError
+from .errors import ConfigurationError, UnsupportedGridError
 from .grid.arrays import GridArrays
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,39 @@ def default_config(grid: GridArrays, **overrides) -> GameConfig:
     }
     values.update(overrides)
     return GameConfig.from_dict(values)
+
+
+def pandapower_case_names() -> list[str]:
+    """Every named case of ``pandapower.networks`` (``case14`` ... ``case9241pegase``)."""
+    import pandapower.networks as pn
+
+    return sorted(n for n in dir(pn) if n.startswith("case") and callable(getattr(pn, n)))
+
+
+def resolve_case(case: str):
+    """A named case of pandapower (any ``pandapower.networks.case*``) or a MATPOWER file.
+
+    Returns what :func:`create_environment` accepts: the file path, the name of a case
+    :func:`~gym_powergrid.grid.cases.load_grid` knows, or a fresh pandapower net.
+
+    Raises:
+        ConfigurationError: neither a named case nor an existing file (close names suggested).
+    """
+    from .grid.cases import NAMED_CASES
+
+    if case in NAMED_CASES or Path(case).is_file():
+        return case
+    names = pandapower_case_names()
+    if case in names:
+        import pandapower.networks as pn
+
+        return getattr(pn, case)()
+    import difflib
+
+    hint = difflib.get_close_matches(case, names, n=1)
+    extra = f" Did you mean {hint[0]!r}?" if hint else ""
+    raise ConfigurationError(f"--case {case!r} is neither a named case of pandapower.networks "
+                             f"({', '.join(names)}) nor an existing MATPOWER file.{extra}")
 
 
 def _round_trip_grid(source, name: str) -> GridArrays:
@@ -218,8 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "OUT/NAME/level0/{configuration.yaml, reference_grid.m, chronics/}.")
     p.add_argument("name", help="environment (folder) name")
     p.add_argument("--case", required=True,
-                   help="named case (case14, case30, case57, case118, case300) or a MATPOWER "
-                        ".m file")
+                   help="a named case of pandapower.networks (case14, case118, case300, "
+                        "case1354pegase, case2869pegase, ...) or a MATPOWER .m file")
     p.add_argument("--out", required=True, help="folder that will hold OUT/NAME")
     p.add_argument("--seed", type=int, required=True, help="generator seed")
     p.add_argument("--n-chronics", type=int, default=12, help="chronics, one per month "
@@ -290,12 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("gym_powergrid").setLevel(logging.INFO)
     try:
         gen_cfg = generator_config_from_args(args)
-        from .grid.cases import NAMED_CASES
-
-        case = args.case
-        if case not in NAMED_CASES and not Path(case).is_file():
-            raise ConfigurationError(f"--case {case!r} is neither a named case "
-                                     f"({', '.join(NAMED_CASES)}) nor an existing file")
+        case = resolve_case(args.case)
         command = shlex.join(["python", "-m", "gym_powergrid.new_env", *argv])
         compression = None if args.compression == "none" else args.compression
         level_path = Path(args.out) / args.name / args.level
@@ -309,7 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.out, args.name, grid, args.seed, gen_cfg, game, level=args.level,
             compression=compression, overwrite=args.overwrite, command=command,
             round_trip=False, progress=not args.quiet)
-    except (ConfigurationError, FileExistsError, FileNotFoundError) as exc:
+    except (ConfigurationError, UnsupportedGridError, FileExistsError,
+            FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - command-line output
         return 2
     if not args.quiet:

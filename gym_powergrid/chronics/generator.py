@@ -43,6 +43,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -215,6 +216,7 @@ class _Setup:
     dispatch_weight: np.ndarray
     load_follow: np.ndarray
     maintainable: np.ndarray
+    hazard_lines: np.ndarray
 
 
 def _setup(grid: GridArrays, cfg: GeneratorConfig, seed: int, ref_p: np.ndarray) -> _Setup:
@@ -249,7 +251,8 @@ def _setup(grid: GridArrays, cfg: GeneratorConfig, seed: int, ref_p: np.ndarray)
                   load_region=load_region, prod_region=sub_region[grid.prod_sub_idx],
                   load_mix=load_mix, load_norm=load_norm, power_factor=power_factor,
                   dispatch_weight=weight, load_follow=load_follow,
-                  maintainable=np.flatnonzero(~bridge_lines(grid)))
+                  maintainable=np.flatnonzero(~bridge_lines(grid)),
+                  hazard_lines=np.arange(grid.n_line))
 
 
 # ---------------------------------------------------------------------- one chronic
@@ -374,6 +377,23 @@ class _Draft:
     hazards: np.ndarray
 
 
+def _events(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, seed: int, index: int,
+            cal: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Maintenance and hazard schedules of one chronic (their own random streams)."""
+    steps_per_hour = 60.0 / cfg.step_minutes
+    maintenance = maintenance_schedule(
+        _rng(seed, _S_MAINT, index), cal["hour"], cal["weekday"], grid.n_line, st.maintainable,
+        float(cfg.maintenance_per_month or 0.0), cfg.maintenance_start_hours,
+        tuple(int(round(h * steps_per_hour)) for h in cfg.maintenance_duration_hours),
+        steps_per_hour)
+    hazards = hazard_schedule(
+        _rng(seed, _S_HAZARD, index), cal["hour"].shape[0], grid.n_line, st.hazard_lines,
+        float(cfg.hazards_per_month or 0.0),
+        tuple(int(round(h * steps_per_hour)) for h in cfg.hazard_duration_hours),
+        24.0 * steps_per_hour)
+    return maintenance, hazards
+
+
 def _draft(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, seed: int, index: int) -> _Draft:
     name, stamps = chronic_calendar(cfg, index)
     cal = calendar(stamps)
@@ -391,17 +411,7 @@ def _draft(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, seed: int, index:
     prod_p_planned = prod_p.copy()
     prod_p_planned[:, renewable] = res_planned[:, renewable] * curtail[:, None]
     prod_p_planned = np.round(prod_p_planned, coarse)
-    steps_per_hour = 60.0 / cfg.step_minutes
-    maintenance = maintenance_schedule(
-        _rng(seed, _S_MAINT, index), cal["hour"], cal["weekday"], grid.n_line, st.maintainable,
-        float(cfg.maintenance_per_month or 0.0), cfg.maintenance_start_hours,
-        tuple(int(round(h * steps_per_hour)) for h in cfg.maintenance_duration_hours),
-        steps_per_hour)
-    hazards = hazard_schedule(
-        _rng(seed, _S_HAZARD, index), n_steps, grid.n_line, np.arange(grid.n_line),
-        float(cfg.hazards_per_month or 0.0),
-        tuple(int(round(h * steps_per_hour)) for h in cfg.hazard_duration_hours),
-        24.0 * steps_per_hour)
+    maintenance, hazards = _events(grid, cfg, st, seed, index, cal)
     year_start = stamps[0].astype("datetime64[Y]").astype("datetime64[m]")
     simu_ids = ((stamps - year_start) // np.timedelta64(cfg.step_minutes, "m")).astype(np.int64)
     return _Draft(name=name, stamps=stamps, simu_ids=simu_ids, prod_p=prod_p,
@@ -411,6 +421,19 @@ def _draft(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, seed: int, index:
 
 
 # ---------------------------------------------------------------------- public API
+def _secure_events(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, seed: int,
+                   drafts: list[_Draft], fragile: np.ndarray) -> _Setup:
+    """Reschedule maintenance and hazards without the branches whose outage diverges."""
+    bad = np.flatnonzero(fragile)
+    logger.info("%d branch(es) whose single outage had no AC solution at a sampled step get "
+                "no maintenance nor hazard: %s", bad.size, bad.tolist())
+    st = dataclasses.replace(st, maintainable=st.maintainable[~fragile[st.maintainable]],
+                             hazard_lines=st.hazard_lines[~fragile[st.hazard_lines]])
+    for k, d in enumerate(drafts):
+        d.maintenance, d.hazards = _events(grid, cfg, st, seed, k, calendar(d.stamps))
+    return st
+
+
 def _repair(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, d: _Draft, f,
             tick=None):
     """Redispatch the steps of ``d`` whose AC power flow diverged (see ``repair_diverged``).
@@ -501,9 +524,11 @@ def generate_scenarios(grid: GridArrays, seed: int,
         spread = rest[np.linspace(0, rest.size - 1, cfg.n1_samples - n_peak).astype(np.int64)
                       ] if rest.size else rest
         peak = np.unique(np.concatenate([order[:n_peak], spread]))
-        n1 = contingency_flows(grid, stack["prod_p"][peak], stack["prod_v"][peak],
-                               stack["load_p"][peak], stack["load_q"][peak], st.maintainable,
-                               tick=bar.update)
+        n1, fragile = contingency_flows(grid, stack["prod_p"][peak], stack["prod_v"][peak],
+                                        stack["load_p"][peak], stack["load_q"][peak],
+                                        st.maintainable, tick=bar.update)
+        if cfg.secure_outages and fragile.any():
+            st = _secure_events(grid, cfg, st, seed, drafts, fragile)
     bar.close()
     limits, stressed = thermal_limits(grid, all_a[ok], n1, cfg, _rng(seed, _S_LIMITS))
     slack = grid.slack_prod_idx
