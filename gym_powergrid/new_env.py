@@ -100,6 +100,8 @@ def _round_trip_grid(source, name: str) -> GridArrays:
     from .grid.convert import from_pandapower
     from .grid.matpower import read_matpower, write_matpower
 
+    if isinstance(source, (str, os.PathLike)):
+        source = resolve_case(str(source))
     grid = source if isinstance(source, GridArrays) else load_grid(source)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "reference_grid.m"

@@ -217,6 +217,7 @@ class _Setup:
     load_follow: np.ndarray
     maintainable: np.ndarray
     hazard_lines: np.ndarray
+    loss_fraction: float
 
 
 def _setup(grid: GridArrays, cfg: GeneratorConfig, seed: int, ref_p: np.ndarray) -> _Setup:
@@ -235,7 +236,13 @@ def _setup(grid: GridArrays, cfg: GeneratorConfig, seed: int, ref_p: np.ndarray)
     power_factor = rng.uniform(lo, hi, size=grid.n_load)
     capacity = _prod_capacity(grid, ref_p)
     jitter = rng.uniform(0.8, 1.25, grid.n_prod)
+    loss_fraction = cfg.loss_fraction
     if cfg.dispatch == "reference":
+        # the losses of the case's own power flow (large grids lose more than 2%), so that
+        # the thermal units, not the slack alone, cover them
+        load = float(np.sum(grid.load_p_mw))
+        if load > 0:
+            loss_fraction = max(cfg.loss_fraction, float(np.sum(ref_p)) / load - 1.0)
         # the case's own dispatch pattern (its power transfers have an AC solution), and
         # renewables no bigger than an average unit (large cases give idle units 9999 MW)
         weight = np.maximum(ref_p, 0.0) * jitter
@@ -252,7 +259,7 @@ def _setup(grid: GridArrays, cfg: GeneratorConfig, seed: int, ref_p: np.ndarray)
                   load_mix=load_mix, load_norm=load_norm, power_factor=power_factor,
                   dispatch_weight=weight, load_follow=load_follow,
                   maintainable=np.flatnonzero(~bridge_lines(grid)),
-                  hazard_lines=np.arange(grid.n_line))
+                  hazard_lines=np.arange(grid.n_line), loss_fraction=loss_fraction)
 
 
 # ---------------------------------------------------------------------- one chronic
@@ -318,7 +325,7 @@ def _dispatch(cfg: GeneratorConfig, st: _Setup, load_total: np.ndarray, res: np.
     n_steps = load_total.shape[0]
     thermal = (st.role == ROLE_THERMAL) | (st.role == ROLE_SLACK)
     cap = st.capacity[thermal]
-    demand = load_total * (1.0 + cfg.loss_fraction)
+    demand = load_total * (1.0 + st.loss_fraction)
     must_run = 0.1 * cap.sum()
     res_total = res.sum(axis=1)
     room = np.maximum(demand - must_run, 0.0)
