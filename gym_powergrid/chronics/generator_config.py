@@ -10,7 +10,6 @@ import numpy as np
 from ..errors import ConfigurationError
 from ..grid.arrays import GridArrays
 
-
 #: Above this many substations the automatic settings are those of large grids (dispatch).
 BIG_GRID_SUBSTATIONS = 200
 
