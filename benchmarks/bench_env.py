@@ -8,11 +8,17 @@ Measures, in one run on the same machine:
 * Grid2Op + lightsim2grid on its bundled ``l2rpn_case14_sandbox`` test env, when installed;
 * ``reset()`` time of each.
 
+* with ``--big-grids DIR``: do-nothing on case300 and case1354pegase, AC and DC, from the
+  parameter folders ``DIR/case300`` and ``DIR/case1354pegase`` (written there by
+  ``gym-powergrid new-env`` when missing: one week of chronics, enough for the speed), with the
+  number of game overs.
+
 Prints a table and the ratios against Grid2Op + lightsim2grid; ``--json PATH`` writes a flat
 JSON object of named numbers (documented in benchmarks/README.md).
 
     python benchmarks/bench_env.py            # full run (~2 minutes)
     python benchmarks/bench_env.py --quick    # fewer steps
+    python benchmarks/bench_env.py --quick --no-pandapower --big-grids big
 """
 
 from __future__ import annotations
@@ -42,12 +48,30 @@ def legal_random_action(env, rng) -> np.ndarray:
     return a
 
 
-def bench_gym_powergrid(env_id: str, backend: str, policy: str, n_steps: int, seed: int = 0):
-    import gymnasium as gym
+BIG_GRIDS = ("case300", "case1354pegase")
 
-    import gym_powergrid  # noqa: F401
 
-    env = gym.make(env_id, backend=backend)
+def big_grid_folder(root: str, case: str) -> str:
+    """``root/case``, generated (one week of chronics) when missing."""
+    from pathlib import Path
+
+    folder = Path(root) / case
+    if not (folder / "level0").is_dir():
+        from gym_powergrid.new_env import main as new_env
+
+        print(f"writing {folder} (gym-powergrid new-env {case} --case {case} --out {root} "
+              "--seed 1 --n-chronics 1 --days 7)")
+        if new_env([case, "--case", case, "--out", str(root), "--seed", "1", "--n-chronics",
+                    "1", "--days", "7", "-q"]):
+            raise SystemExit(f"could not write {folder}")
+    return str(folder)
+
+
+def bench_gym_powergrid(env_id: str, backend: str, policy: str, n_steps: int, seed: int = 0,
+                        **kwargs):
+    from gym_powergrid.runner import build_env
+
+    env = build_env(env_id, backend=backend, **kwargs)
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
     dn = env.unwrapped.action_helper.do_nothing()
@@ -61,9 +85,9 @@ def bench_gym_powergrid(env_id: str, backend: str, policy: str, n_steps: int, se
         a = dn if policy == "do-nothing" else legal_random_action(env, rng)
         _, _, term, trunc, _ = env.step(a)
         n += 1
+        resets += int(term)  # game overs
         if term or trunc:
             env.reset()
-            resets += 1
     dt = time.perf_counter() - t0
     reset_times = []
     for i in range(20 if backend == "numba" else 3):
@@ -114,6 +138,9 @@ def main(argv=None) -> dict:
     p.add_argument("--quick", action="store_true", help="fewer steps")
     p.add_argument("--json", metavar="PATH", help="write the figures as a flat JSON object")
     p.add_argument("--no-pandapower", action="store_true", help="skip the pandapower backend")
+    p.add_argument("--big-grids", metavar="DIR", default=None,
+                   help="also case300 and case1354pegase (parameter folders in DIR, written "
+                        "when missing)")
     args = p.parse_args(argv)
     n = 500 if args.quick else 3000
     n_pp = 20 if args.quick else 100
@@ -134,6 +161,18 @@ def main(argv=None) -> dict:
                     results[f"{key}_reset_ms"] = reset_ms
                     rows.append((f"gym_powergrid {backend}", case, mode.upper(), policy, sps,
                                  reset_ms))
+    for case in BIG_GRIDS if args.big_grids else ():
+        folder = big_grid_folder(args.big_grids, case)
+        for mode in ("ac", "dc"):
+            sps, reset_ms, resets = bench_gym_powergrid(
+                folder, "numba", "do-nothing", n, loadflow_mode=mode.upper(),
+                game_over_mode="soft")
+            key = f"{case}_{mode}_do_nothing_numba"
+            results[f"{key}_steps_per_s"] = sps
+            results[f"{key}_reset_ms"] = reset_ms
+            results[f"{key}_game_overs"] = float(resets)
+            rows.append(("gym_powergrid numba", case, mode.upper(), "do-nothing", sps, reset_ms))
+            print(f"{case} {mode.upper()} do-nothing: {resets} game over(s) in {n} steps")
     for policy in ("do-nothing", "random"):
         g = bench_grid2op(policy, n_pp * 5 if args.quick else 1000)
         if g is None:

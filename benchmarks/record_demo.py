@@ -1,6 +1,10 @@
-"""Record the README's GIF: a greedy agent operating PowerGrid-case14-v0.
+"""Record the README's GIF and screenshot: a greedy agent operating PowerGrid-case14-v0.
 
-    python benchmarks/record_demo.py --steps 48 --out docs/img/greedy_case14.gif
+    python benchmarks/record_demo.py --steps 36 --out docs/img/greedy_case14.gif \
+        --png docs/img/render_case14.png
+
+``--png`` also saves the last frame at 1280 x 720 (the README's screenshot): what
+``env.render()`` returns, with the env's own reward components and history.
 
 Frames come from ``render_mode="rgb_array"`` (headless: SDL_VIDEODRIVER=dummy is set here) and
 are written with :func:`gym_powergrid.render.record.record_gif` (Pillow).
@@ -21,6 +25,7 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=48)
     p.add_argument("--fps", type=float, default=4.0)
     p.add_argument("--out", default="docs/img/greedy_case14.gif")
+    p.add_argument("--png", default=None, help="also save the last frame (1280x720) here")
     args = p.parse_args(argv)
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
@@ -45,6 +50,20 @@ def main(argv=None) -> None:
             break
     path = record_gif(frames, args.out, fps=args.fps)
     print(f"wrote {path} ({len(frames)} frames)")
+    if args.png:
+        from PIL import Image
+
+        replay = gym.make(args.env, render_mode="rgb_array")
+        obs, _ = replay.reset(seed=0, options={"chronic": args.chronic,
+                                               "start_step": args.start_step})
+        agent = make_agent(args.agent, replay.unwrapped, seed=0)
+        for _ in range(len(frames) - 1):
+            obs, _, term, trunc, _ = replay.step(agent.act(obs))
+            if term or trunc:
+                break
+        Image.fromarray(replay.render()).save(args.png)
+        replay.close()
+        print(f"wrote {args.png}")
 
 
 if __name__ == "__main__":

@@ -191,17 +191,20 @@ def build_parser() -> argparse.ArgumentParser:
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``gym-powergrid bench`` and ``benchmarks/compare_agents.py``."""
     p.add_argument("envs", nargs="*", metavar="ENV", help="envs (default PowerGrid-case14-v0)")
+    p.add_argument("--env", action="append", dest="env_options", metavar="ENV", default=[],
+                   help="an env, same as the positional ENV (repeatable)")
     p.add_argument("--agents", nargs="+", default=None, metavar="AGENT",
                    help="agents (default: the baselines); names or import paths, with "
                         "options as NAME[key=value,...], e.g. 'greedy[ac_correction=true]'")
     p.add_argument("--chronics", type=int, default=None, metavar="N",
-                   help="first N chronics of each env (default 8, 2 with --quick)")
+                   help="first N chronics of each env (default 8; --quick: 03_mar and 08_aug "
+                        "where the env has them, else the first 2)")
     p.add_argument("--chronic", action="append", type=_chronic_arg, metavar="NAME|INDEX",
                    help="explicit chronic(s) instead of --chronics")
     p.add_argument("--seeds", nargs="+", type=int, default=None,
                    help="seeds (default 0 1, 0 with --quick)")
     p.add_argument("--steps", type=int, default=None,
-                   help="step budget per episode (default 744, 96 with --quick)")
+                   help="step budget per episode (default 744, 400 with --quick)")
     p.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local processes (default) or Ray tasks (needs gym-powergrid[ray])")
@@ -211,7 +214,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", default=None, metavar="DIR",
                    help="write episodes.csv, agents.csv, survival.png here")
     p.add_argument("--json", default=None, metavar="PATH", help="flat JSON of named numbers")
-    p.add_argument("--quick", action="store_true", help="small run (2 chronics, 96 steps)")
+    p.add_argument("--quick", action="store_true",
+                   help="small run where the agents differ: 2 chronics in which do-nothing "
+                        "fails early, 400 steps, seed 0")
     p.add_argument("--no-plot", action="store_true", help="do not draw survival.png")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--no-lookahead-speed", action="store_true",
@@ -221,10 +226,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 # --------------------------------------------------------------------------- commands
 def cmd_run(args: argparse.Namespace) -> int:
-    from .agents import make_agent
-    from .runner import Runner, build_env
+    from .agents import make_agent, resolve_agent
+    from .runner import Runner, build_env, check_env_spec
 
     spec = args.env or args.parameters or "PowerGrid-case14-v0"
+    check_env_spec(spec)
+    resolve_agent(args.agent)  # unknown names fail before the env is built
     overrides = _env_overrides(args)
     if args.render:
         overrides["render_mode"] = "human"
@@ -269,12 +276,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
 
     preset = QUICK if args.quick else FULL
-    envs = args.envs or [DEFAULT_ENV]
+    envs = list(args.envs) + list(getattr(args, "env_options", None) or []) or [DEFAULT_ENV]
     agents = args.agents or list(BASELINES)
     df = compare_agents(envs, agents, n_chronics=args.chronics or preset["n_chronics"],
                         chronics=args.chronic, seeds=tuple(args.seeds or preset["seeds"]),
                         max_steps=args.steps or preset["max_steps"], workers=args.workers,
                         env_kwargs=_env_overrides(args), progress=not args.no_progress,
+                        prefer_chronics=None if args.chronics else preset["prefer_chronics"],
                         executor=args.executor, ray_address=args.ray_address)
     agg = aggregate(df)
     print(format_tables(agg))

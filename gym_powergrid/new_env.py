@@ -29,8 +29,9 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from .chronics.generator import GeneratedScenarios, GeneratorConfig, generate_scenarios
+from .chronics.generator_config import NO_OP_SETTINGS
 from .config import GameConfig
-from .errors import ConfigurationError
+from .errors import ConfigurationError, UnsupportedGridError
 from .grid.arrays import GridArrays
 
 logger = logging.getLogger(__name__)
@@ -60,12 +61,47 @@ def default_config(grid: GridArrays, **overrides) -> GameConfig:
     return GameConfig.from_dict(values)
 
 
+def pandapower_case_names() -> list[str]:
+    """Every named case of ``pandapower.networks`` (``case14`` ... ``case9241pegase``)."""
+    import pandapower.networks as pn
+
+    return sorted(n for n in dir(pn) if n.startswith("case") and callable(getattr(pn, n)))
+
+
+def resolve_case(case: str):
+    """A named case of pandapower (any ``pandapower.networks.case*``) or a MATPOWER file.
+
+    Returns what :func:`create_environment` accepts: the file path, the name of a case
+    :func:`~gym_powergrid.grid.cases.load_grid` knows, or a fresh pandapower net.
+
+    Raises:
+        ConfigurationError: neither a named case nor an existing file (close names suggested).
+    """
+    from .grid.cases import NAMED_CASES
+
+    if case in NAMED_CASES or Path(case).is_file():
+        return case
+    names = pandapower_case_names()
+    if case in names:
+        import pandapower.networks as pn
+
+        return getattr(pn, case)()
+    import difflib
+
+    hint = difflib.get_close_matches(case, names, n=1)
+    extra = f" Did you mean {hint[0]!r}?" if hint else ""
+    raise ConfigurationError(f"--case {case!r} is neither a named case of pandapower.networks "
+                             f"({', '.join(names)}) nor an existing MATPOWER file.{extra}")
+
+
 def _round_trip_grid(source, name: str) -> GridArrays:
     """The grid as the parameter folder will hold it (written as MATPOWER and read back)."""
     from .grid.cases import load_grid
     from .grid.convert import from_pandapower
     from .grid.matpower import read_matpower, write_matpower
 
+    if isinstance(source, (str, os.PathLike)):
+        source = resolve_case(str(source))
     grid = source if isinstance(source, GridArrays) else load_grid(source)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "reference_grid.m"
@@ -86,6 +122,7 @@ def create_environment(
     overwrite: bool = False,
     command: str | None = None,
     round_trip: bool = True,
+    progress: bool = False,
 ) -> tuple[Path, GeneratedScenarios]:
     """Generate chronics for a grid and write a parameter folder ``out/name``.
 
@@ -104,6 +141,7 @@ def create_environment(
         round_trip: write the grid as MATPOWER and read it back before generating (what the
             folder will hold). Pass False only with a :class:`GridArrays` that already went
             through that round trip (e.g. ``ParameterFolder(...).grid``).
+        progress: show a progress bar over the generator's power flows.
 
     Returns:
         The environment folder and the generator's output (chronics and statistics).
@@ -119,7 +157,7 @@ def create_environment(
         grid = _round_trip_grid(case, name)
     else:
         grid = case
-    generated = generate_scenarios(grid, seed, generator)
+    generated = generate_scenarios(grid, seed, generator, progress=progress)
     config = config if config is not None else default_config(grid)
     write_parameter_folder(env_path, grid, config, generated.chronics, level=level,
                            compression=compression, float_format="%.6g", overwrite=overwrite)
@@ -163,7 +201,10 @@ def generated_report(generated: GeneratedScenarios, config: GameConfig, command:
         "",
     ]
     for f in fields(cfg):
-        lines.append(f"- `{f.name}`: {getattr(cfg, f.name)!r}")
+        value = getattr(cfg, f.name)
+        if f.name in NO_OP_SETTINGS and value == NO_OP_SETTINGS[f.name]:
+            continue
+        lines.append(f"- `{f.name}`: {value!r}")
     lines += ["", "## Productions", "", "| # | name | substation | role | capacity MW |",
               "|---|---|---|---|---|"]
     for i, (name, sub, role) in enumerate(zip(g.prod_name.tolist(), g.prod_sub_idx.tolist(),
@@ -212,8 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "OUT/NAME/level0/{configuration.yaml, reference_grid.m, chronics/}.")
     p.add_argument("name", help="environment (folder) name")
     p.add_argument("--case", required=True,
-                   help="named case (case14, case30, case57, case118, case300) or a MATPOWER "
-                        ".m file")
+                   help="a named case of pandapower.networks (case14, case118, case300, "
+                        "case1354pegase, case2869pegase, ...) or a MATPOWER .m file")
     p.add_argument("--out", required=True, help="folder that will hold OUT/NAME")
     p.add_argument("--seed", type=int, required=True, help="generator seed")
     p.add_argument("--n-chronics", type=int, default=12, help="chronics, one per month "
@@ -239,7 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compression", choices=("bz2", "gzip", "none"), default="bz2",
                    help="compression of the chronic files (default bz2)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing level folder")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print nothing but errors (no progress bar)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the library's INFO logs (grid conversion, repairs, files)")
     return p
 
 
@@ -275,16 +319,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose and not args.quiet:
+        logging.getLogger("gym_powergrid").setLevel(logging.INFO)
     try:
         gen_cfg = generator_config_from_args(args)
-        from .grid.cases import NAMED_CASES
-
-        case = args.case
-        if case not in NAMED_CASES and not Path(case).is_file():
-            raise ConfigurationError(f"--case {case!r} is neither a named case "
-                                     f"({', '.join(NAMED_CASES)}) nor an existing file")
+        case = resolve_case(args.case)
         command = shlex.join(["python", "-m", "gym_powergrid.new_env", *argv])
         compression = None if args.compression == "none" else args.compression
         level_path = Path(args.out) / args.name / args.level
@@ -297,8 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         path, generated = create_environment(
             args.out, args.name, grid, args.seed, gen_cfg, game, level=args.level,
             compression=compression, overwrite=args.overwrite, command=command,
-            round_trip=False)
-    except (ConfigurationError, FileExistsError, FileNotFoundError) as exc:
+            round_trip=False, progress=not args.quiet)
+    except (ConfigurationError, UnsupportedGridError, FileExistsError,
+            FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - command-line output
         return 2
     if not args.quiet:

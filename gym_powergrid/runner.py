@@ -107,11 +107,44 @@ def build_env(spec: Any, **overrides: Any):
         import_user_module_path()
         factory = getattr(importlib.import_module(module_name), attr)
         return factory(**overrides)
+    check_env_spec(text)
     if text.startswith("gym_powergrid:"):
         return gym.make(text, **overrides)
     from .envs.powergrid_env import PowerGridEnv
 
     return PowerGridEnv(text, **overrides)
+
+
+def check_env_spec(spec: Any) -> None:
+    """Raise a ``ValueError`` with close names when ``spec`` names no env :func:`build_env` knows.
+
+    Cheap (nothing is loaded), so commands call it before starting any worker. Callables, envs,
+    import paths ``module:function`` and existing folders pass unchecked.
+    """
+    if not isinstance(spec, (str, os.PathLike)):
+        return
+    text = str(spec)
+    if os.path.exists(text) or (":" in text and not text.startswith("gym_powergrid:")):
+        return
+    import gymnasium as gym
+
+    import gym_powergrid  # noqa: F401 - registers the ids
+
+    from .envs.sources import shipped_environments
+
+    bare = text.removeprefix("gym_powergrid:")
+    if bare in gym.registry or bare in shipped_environments():
+        return
+    import difflib
+
+    ids = sorted(k for k in gym.registry if k.startswith("PowerGrid-"))
+    names = ids + shipped_environments()
+    hint = difflib.get_close_matches(bare, names, n=1, cutoff=0.6)
+    extra = f" Did you mean {hint[0]!r}?" if hint else ""
+    raise ValueError(
+        f"unknown environment {text!r}.{extra} Give a registered id ({', '.join(ids)}), a "
+        f"shipped name ({', '.join(shipped_environments())}), a parameter folder or an import "
+        "path 'module:function'; 'gym-powergrid info' lists them.")
 
 
 @dataclass
@@ -214,7 +247,8 @@ class RunSummary:
                          f"{1e3 * t['seconds_per_step']:.2f}"])
         title = f"{self.agent} on {self.env}"
         lines = [title, format_table(headers, rows, separator_before_last=len(self.episodes) > 1)]
-        if "candidates_per_second" in self.agent_stats:
+        cps = self.agent_stats.get("candidates_per_second", float("nan"))
+        if cps == cps and cps > 0:  # agents without a look-ahead report nothing
             lines.append(f"look-ahead: {self.agent_stats['candidates_per_second']:,.0f} "
                          f"candidate actions evaluated per second")
         return "\n".join(lines)

@@ -214,7 +214,7 @@ class SearchAgent(Agent):
     @property
     def stats(self) -> dict[str, float]:
         return {"candidates_evaluated": float(self.lookahead.n_evaluated),
-                "candidates_per_second": float(self.candidates_per_second)}
+                **_speed(self)}
 
 
 class TreeSearchLineServiceStatus(SearchAgent):
@@ -301,4 +301,11 @@ class LineReconnection(Agent):
     def stats(self) -> dict[str, float]:
         return {"reconnections": float(self.n_reconnections),
                 "candidates_evaluated": float(self.lookahead.n_evaluated),
-                "candidates_per_second": float(self.candidates_per_second)}
+                **_speed(self)}
+
+
+def _speed(agent) -> dict[str, float]:
+    """``candidates_per_second`` once the look-ahead has evaluated something (no nan figure)."""
+    if agent.lookahead.n_evaluated > 0 and agent.lookahead.seconds > 0:
+        return {"candidates_per_second": float(agent.candidates_per_second)}
+    return {}

@@ -43,6 +43,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -215,6 +216,8 @@ class _Setup:
     dispatch_weight: np.ndarray
     load_follow: np.ndarray
     maintainable: np.ndarray
+    hazard_lines: np.ndarray
+    loss_fraction: float
 
 
 def _setup(grid: GridArrays, cfg: GeneratorConfig, seed: int, ref_p: np.ndarray) -> _Setup:
@@ -232,14 +235,31 @@ def _setup(grid: GridArrays, cfg: GeneratorConfig, seed: int, ref_p: np.ndarray)
     lo, hi = cfg.power_factor_range
     power_factor = rng.uniform(lo, hi, size=grid.n_load)
     capacity = _prod_capacity(grid, ref_p)
-    weight = (np.maximum(ref_p, 0.0) + 0.3 * capacity) * rng.uniform(0.8, 1.25, grid.n_prod)
+    jitter = rng.uniform(0.8, 1.25, grid.n_prod)
+    loss_fraction = cfg.loss_fraction
+    if cfg.dispatch == "reference":
+        # the losses of the case's own power flow (large grids lose more than 2%), so that
+        # the thermal units, not the slack alone, cover them
+        load = float(np.sum(grid.load_p_mw))
+        if load > 0:
+            loss_fraction = max(cfg.loss_fraction, float(np.sum(ref_p)) / load - 1.0)
+        # the case's own dispatch pattern (its power transfers have an AC solution), and
+        # renewables no bigger than an average unit (large cases give idle units 9999 MW)
+        weight = np.maximum(ref_p, 0.0) * jitter
+        renewable = (role == ROLE_WIND) | (role == ROLE_SOLAR)
+        positive = ref_p[ref_p > 0]
+        size = float(positive.mean()) if positive.size else float(capacity.mean())
+        capacity = np.where(renewable, np.minimum(capacity, np.maximum(size, ref_p)), capacity)
+    else:
+        weight = (np.maximum(ref_p, 0.0) + 0.3 * capacity) * jitter
     load_follow = rng.uniform(-0.5, 1.5, grid.n_prod)
     load_follow[role == ROLE_SLACK] = 1.0
     return _Setup(ref_p=ref_p, capacity=capacity, role=role, sub_region=sub_region,
                   load_region=load_region, prod_region=sub_region[grid.prod_sub_idx],
                   load_mix=load_mix, load_norm=load_norm, power_factor=power_factor,
                   dispatch_weight=weight, load_follow=load_follow,
-                  maintainable=np.flatnonzero(~bridge_lines(grid)))
+                  maintainable=np.flatnonzero(~bridge_lines(grid)),
+                  hazard_lines=np.arange(grid.n_line), loss_fraction=loss_fraction)
 
 
 # ---------------------------------------------------------------------- one chronic
@@ -305,7 +325,7 @@ def _dispatch(cfg: GeneratorConfig, st: _Setup, load_total: np.ndarray, res: np.
     n_steps = load_total.shape[0]
     thermal = (st.role == ROLE_THERMAL) | (st.role == ROLE_SLACK)
     cap = st.capacity[thermal]
-    demand = load_total * (1.0 + cfg.loss_fraction)
+    demand = load_total * (1.0 + st.loss_fraction)
     must_run = 0.1 * cap.sum()
     res_total = res.sum(axis=1)
     room = np.maximum(demand - must_run, 0.0)
@@ -364,6 +384,23 @@ class _Draft:
     hazards: np.ndarray
 
 
+def _events(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, seed: int, index: int,
+            cal: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Maintenance and hazard schedules of one chronic (their own random streams)."""
+    steps_per_hour = 60.0 / cfg.step_minutes
+    maintenance = maintenance_schedule(
+        _rng(seed, _S_MAINT, index), cal["hour"], cal["weekday"], grid.n_line, st.maintainable,
+        float(cfg.maintenance_per_month or 0.0), cfg.maintenance_start_hours,
+        tuple(int(round(h * steps_per_hour)) for h in cfg.maintenance_duration_hours),
+        steps_per_hour)
+    hazards = hazard_schedule(
+        _rng(seed, _S_HAZARD, index), cal["hour"].shape[0], grid.n_line, st.hazard_lines,
+        float(cfg.hazards_per_month or 0.0),
+        tuple(int(round(h * steps_per_hour)) for h in cfg.hazard_duration_hours),
+        24.0 * steps_per_hour)
+    return maintenance, hazards
+
+
 def _draft(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, seed: int, index: int) -> _Draft:
     name, stamps = chronic_calendar(cfg, index)
     cal = calendar(stamps)
@@ -381,17 +418,7 @@ def _draft(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, seed: int, index:
     prod_p_planned = prod_p.copy()
     prod_p_planned[:, renewable] = res_planned[:, renewable] * curtail[:, None]
     prod_p_planned = np.round(prod_p_planned, coarse)
-    steps_per_hour = 60.0 / cfg.step_minutes
-    maintenance = maintenance_schedule(
-        _rng(seed, _S_MAINT, index), cal["hour"], cal["weekday"], grid.n_line, st.maintainable,
-        float(cfg.maintenance_per_month or 0.0), cfg.maintenance_start_hours,
-        tuple(int(round(h * steps_per_hour)) for h in cfg.maintenance_duration_hours),
-        steps_per_hour)
-    hazards = hazard_schedule(
-        _rng(seed, _S_HAZARD, index), n_steps, grid.n_line, np.arange(grid.n_line),
-        float(cfg.hazards_per_month or 0.0),
-        tuple(int(round(h * steps_per_hour)) for h in cfg.hazard_duration_hours),
-        24.0 * steps_per_hour)
+    maintenance, hazards = _events(grid, cfg, st, seed, index, cal)
     year_start = stamps[0].astype("datetime64[Y]").astype("datetime64[m]")
     simu_ids = ((stamps - year_start) // np.timedelta64(cfg.step_minutes, "m")).astype(np.int64)
     return _Draft(name=name, stamps=stamps, simu_ids=simu_ids, prod_p=prod_p,
@@ -401,14 +428,68 @@ def _draft(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, seed: int, index:
 
 
 # ---------------------------------------------------------------------- public API
+def _secure_events(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, seed: int,
+                   drafts: list[_Draft], fragile: np.ndarray) -> _Setup:
+    """Reschedule maintenance and hazards without the branches whose outage diverges."""
+    bad = np.flatnonzero(fragile)
+    logger.info("%d branch(es) whose single outage had no AC solution at a sampled step get "
+                "no maintenance nor hazard: %s", bad.size, bad.tolist())
+    st = dataclasses.replace(st, maintainable=st.maintainable[~fragile[st.maintainable]],
+                             hazard_lines=st.hazard_lines[~fragile[st.hazard_lines]])
+    for k, d in enumerate(drafts):
+        d.maintenance, d.hazards = _events(grid, cfg, st, seed, k, calendar(d.stamps))
+    return st
+
+
+def _repair(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, d: _Draft, f,
+            tick=None):
+    """Redispatch the steps of ``d`` whose AC power flow diverged (see ``repair_diverged``).
+
+    Each such step moves, a quarter at a time, towards the case's set-points scaled to the
+    step's total load (productions within their capacity, the case's voltage set-points) until
+    its power flow converges. Returns the flows with the repaired rows filled in.
+    """
+    bad = np.flatnonzero(~f.converged_mask)
+    if not bad.size or not cfg.repair_diverged:
+        return f
+    scale = d.load_p[bad].sum(axis=1) / max(float(grid.load_p_mw.sum()), 1e-9)
+    target_p = np.clip(st.ref_p[None, :] * scale[:, None], 0.0, st.capacity)
+    target_v = np.where(grid.prod_kind == PROD_PQ, 1.0, grid.prod_vm_pu)[None, :]
+    p0, v0, plan0 = d.prod_p[bad], d.prod_v[bad], d.prod_p_planned[bad]
+    todo = np.ones(bad.size, dtype=bool)
+    for alpha in (0.25, 0.5, 0.75, 1.0):
+        rows = bad[todo]
+        p = np.round((1 - alpha) * p0[todo] + alpha * target_p[todo], cfg.mw_decimals)
+        v = np.round((1 - alpha) * v0[todo] + alpha * target_v, cfg.pu_decimals)
+        trial = base_topology_flows(grid, p, v, d.load_p[rows], d.load_q[rows])
+        ok = trial.converged_mask
+        d.prod_p[rows[ok]], d.prod_v[rows[ok]] = p[ok], v[ok]
+        d.prod_p_planned[rows[ok]] = np.round(p[ok] + (1 - alpha) * (
+            plan0[todo][ok] - p0[todo][ok]), cfg.coarse_decimals)
+        for name in ("prod_p_mw", "line_a_or"):
+            getattr(f, name)[rows[ok]] = getattr(trial, name)[ok]
+        f.converged_mask[rows[ok]] = True
+        idx = np.flatnonzero(todo)
+        todo[idx[ok]] = False
+        if tick is not None:
+            tick(int(rows.size))
+        if not todo.any():
+            break
+    logger.info("chronic %s: %d diverged step(s) redispatched towards the case's set-points, "
+                "%d still diverge", d.name, bad.size, int(todo.sum()))
+    return f
+
+
 def generate_scenarios(grid: GridArrays, seed: int,
-                       config: GeneratorConfig | None = None) -> GeneratedScenarios:
+                       config: GeneratorConfig | None = None,
+                       progress: bool = False) -> GeneratedScenarios:
     """Generate a set of monthly chronics for ``grid`` (see the module doc for the model).
 
     Args:
         grid: the grid (e.g. ``load_grid("case14")``).
         seed: any non-negative integer; the same seed gives identical chronics.
         config: generator settings (default :class:`GeneratorConfig`).
+        progress: show a progress bar over the power flows (tqdm, on stderr).
 
     Returns:
         The chronics (grid column order, validated) with their statistics and the random
@@ -425,7 +506,17 @@ def generate_scenarios(grid: GridArrays, seed: int,
     ref_p = np.where(grid.prod_kind == PROD_SLACK, ref.prod_p_mw[0], grid.prod_p_mw)
     st = _setup(grid, cfg, seed, np.asarray(ref_p, dtype=np.float64))
     drafts = [_draft(grid, cfg, st, seed, k) for k in range(cfg.n_chronics)]
-    flows = [base_topology_flows(grid, d.prod_p, d.prod_v, d.load_p, d.load_q) for d in drafts]
+    from tqdm.auto import tqdm
+
+    n_rows = sum(d.prod_p.shape[0] for d in drafts)
+    n_n1 = st.maintainable.size * cfg.n1_samples
+    bar = tqdm(total=n_rows + n_n1, unit="pf", unit_scale=True, disable=not progress,
+               desc=f"{grid.name}: power flows", leave=False)
+    flows = []
+    for d in drafts:
+        f = base_topology_flows(grid, d.prod_p, d.prod_v, d.load_p, d.load_q)
+        bar.update(d.prod_p.shape[0])
+        flows.append(_repair(grid, cfg, st, d, f, bar.update))
     all_a = np.concatenate([f.line_a_or for f in flows if f.converged_mask.any()], axis=0)
     ok = np.concatenate([f.converged_mask for f in flows if f.converged_mask.any()])
     n1 = None
@@ -440,8 +531,12 @@ def generate_scenarios(grid: GridArrays, seed: int,
         spread = rest[np.linspace(0, rest.size - 1, cfg.n1_samples - n_peak).astype(np.int64)
                       ] if rest.size else rest
         peak = np.unique(np.concatenate([order[:n_peak], spread]))
-        n1 = contingency_flows(grid, stack["prod_p"][peak], stack["prod_v"][peak],
-                               stack["load_p"][peak], stack["load_q"][peak], st.maintainable)
+        n1, fragile = contingency_flows(grid, stack["prod_p"][peak], stack["prod_v"][peak],
+                                        stack["load_p"][peak], stack["load_q"][peak],
+                                        st.maintainable, tick=bar.update)
+        if cfg.secure_outages and fragile.any():
+            st = _secure_events(grid, cfg, st, seed, drafts, fragile)
+    bar.close()
     limits, stressed = thermal_limits(grid, all_a[ok], n1, cfg, _rng(seed, _S_LIMITS))
     slack = grid.slack_prod_idx
     chronics: list[Chronic] = []

@@ -10,6 +10,14 @@ import numpy as np
 from ..errors import ConfigurationError
 from ..grid.arrays import GridArrays
 
+#: Above this many substations the automatic settings are those of large grids (dispatch).
+BIG_GRID_SUBSTATIONS = 200
+
+#: Settings added after the shipped folders were generated, with the value that changes
+#: nothing: ``GENERATED.md`` lists them only when they differ, so regenerating a shipped
+#: folder rewrites the same report.
+NO_OP_SETTINGS = {"dispatch": "pro-rata", "repair_diverged": True, "secure_outages": False}
+
 
 def _range(lo: float, hi: float) -> tuple[float, float]:
     return field(default=(lo, hi))
@@ -58,8 +66,20 @@ class GeneratorConfig:
         stressed_n1_ratio: same for the stressed branches (keep it below the hard-overflow
             coefficient, 1.5 by default, so that one outage alone does not break them at once).
         n1_samples: number of steps used for the N-1 sizing, half at the highest total loads
-            and half spread over the year (0 disables it).
+            and half spread over the year (0 disables it). None: 96, or on grids above 200
+            substations 24000 / branches (8 to 96), so the N-1 pass stays about 24k flows.
         limit_floor_fraction: no limit (in MVA) below this fraction of the median limit.
+        dispatch: how thermal units share the residual demand: ``"pro-rata"`` (weights drawn
+            from capacity and reference set-point, renewables at their capacity) or
+            ``"reference"`` (weights from the case's own set-points, renewables sized at most
+            like an average unit), which keeps the case's power transfers and so an AC
+            solution on large grids. None: ``"reference"`` above 200 substations.
+        repair_diverged: steps whose base-topology AC power flow diverges are redispatched
+            towards the case's set-points scaled to the step's load (in quarters, until one
+            converges); nothing changes when every step converges.
+        secure_outages: no maintenance nor hazard on a branch whose single outage had no AC
+            solution at a step of the N-1 pass (large grids have a few; the game would end at
+            once). None: True above 200 substations.
         mw_decimals: decimals of the realised active powers (MW).
         coarse_decimals: decimals of the reactive powers and of every forecast (MW, MVAr):
             coarser, since they matter less and make most of the bytes.
@@ -102,8 +122,11 @@ class GeneratorConfig:
     max_overload_hours: float = 12.0
     n1_ratio: tuple[float, float] = _range(0.8, 1.05)
     stressed_n1_ratio: tuple[float, float] = _range(1.05, 1.3)
-    n1_samples: int = 96
+    n1_samples: int | None = None
     limit_floor_fraction: float = 0.25
+    dispatch: str | None = None
+    repair_diverged: bool = True
+    secure_outages: bool | None = None
     mw_decimals: int = 2
     coarse_decimals: int = 1
     pu_decimals: int = 3
@@ -128,6 +151,8 @@ class GeneratorConfig:
         for key in ("system_phi", "regional_phi", "load_phi", "limit_quantile"):
             if not 0.0 <= getattr(self, key) < 1.0 + (key == "limit_quantile"):
                 raise bad(key, "0 <= value < 1 (<= 1 for limit_quantile)")
+        if self.n1_samples is not None and self.n1_samples < 0:
+            raise bad("n1_samples", "None (automatic) or >= 0")
         if self.n_stressed is not None and self.n_stressed < 0:
             raise bad("n_stressed", "None (automatic) or >= 0")
         for key in ("wind_share", "solar_share"):
@@ -151,6 +176,8 @@ class GeneratorConfig:
             value = getattr(self, key)
             if value is not None and value < 0:
                 raise bad(key, "None (automatic) or >= 0")
+        if self.dispatch not in (None, "pro-rata", "reference"):
+            raise bad("dispatch", "None (automatic), 'pro-rata' or 'reference'")
         for key, lo in (("mw_decimals", 0), ("coarse_decimals", 0), ("pu_decimals", 2)):
             if not lo <= getattr(self, key) <= 6:
                 raise bad(key, f"an integer from {lo} to 6")
@@ -171,4 +198,11 @@ class GeneratorConfig:
             changes["n_stressed"] = int(round(4.0 * scale))
         if self.n_regions is None:
             changes["n_regions"] = int(np.clip(round(np.sqrt(grid.n_sub / 2.0)), 2, 8))
+        if self.n1_samples is None:  # 96; fewer on large grids (~24k contingency flows)
+            changes["n1_samples"] = (96 if grid.n_sub <= BIG_GRID_SUBSTATIONS
+                                     else int(np.clip(24000 // max(grid.n_line, 1), 8, 96)))
+        if self.secure_outages is None:
+            changes["secure_outages"] = grid.n_sub > BIG_GRID_SUBSTATIONS
+        if self.dispatch is None:
+            changes["dispatch"] = "reference" if grid.n_sub > BIG_GRID_SUBSTATIONS else "pro-rata"
         return dataclasses.replace(self, **changes)

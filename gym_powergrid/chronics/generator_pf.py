@@ -62,22 +62,25 @@ def base_topology_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray
 
 def contingency_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray,
                       load_p: np.ndarray, load_q: np.ndarray,
-                      outages: np.ndarray) -> np.ndarray:
+                      outages: np.ndarray, tick=None) -> tuple[np.ndarray, np.ndarray]:
     """Worst current of every branch over single-branch outages (N-1), per sampled step.
 
     Args:
         grid: the grid.
         prod_p, prod_v, load_p, load_q: (S, n) injections of the sampled steps.
         outages: indices of the branches taken out one at a time (non-bridges).
+        tick: called with the number of power flows run after each outage (progress bars).
 
     Returns:
-        (S, n_line) max over the outages of each branch's origin current (A); diverged
-        contingencies are skipped.
+        (S, n_line) max over the outages of each branch's origin current (A), diverged
+        contingencies skipped; and the (n_line,) mask of the outages that diverged at some
+        sampled step.
     """
     pf = NumbaPowerFlow(grid)
     base = Topology.reference(grid)
     prod_q = np.asarray(grid.prod_q_mvar, dtype=np.float64)
     worst = np.zeros((prod_p.shape[0], grid.n_line))
+    diverged = np.zeros(grid.n_line, dtype=bool)
     for c in np.asarray(outages, dtype=np.int64).tolist():
         status = base.line_status.copy()
         status[c] = False
@@ -89,8 +92,11 @@ def contingency_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray,
             if res.converged:
                 np.maximum(worst[s], res.line_a_or, out=worst[s])
             else:
+                diverged[c] = True
                 pf.reset_voltages()
-    return worst
+        if tick is not None:
+            tick(prod_p.shape[0])
+    return worst, diverged
 
 
 def thermal_limits(grid: GridArrays, line_a: np.ndarray, line_a_n1: np.ndarray | None,

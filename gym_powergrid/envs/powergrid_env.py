@@ -303,7 +303,7 @@ class PowerGridEnv(gym.Env):
         self._prev_obs = None
         if self._renderer is not None:
             self._renderer.reset_history()
-        self._render_frame_if_human()
+        self._record_frame()
         return obs, info
 
     def step(self, action):
@@ -329,7 +329,7 @@ class PowerGridEnv(gym.Env):
         self._last_action = applied
         self._prev_obs = self._last_obs
         self._last_obs, self._last_info = obs, info
-        self._render_frame_if_human()
+        self._record_frame()
         return obs, reward, terminated, truncated, info
 
     def simulate(self, action, loadflow_mode: str = "DC"):
@@ -536,9 +536,14 @@ class PowerGridEnv(gym.Env):
                     reward_components=info.get("reward_components"), last_action_text=words,
                     game_over=info.get("game_over_message"))
 
-    def _render_frame_if_human(self) -> None:
-        if self.render_mode == "human" and self._last_obs is not None:
+    def _record_frame(self) -> None:
+        """Feed the renderer's history at every step (drawn or not); draw in human mode."""
+        if self.render_mode is None or self._last_obs is None:
+            return
+        if self.render_mode == "human":
             self._get_renderer().render(**self._render_args())
+        else:
+            self._get_renderer().record(self._last_obs, self._last_info)
 
     def render(self):
         if self.render_mode is None:

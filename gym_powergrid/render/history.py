@@ -22,6 +22,7 @@ class HistoryPoint:
     total_prod_mw: float
     n_overflow: int
     date: _dt.datetime | None
+    timestep: int | None = None
 
 
 class FrameHistory:
@@ -45,14 +46,22 @@ class FrameHistory:
         self._chronic = None
 
     def push(self, state: FrameState) -> None:
-        """Record a frame; a change of chronic name clears the history first."""
+        """Record a frame; a change of chronic name clears the history first.
+
+        A frame of the same step as the last one (the env records every step, then a frame of
+        that step is drawn) replaces it instead of being counted twice.
+        """
         if state.chronic_name is not None:
             if self._chronic is not None and state.chronic_name != self._chronic:
                 self._points.clear()
             self._chronic = state.chronic_name
-        self._points.append(
-            HistoryPoint(state.total_load_mw, state.total_prod_mw, state.n_overflow, state.date)
-        )
+        point = HistoryPoint(state.total_load_mw, state.total_prod_mw, state.n_overflow,
+                             state.date, state.timestep)
+        if (self._points and state.timestep is not None
+                and self._points[-1].timestep == state.timestep):
+            self._points[-1] = point
+        else:
+            self._points.append(point)
 
     @property
     def points(self) -> list[HistoryPoint]:

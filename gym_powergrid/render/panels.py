@@ -161,9 +161,14 @@ class PanelView:
                    st.TEXT_DIM)
             return
         items = list(components.items())
-        row = 17 * p.scale
-        y0 = top + 42 * p.scale
-        n_fit = max(1, int((y + h - y0 - 4) // row))
+        y0 = top + 40 * p.scale
+        avail = y + h - y0 - 2
+        # every component gets a row: rows tighten to fit (pypownet's reward has five)
+        row = max(12 * p.scale, min(17 * p.scale, avail / len(items)))
+        n_fit = max(1, min(len(items), int(avail // row)))
+        if n_fit < len(items):  # too many to list: the last row says how many are hidden
+            hidden = len(items) - n_fit + 1
+            items = items[:n_fit - 1] + [(f"+ {hidden} more", float("nan"))]
         vals = np.array([float(v) for _k, v in items[:n_fit]], dtype=np.float64)
         finite = np.abs(vals[np.isfinite(vals)])
         scale = float(finite.max()) if finite.size else 0.0
@@ -180,8 +185,9 @@ class PanelView:
                 rect = pg.Rect(min(zero, zero + length), int(yy - 5), max(1, abs(length)), 10)
                 pg.draw.rect(surface, col, rect)
             pg.draw.line(surface, st.PANEL_EDGE, (zero, yy - 7), (zero, yy + 7))
-            p.text(surface, f"{float(v) + 0.0:,.2f}", (x + w - pad, yy), 12, st.TEXT,
-                   anchor="midright")
+            if np.isfinite(v):
+                p.text(surface, f"{float(v) + 0.0:,.2f}", (x + w - pad, yy), 12, st.TEXT,
+                       anchor="midright")
 
     def _draw_status(self, surface: Any, state: FrameState, history: FrameHistory) -> None:
         p, pg = self.p, self.pg

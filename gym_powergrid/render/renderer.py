@@ -109,6 +109,11 @@ class GridRenderer:
             self._background = bg
         return self._background
 
+    def record(self, obs: Mapping, info: Mapping | None = None) -> None:
+        """Add a step to the history without drawing (the env calls it at every step, so the
+        curves are complete however rarely frames are drawn)."""
+        self.history.push(frame_state(self.grid, obs, info))
+
     def reset_history(self) -> None:
         """Forget the frames seen so far (call it when an episode restarts)."""
         self.history.clear()

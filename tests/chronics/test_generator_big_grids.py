@@ -1,0 +1,93 @@
+"""Large grids: injections with an AC solution at every step, automatic settings, named cases,
+and the shipped folders unchanged by the large-grid machinery."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gym_powergrid.chronics.generator import GeneratorConfig, generate_scenarios
+from gym_powergrid.errors import ConfigurationError
+from gym_powergrid.new_env import _round_trip_grid, resolve_case
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "gym_powergrid" / "envs" / "params"
+
+
+@pytest.fixture(scope="module")
+def case300():
+    return _round_trip_grid("case300", "case300")
+
+
+def test_automatic_settings_depend_on_grid_size(case300):
+    small = GeneratorConfig().resolved(_round_trip_grid("case14", "case14"))
+    big = GeneratorConfig().resolved(case300)
+    assert (small.dispatch, small.secure_outages, small.n1_samples) == ("pro-rata", False, 96)
+    assert big.dispatch == "reference" and big.secure_outages
+    assert 8 <= big.n1_samples < 96
+    with pytest.raises(ConfigurationError, match="dispatch"):
+        GeneratorConfig(dispatch="random")
+
+
+def test_case300_converges_at_every_step(case300):
+    cfg = GeneratorConfig(n_chronics=1, days_per_chronic=2, n1_samples=4)
+    out = generate_scenarios(case300, seed=1, config=cfg)
+    assert out.stats[0].n_diverged == 0  # the pro-rata dispatch diverged at 43 of 48 steps
+    c = out.chronics[0]
+    cap = out.prod_capacity_mw
+    assert np.all(c.prod_p_mw[:, out.prod_role != 0] <= cap[out.prod_role != 0] + 1e-6)
+    assert np.all(c.prod_p_mw[:, out.prod_role != 0] >= -1e-6)
+
+
+def test_pro_rata_dispatch_of_case300_is_repaired(case300):
+    cfg = GeneratorConfig(n_chronics=1, days_per_chronic=1, n1_samples=0, dispatch="pro-rata")
+    assert generate_scenarios(case300, seed=1, config=cfg).stats[0].n_diverged == 0
+    bare = cfg.replace(repair_diverged=False)
+    assert generate_scenarios(case300, seed=1, config=bare).stats[0].n_diverged > 0
+
+
+def test_named_cases_of_pandapower_are_accepted():
+    net = resolve_case("case9")  # not in gym_powergrid.grid.cases.NAMED_CASES
+    assert len(net.bus) == 9
+    assert resolve_case("case14") == "case14"
+    with pytest.raises(ConfigurationError, match="case1354pegase"):
+        resolve_case("case1354pegas")
+
+
+def _new_env(tmp_path, *extra):
+    return subprocess.run(
+        [sys.executable, "-m", "gym_powergrid.new_env", "n9", "--case", "case9", "--out",
+         str(tmp_path), "--seed", "1", "--n-chronics", "1", "--days", "1", "--set",
+         "n1_samples=2", "--overwrite", *extra],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "TQDM_DISABLE": "1"})
+
+
+def test_new_env_logs_info_only_with_verbose(tmp_path):
+    quiet = _new_env(tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "INFO" not in quiet.stderr and "wrote" in quiet.stdout
+    loud = _new_env(tmp_path, "-v")
+    assert loud.returncode == 0, loud.stderr
+    assert "INFO gym_powergrid" in loud.stderr
+
+
+def test_shipped_case14_is_regenerated_byte_for_byte(tmp_path):
+    """The recorded command still writes the shipped level0 folder (big-grid options no-op)."""
+    from gym_powergrid.new_env import main
+
+    record = (SHIPPED / "case14" / "GENERATED.md").read_text()
+    assert "--seed 2" in record
+    assert main(["case14", "--case", "case14", "--out", str(tmp_path), "--seed", "2",
+                 "-q"]) == 0
+    new, old = tmp_path / "case14" / "level0", SHIPPED / "case14" / "level0"
+    files = sorted(p.relative_to(old) for p in old.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(new) for p in new.rglob("*") if p.is_file())
+    for f in files:
+        assert (new / f).read_bytes() == (old / f).read_bytes(), f
+    body = lambda text: text.split("```", 2)[2]  # noqa: E731 - the report after the command
+    assert body((tmp_path / "case14" / "GENERATED.md").read_text()) == body(record)
