@@ -17,12 +17,13 @@ def test_unknown_env_id_suggests_a_close_one(capsys):
 
 def test_unknown_agent_fails_before_env_and_workers(monkeypatch, capsys):
     import gym_powergrid.agents.compare as compare
+    import gym_powergrid.agents.executors as executors
     import gym_powergrid.runner as runner
 
     def forbidden(*args, **kwargs):
         raise AssertionError("work started before the names were checked")
 
-    monkeypatch.setattr(compare, "ProcessPoolExecutor", forbidden)
+    monkeypatch.setattr(executors, "run_tasks", forbidden)
     monkeypatch.setattr(compare, "chronic_names", forbidden)
     assert main(["bench", "--agents", "do-nothing", "gredy", "--quick", "--no-progress"]) == 2
     assert "Did you mean 'greedy'?" in capsys.readouterr().err
