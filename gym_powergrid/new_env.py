@@ -133,8 +133,8 @@ def create_environment(
         case_text = "<GridArrays>" if isinstance(case, GridArrays) else str(case)
         command = shlex.join(["python", "-m", "gym_powergrid.new_env", name, "--case",
                               case_text, "--out", str(out), "--seed", str(seed)])
-    (env_path / generated_file(level)).write_text(generated_report(generated, config, command, level),
-                                           encoding="utf-8")
+    report = generated_report(generated, config, command, level)
+    (env_path / generated_file(level)).write_text(report, encoding="utf-8")
     logger.info("environment %s written to %s", name, env_path)
     return env_path, generated
 
