@@ -48,7 +48,7 @@ from .agents.base import Agent
 logger = logging.getLogger(__name__)
 
 ALGOS = ("maskable-ppo", "ppo", "dqn")
-ACTION_SPACES = ("discrete", "multibinary")
+ACTION_SPACES = ("guarded", "discrete", "multibinary")
 OBSERVATIONS = ("flat", "dict")
 #: Allowed values of the :class:`TrainConfig` fields that take a name.
 CHOICES: dict[str, tuple] = {"algo": ALGOS, "action_space": ACTION_SPACES,
@@ -93,16 +93,22 @@ class TrainConfig:
         env_kwargs: ``gymnasium.make`` keywords for training and evaluation envs (picklable,
             e.g. ``{"parameters": folder}``).
         reward: training reward (the evaluation uses the env's own, as the benchmark does).
-        action_space: ``"discrete"`` (unitary actions) or ``"multibinary"`` (raw switches).
+        action_space: ``"guarded"`` (unitary actions asked only in danger states, the
+            reconnection heuristic otherwise: the reference recipe), ``"discrete"`` (unitary
+            actions at every step) or ``"multibinary"`` (raw switches).
         observation: ``"flat"`` (``MlpPolicy``) or ``"dict"`` (``MultiInputPolicy``).
         min_elements: substations with at least this many elements get configuration actions.
+        danger_threshold: with ``action_space="guarded"``, the policy is asked only when an
+            in-service line's capacity usage reaches this (the reconnection heuristic plays
+            the other steps; :class:`~gym_powergrid.envs.guard.GuardedActions`).
         timesteps: training budget (environment steps, all processes together).
         n_envs: parallel environments.
         vec_env: ``"subproc"`` (one process each) or ``"dummy"`` (in process).
         start_method: ``SubprocVecEnv`` start method (None: SB3's, ``forkserver`` on Linux;
             ``"fork"`` starts workers in a second instead of re-importing pandapower and the
             numba kernels, at fork's usual risks).
-        n_heldout: the last ``n_heldout`` chronics are held out.
+        n_heldout: this many chronics, drawn at random with ``split_seed``, are held out.
+        split_seed: seed of the held-out draw (recorded in ``model.json`` and printed).
         train_chronics, heldout_chronics: explicit chronic names (override ``n_heldout``).
         random_start: start new training episodes at a random step of their chronic.
         seed: seed of the model and the environments.
@@ -112,42 +118,48 @@ class TrainConfig:
         net_arch: hidden layer sizes of the policy and value networks.
         torch_threads: torch threads of the learner (1 keeps CPU use modest).
         baselines: agents evaluated next to the policy.
+        eval_seeds: every held-out chronic is played once per seed.
         eval_max_steps: step budget per held-out chronic (None: the whole chronic).
         eval_workers: processes of the evaluation (1: in this process).
         evaluate, plot: evaluate on the held-out chronics; write the learning-curve PNG.
+        progress: show a progress bar (steps/s, recent episode length and reward) on stderr.
         verbose: SB3 verbosity (0, 1 or 2).
     """
 
     algo: str = "maskable-ppo"
-    env_id: str = "PowerGrid-case14-v0"
+    env_id: str = "PowerGrid-case14-hard-v0"
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     reward: str = "survival"
-    action_space: str = "discrete"
+    action_space: str = "guarded"
     observation: str = "flat"
     min_elements: int = 4
-    timesteps: int = 100_000
+    danger_threshold: float = 0.95
+    timesteps: int = 60_000
     n_envs: int = 2
     vec_env: str = "subproc"
     start_method: str | None = None
-    n_heldout: int = 3
+    n_heldout: int = 8
+    split_seed: int = 0
     train_chronics: tuple[str, ...] | None = None
     heldout_chronics: tuple[str, ...] | None = None
     random_start: bool = False
     seed: int = 0
     out: str = "runs/train"
     learning_rate: float = 3e-4
-    n_steps: int = 512
+    n_steps: int = 256
     batch_size: int = 128
     n_epochs: int = 10
     gamma: float = 0.99
     ent_coef: float = 0.01
     net_arch: tuple[int, ...] = (256, 256)
     torch_threads: int = 1
-    baselines: tuple[str, ...] = ("do-nothing", "greedy")
+    baselines: tuple[str, ...] = ("do-nothing", "reconnect", "greedy")
+    eval_seeds: tuple[int, ...] = (0, 1)
     eval_max_steps: int | None = None
     eval_workers: int = 2
     evaluate: bool = True
     plot: bool = True
+    progress: bool = True
     verbose: int = 0
 
     def __post_init__(self) -> None:
@@ -155,9 +167,30 @@ class TrainConfig:
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key}={getattr(self, key)!r} is unknown; choose one of "
                                  f"{', '.join(map(str, allowed))}")
-        if self.algo in ("maskable-ppo", "dqn") and self.action_space != "discrete":
-            raise ValueError(f"algo={self.algo!r} needs action_space='discrete' (a Discrete "
-                             "action space); use algo='ppo' for the MultiBinary switches")
+        if self.algo in ("maskable-ppo", "dqn") and self.action_space == "multibinary":
+            raise ValueError(f"algo={self.algo!r} needs action_space='guarded' or 'discrete' "
+                             "(a Discrete action space); use algo='ppo' for the MultiBinary "
+                             "switches")
+        import gym_powergrid  # noqa: F401 - registers the ids
+
+        if self.env_id not in gym.registry:
+            import difflib
+
+            ids = sorted(i for i in gym.registry if i.startswith("PowerGrid-"))
+            hint = difflib.get_close_matches(self.env_id, ids, n=1)
+            extra = f" Did you mean {hint[0]!r}?" if hint else ""
+            raise ValueError(f"unknown env {self.env_id!r}.{extra} Registered gym_powergrid "
+                             f"ids: {', '.join(ids)}")
+        from .envs.rewards import REWARDS
+
+        if self.reward not in (*REWARDS, "file"):
+            raise ValueError(f"unknown reward {self.reward!r}; choose one of "
+                             f"{', '.join(sorted(REWARDS))} or 'file'")
+        if not 0.0 <= float(self.danger_threshold) < 10.0:
+            raise ValueError(f"danger_threshold={self.danger_threshold!r} must be a capacity "
+                             "usage in [0, 10)")
+        if not self.eval_seeds:
+            raise ValueError("eval_seeds needs at least one seed")
         for key in ("timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "n_heldout"):
             if int(getattr(self, key)) < (key != "n_heldout"):
                 raise ValueError(f"{key}={getattr(self, key)!r} must be >= "
@@ -224,11 +257,14 @@ class ChronicSubset(gym.Wrapper):
 
 
 def wrap_env(env: gym.Env, action_space: str = "discrete", observation: str = "flat",
-             min_elements: int = 4) -> gym.Env:
+             min_elements: int = 4, danger_threshold: float = 0.95) -> gym.Env:
     """Apply the action and observation wrappers of a training recipe to ``env``."""
+    from .envs.guard import GuardedActions
     from .envs.wrappers import DiscreteUnitaryActions, FlatObservation
 
-    if action_space == "discrete":
+    if action_space == "guarded":
+        env = GuardedActions(env, threshold=danger_threshold, min_elements=min_elements)
+    elif action_space == "discrete":
         env = DiscreteUnitaryActions(env, min_elements=min_elements)
     if observation == "flat":
         env = FlatObservation(env)
@@ -239,7 +275,8 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
                       reward: str | None = "survival", action_space: str = "discrete",
                       observation: str = "flat", min_elements: int = 4,
                       chronics: Sequence[str | int] | None = None, random_start: bool = False,
-                      monitor_file: str | None = None) -> gym.Env:
+                      monitor_file: str | None = None,
+                      danger_threshold: float = 0.95) -> gym.Env:
     """One training env: ``gymnasium.make`` + wrappers + :class:`ChronicSubset` + ``Monitor``.
 
     Built from plain arguments, so a ``functools.partial`` of it pickles into ``SubprocVecEnv``
@@ -252,30 +289,41 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
     kwargs = dict(env_kwargs or {})
     if reward is not None:
         kwargs["reward"] = reward
-    env = wrap_env(gym.make(env_id, **kwargs), action_space, observation, min_elements)
+    env = wrap_env(gym.make(env_id, **kwargs), action_space, observation, min_elements,
+                   danger_threshold)
     if chronics is not None:
         env = ChronicSubset(env, chronics, random_start=random_start)
     if monitor_file is not None:
         from stable_baselines3.common.monitor import Monitor
 
-        env = Monitor(env, monitor_file, info_keywords=("game_over_reason",))
+        keys = ("game_over_reason",) + (("episode_env_steps",) if action_space == "guarded"
+                                        else ())
+        env = Monitor(env, monitor_file, info_keywords=keys)
     return env
 
 
-def split_chronics(names: Sequence[str], n_heldout: int = 3,
+def split_chronics(names: Sequence[str], n_heldout: int = 8,
                    train: Sequence[str] | None = None,
-                   heldout: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
-    """Split chronic names into (training, held-out): by default the last ``n_heldout`` are
-    held out. With a single chronic, it is used for both (and a warning is logged)."""
+                   heldout: Sequence[str] | None = None,
+                   seed: int = 0) -> tuple[list[str], list[str]]:
+    """Split chronic names into (training, held-out), both in the chronics' order.
+
+    By default ``n_heldout`` chronics drawn uniformly at random with ``seed`` (across the
+    whole year, not its end) are held out; explicit ``train`` / ``heldout`` names override the
+    draw. With fewer chronics than ``n_heldout`` + 1, all but one are held out; with a single
+    chronic, it is used for both (and a warning is logged).
+    """
     names = list(names)
     if train is not None or heldout is not None:
         held = list(heldout) if heldout is not None else [n for n in names if n not in train]
         tr = list(train) if train is not None else [n for n in names if n not in held]
-    elif len(names) <= n_heldout:
-        tr = names[: max(len(names) - 1, 1)]
-        held = names[len(tr):] or names[-1:]
+    elif len(names) == 1:
+        tr, held = names, names
     else:
-        tr, held = names[: len(names) - n_heldout], names[len(names) - n_heldout:]
+        k = min(n_heldout, len(names) - 1)
+        pick = set(np.random.default_rng(seed).choice(len(names), size=k, replace=False))
+        tr = [n for i, n in enumerate(names) if i not in pick]
+        held = [n for i, n in enumerate(names) if i in pick]
     unknown = sorted(set(tr + held) - set(names))
     if unknown:
         raise ValueError(f"unknown chronic(s) {unknown}; available: {', '.join(names)}")
@@ -300,7 +348,7 @@ def make_vec_env(cfg: TrainConfig, chronics: Sequence[str] | None,
         fns.append(functools.partial(
             make_training_env, cfg.env_id, cfg.env_kwargs, cfg.reward, cfg.action_space,
             cfg.observation, cfg.min_elements, None if chronics is None else list(chronics),
-            cfg.random_start, monitor))
+            cfg.random_start, monitor, cfg.danger_threshold))
     if cfg.vec_env == "subproc" and cfg.n_envs > 1:
         venv = SubprocVecEnv(fns, start_method=cfg.start_method)
     else:
@@ -362,8 +410,10 @@ class PolicyAgent(Agent):
         path: a saved ``model.zip`` (its ``model.json`` gives the algorithm and wrappers);
             default ``$GYM_POWERGRID_MODEL``.
         model: an SB3 model object instead of ``path``.
-        action_space, observation, min_elements: the training recipe (read from
-            ``model.json`` when a path is given; inferred from the model's spaces otherwise).
+        action_space, observation, min_elements, danger_threshold: the training recipe
+            (read from ``model.json`` when a path is given; inferred from the model's spaces
+            otherwise). With ``"guarded"`` actions the policy runs only in danger states and
+            the reconnection heuristic plays the others, exactly as in training.
         deterministic: act greedily with respect to the policy.
     """
 
@@ -372,7 +422,7 @@ class PolicyAgent(Agent):
     def __init__(self, env: Any, seed: int | None = None, path: str | os.PathLike | None = None,
                  model: Any = None, action_space: str | None = None,
                  observation: str | None = None, min_elements: int | None = None,
-                 deterministic: bool = True) -> None:
+                 danger_threshold: float | None = None, deterministic: bool = True) -> None:
         super().__init__(env, seed)
         recipe: dict = {}
         if model is None:
@@ -392,10 +442,18 @@ class PolicyAgent(Agent):
             "dict" if isinstance(model.observation_space, spaces.Dict) else "flat")
         n_min = int(min_elements or recipe.get("min_elements", 4))
         self.maskable = type(model).__name__ == "MaskablePPO"
+        from .envs.guard import GuardedActions
         from .envs.wrappers import DiscreteUnitaryActions, FlatObservation
 
-        self._discrete = (DiscreteUnitaryActions(env, min_elements=n_min)
-                          if self.action_kind == "discrete" else None)
+        self._guard = None
+        if self.action_kind == "guarded":
+            threshold = danger_threshold if danger_threshold is not None else recipe.get(
+                "danger_threshold", 0.95)
+            self._guard = GuardedActions(env, threshold=float(threshold), min_elements=n_min)
+            self._discrete = self._guard
+        else:
+            self._discrete = (DiscreteUnitaryActions(env, min_elements=n_min)
+                              if self.action_kind == "discrete" else None)
         self._flat = FlatObservation(self._discrete or env) if self.observation_kind == "flat" \
             else None
         inner = self._flat or self._discrete or env
@@ -405,12 +463,20 @@ class PolicyAgent(Agent):
                              "trained on another grid or with another min_elements?")
         self.last_choice = "do nothing"
 
-    def act(self, observation: Any) -> np.ndarray:
+    def _predict(self, observation: Any, mask: np.ndarray | None = None):
         x = self._flat.observation(observation) if self._flat is not None else observation
-        kwargs = {}
-        if self.maskable and self._discrete is not None:
-            kwargs["action_masks"] = self._discrete.action_masks()
+        kwargs = {} if mask is None or not self.maskable else {"action_masks": mask}
         a, _ = self.model.predict(x, deterministic=self.deterministic, **kwargs)
+        return a
+
+    def act(self, observation: Any) -> np.ndarray:
+        if self._guard is not None:
+            index, _ = self._guard.choose(
+                observation, lambda o, m: int(np.asarray(self._predict(o, m)).reshape(-1)[0]))
+            self.last_choice = self._guard.describe(index)
+            return self._guard.to_switches(index, observation)
+        mask = self._discrete.action_masks() if self._discrete is not None else None
+        a = self._predict(observation, mask)
         if self._discrete is None:
             self.last_choice = "switches"
             return np.asarray(a, dtype=np.int8).reshape(-1)
@@ -498,12 +564,13 @@ def plot_learning_curve(monitor_dir: str | os.PathLike, path: str | os.PathLike,
     df = load_monitor(monitor_dir)
     w = max(1, min(window, len(df) // 3 or 1))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, col, label in ((axes[0], "l", "episode length (steps survived)"),
+    length = "episode_env_steps" if "episode_env_steps" in df.columns else "l"
+    for ax, col, label in ((axes[0], length, "episode length (steps survived)"),
                            (axes[1], "r", "episode return (training reward)")):
         ax.plot(df["timesteps"], df[col], ".", alpha=0.25, ms=3, color="tab:blue")
         ax.plot(df["timesteps"], df[col].rolling(w, min_periods=1).mean(), color="tab:blue",
                 label=f"rolling mean ({w} episodes)")
-        ax.set_xlabel("training timesteps")
+        ax.set_xlabel("training timesteps" + (" (decisions)" if length != "l" else ""))
         ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}k" if x else "0")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -549,6 +616,24 @@ class TrainResult:
         return m
 
 
+def chronic_split(cfg: TrainConfig, warm_up: bool = False) -> tuple[list[str], list[str]]:
+    """The (training, held-out) chronics of ``cfg``; raises ValueError for unknown names.
+
+    ``warm_up`` also plays one step, which compiles (or loads) the numba kernels once, before
+    the workers start (forked workers inherit them, others find them in numba's cache).
+    """
+    probe = gym.make(cfg.env_id, **cfg.env_kwargs)
+    try:
+        names = list(probe.unwrapped.chronics.names)
+        if warm_up:
+            probe.reset(seed=cfg.seed)
+            probe.step(probe.unwrapped.action_helper.do_nothing())
+    finally:
+        probe.close()
+    return split_chronics(names, cfg.n_heldout, cfg.train_chronics, cfg.heldout_chronics,
+                          cfg.split_seed)
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     """Train, save, plot and evaluate (see the module docstring)."""
     _require_sb3(cfg.algo)
@@ -563,21 +648,19 @@ def train(cfg: TrainConfig) -> TrainResult:
     monitor_dir.mkdir(exist_ok=True)
     for old in monitor_dir.glob("*.monitor.csv"):
         old.unlink()
-    probe = gym.make(cfg.env_id, **cfg.env_kwargs)
-    names = list(probe.unwrapped.chronics.names)
-    # one step compiles (or loads) the numba kernels here, once, before the workers start:
-    # forked workers inherit them, others find them in numba's cache
-    probe.reset(seed=cfg.seed)
-    probe.step(probe.unwrapped.action_helper.do_nothing())
-    probe.close()
-    tr, held = split_chronics(names, cfg.n_heldout, cfg.train_chronics, cfg.heldout_chronics)
+    tr, held = chronic_split(cfg, warm_up=True)
     logger.info("training %s on %s: %d chronics (%s), held out %s", cfg.algo, cfg.env_id,
                 len(tr), ", ".join(tr), ", ".join(held))
     venv = make_vec_env(cfg, tr, monitor_dir)
     try:
         model = build_model(cfg, venv)
         t0 = time.perf_counter()
-        model.learn(total_timesteps=cfg.timesteps)
+        callback = None
+        if cfg.progress:
+            from .training_progress import ProgressBar
+
+            callback = ProgressBar(cfg.timesteps, f"{cfg.algo} on {cfg.env_id}")
+        model.learn(total_timesteps=cfg.timesteps, callback=callback)
         seconds = time.perf_counter() - t0
     finally:
         venv.close()
@@ -589,7 +672,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.evaluate:
         _, result.evaluation = evaluate_policy(
             model_path, cfg.algo, cfg.env_id, cfg.env_kwargs, held, cfg.baselines,
-            cfg.eval_max_steps, (cfg.seed,), cfg.eval_workers, out / "evaluation")
+            cfg.eval_max_steps, tuple(cfg.eval_seeds), cfg.eval_workers, out / "evaluation")
     if cfg.plot:
         ref = {} if result.evaluation is None else {
             f"{r['agent']} (held-out survival)": r["survival_mean"]
@@ -609,21 +692,24 @@ _HELP = {
     "out": "output folder", "torch_threads": "torch threads of the learner",
     "env_id": "registered env id", "reward": "training reward (survival, pypownet...)",
     "timesteps": "training budget (steps over all envs)", "n_envs": "parallel environments",
-    "n_heldout": "the last N chronics are held out for evaluation",
+    "n_heldout": "N chronics, drawn at random with --split-seed, are held out for evaluation",
+    "split_seed": "seed of the random held-out draw",
+    "danger_threshold": "guarded actions: the policy acts when a line's usage reaches this",
+    "eval_seeds": "every held-out chronic is played once per seed",
     "n_steps": "PPO rollout length per env", "net_arch": "hidden layer sizes",
     "start_method": "start method of the SubprocVecEnv workers; None: SB3's (forkserver)",
     "random_start": "start new training episodes at a random step of their chronic",
     "baselines": "agents evaluated next to the policy",
     "eval_max_steps": "step budget per held-out chronic (default: the whole chronic)",
     "train_chronics": "training chronics (default: all but the held-out ones)",
-    "heldout_chronics": "held-out chronics (default: the last N)",
+    "heldout_chronics": "held-out chronics (default: N drawn at random)",
     "eval_workers": "processes of the held-out evaluation",
 }
 #: Types of the options whose default is None or a tuple ("+": one or more values).
 _TYPES: dict[str, tuple[Any, str | None]] = {
     "start_method": (str, None), "train_chronics": (str, "+"),
     "heldout_chronics": (str, "+"), "eval_max_steps": (int, None), "net_arch": (int, "+"),
-    "baselines": (str, "*")}
+    "baselines": (str, "*"), "eval_seeds": (int, "+")}
 
 
 def build_parser(prog: str = "python -m gym_powergrid.training") -> argparse.ArgumentParser:
@@ -641,9 +727,10 @@ def build_parser(prog: str = "python -m gym_powergrid.training") -> argparse.Arg
         text = _HELP.get(name, name.replace("_", " "))
         if name in ("env_kwargs", "verbose"):
             continue
-        if name in ("evaluate", "plot"):
+        if name in ("evaluate", "plot", "progress"):
             skip = {"evaluate": ("eval", "held-out evaluation"),
-                    "plot": ("plot", "learning-curve PNG")}[name]
+                    "plot": ("plot", "learning-curve PNG"),
+                    "progress": ("progress", "progress bar")}[name]
             p.add_argument(f"--no-{skip[0]}", dest=name, action="store_false",
                            default=argparse.SUPPRESS, help=f"skip the {skip[1]}")
         elif isinstance(default, bool):
@@ -693,9 +780,12 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     try:
         cfg = config_from_args(args)
         _require_sb3(cfg.algo)
-    except (ValueError, ImportError) as exc:
+        tr, held = chronic_split(cfg)
+    except (ValueError, ImportError) as exc:  # gym_powergrid's input errors are ValueErrors
         _say(f"error: {exc}")
         return 2
+    _say(f"held-out chronics (drawn with --split-seed {cfg.split_seed}): {', '.join(held)}; "
+         f"training on {len(tr)} chronics")
     result = train(cfg)
     say = _say
     say(f"trained {cfg.algo} on {cfg.env_id} for {cfg.timesteps:,} steps in "

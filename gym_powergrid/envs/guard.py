@@ -10,7 +10,8 @@ the policy asked again. Its actions are those of
 configuration), except that action 0 is *the heuristic's move* instead of do-nothing, so a policy
 that always picks 0 plays the reconnection heuristic exactly, and learning is about *when and
 which* topology change beats it. The reward of a decision is the sum of the env's rewards over
-the steps it covered (times ``reward_scale``); ``info["env_steps"]`` counts them.
+the steps it covered (times ``reward_scale``); ``info["env_steps"]`` counts them and
+``info["episode_env_steps"]`` the episode's steps so far.
 
 The same rule drives a saved policy outside the wrapper (:meth:`GuardedActions.choose`, used by
 :class:`gym_powergrid.training.PolicyAgent`), so evaluation plays exactly what was trained.
@@ -67,6 +68,7 @@ class GuardedActions(gym.Wrapper):
         self.action_space = self.discrete.action_space
         self.n_decisions = 0
         self._obs: dict | None = None
+        self._episode_steps = 0
 
     #: resets in a row whose episode has no danger state before giving up (then the policy
     #: is asked at the first step)
@@ -109,10 +111,12 @@ class GuardedActions(gym.Wrapper):
             self.heuristic.reset(obs, info)
             obs, info, ended = self._advance(obs, info, 0.0, first=True)
             if not ended:
+                self._episode_steps = int(info["env_steps"])
                 return obs, info
             logger.debug("no danger state in a whole episode; resetting")
         obs, info = self.env.reset()  # pathological threshold: ask at the first step
         self._obs = obs
+        self._episode_steps = 0
         return obs, info
 
     def step(self, action):
@@ -123,10 +127,14 @@ class GuardedActions(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(
             self.to_switches(int(action), self._obs))
         info["env_steps"] = 1
-        if terminated or truncated:
+        if not (terminated or truncated):
+            obs, reward, terminated, truncated, info = self._advance(obs, info, float(reward))
+        else:
             self._obs = obs
-            return obs, reward * self.reward_scale, terminated, truncated, info
-        return self._advance(obs, info, float(reward))
+            reward = float(reward) * self.reward_scale
+        self._episode_steps += info["env_steps"]
+        info["episode_env_steps"] = self._episode_steps
+        return obs, reward, terminated, truncated, info
 
     def _advance(self, obs: dict, info: dict, total: float, first: bool = False):
         """Play the heuristic until a danger state or the episode's end."""

@@ -19,7 +19,7 @@ DEFAULT_REWARD = "survival"
 #: Level folder of the ``-hard`` ids (pypownet's layout: ``<case>/level1/``), next to level0.
 HARD_LEVEL = "level1"
 #: Cases shipping the hard level.
-HARD_CASES = ("case14",)
+HARD_CASES = SHIPPED_CASES
 
 
 def register_envs() -> None:
