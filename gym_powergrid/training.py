@@ -101,6 +101,13 @@ class TrainConfig:
         danger_threshold: with ``action_space="guarded"``, the policy is asked only when an
             in-service line's capacity usage reaches this (the reconnection heuristic plays
             the other steps; :class:`~gym_powergrid.envs.guard.GuardedActions`).
+        default_prior: with guarded actions and a PPO policy, the initial probability of
+            action 0 (the heuristic's move; shared with action 1, the expert's move, when
+            there is an expert), set through the bias of the action layer, so
+            that learning starts from the heuristic instead of random topology changes
+            (0: SB3's uniform start).
+        expert: with guarded actions, an agent name (e.g. ``"greedy"``) whose move is
+            action 1 (:class:`~gym_powergrid.envs.guard.GuardedActions`).
         timesteps: training budget (environment steps, all processes together).
         n_envs: parallel environments.
         vec_env: ``"subproc"`` (one process each) or ``"dummy"`` (in process).
@@ -134,6 +141,8 @@ class TrainConfig:
     observation: str = "flat"
     min_elements: int = 4
     danger_threshold: float = 0.95
+    default_prior: float = 0.9
+    expert: str | None = None
     timesteps: int = 60_000
     n_envs: int = 2
     vec_env: str = "subproc"
@@ -189,6 +198,12 @@ class TrainConfig:
         if not 0.0 <= float(self.danger_threshold) < 10.0:
             raise ValueError(f"danger_threshold={self.danger_threshold!r} must be a capacity "
                              "usage in [0, 10)")
+        if self.expert is not None:
+            from .agents import resolve_agent
+
+            resolve_agent(self.expert)  # ValueError naming the known agents
+        if not 0.0 <= float(self.default_prior) < 1.0:
+            raise ValueError(f"default_prior={self.default_prior!r} must be in [0, 1)")
         if not self.eval_seeds:
             raise ValueError("eval_seeds needs at least one seed")
         for key in ("timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "n_heldout"):
@@ -257,13 +272,15 @@ class ChronicSubset(gym.Wrapper):
 
 
 def wrap_env(env: gym.Env, action_space: str = "discrete", observation: str = "flat",
-             min_elements: int = 4, danger_threshold: float = 0.95) -> gym.Env:
+             min_elements: int = 4, danger_threshold: float = 0.95,
+             expert: str | None = None) -> gym.Env:
     """Apply the action and observation wrappers of a training recipe to ``env``."""
     from .envs.guard import GuardedActions
     from .envs.wrappers import DiscreteUnitaryActions, FlatObservation
 
     if action_space == "guarded":
-        env = GuardedActions(env, threshold=danger_threshold, min_elements=min_elements)
+        env = GuardedActions(env, threshold=danger_threshold, min_elements=min_elements,
+                             expert=expert)
     elif action_space == "discrete":
         env = DiscreteUnitaryActions(env, min_elements=min_elements)
     if observation == "flat":
@@ -276,7 +293,7 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
                       observation: str = "flat", min_elements: int = 4,
                       chronics: Sequence[str | int] | None = None, random_start: bool = False,
                       monitor_file: str | None = None,
-                      danger_threshold: float = 0.95) -> gym.Env:
+                      danger_threshold: float = 0.95, expert: str | None = None) -> gym.Env:
     """One training env: ``gymnasium.make`` + wrappers + :class:`ChronicSubset` + ``Monitor``.
 
     Built from plain arguments, so a ``functools.partial`` of it pickles into ``SubprocVecEnv``
@@ -290,7 +307,7 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
     if reward is not None:
         kwargs["reward"] = reward
     env = wrap_env(gym.make(env_id, **kwargs), action_space, observation, min_elements,
-                   danger_threshold)
+                   danger_threshold, expert)
     if chronics is not None:
         env = ChronicSubset(env, chronics, random_start=random_start)
     if monitor_file is not None:
@@ -348,7 +365,7 @@ def make_vec_env(cfg: TrainConfig, chronics: Sequence[str] | None,
         fns.append(functools.partial(
             make_training_env, cfg.env_id, cfg.env_kwargs, cfg.reward, cfg.action_space,
             cfg.observation, cfg.min_elements, None if chronics is None else list(chronics),
-            cfg.random_start, monitor, cfg.danger_threshold))
+            cfg.random_start, monitor, cfg.danger_threshold, cfg.expert))
     if cfg.vec_env == "subproc" and cfg.n_envs > 1:
         venv = SubprocVecEnv(fns, start_method=cfg.start_method)
     else:
@@ -368,8 +385,17 @@ def build_model(cfg: TrainConfig, venv) -> Any:
         return cls(cfg.policy, venv, batch_size=cfg.batch_size, buffer_size=50_000,
                    learning_starts=min(1000, max(cfg.timesteps // 10, 1)),
                    exploration_fraction=0.3, **common)
-    return cls(cfg.policy, venv, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
-               n_epochs=cfg.n_epochs, ent_coef=cfg.ent_coef, **common)
+    model = cls(cfg.policy, venv, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
+                n_epochs=cfg.n_epochs, ent_coef=cfg.ent_coef, **common)
+    if cfg.action_space == "guarded" and cfg.default_prior > 0 and cfg.algo != "dqn":
+        import torch
+
+        n = int(venv.action_space.n)
+        k = 1 if cfg.expert is None else 2  # the heuristic's move (and the expert's)
+        with torch.no_grad():  # softmax(bias): actions < k share default_prior
+            model.policy.action_net.bias[:k] += float(
+                np.log(cfg.default_prior / k / (1.0 - cfg.default_prior) * max(n - k, 1)))
+    return model
 
 
 def save_recipe(path: str | os.PathLike, cfg: TrainConfig, extra: dict | None = None) -> None:
@@ -449,7 +475,8 @@ class PolicyAgent(Agent):
         if self.action_kind == "guarded":
             threshold = danger_threshold if danger_threshold is not None else recipe.get(
                 "danger_threshold", 0.95)
-            self._guard = GuardedActions(env, threshold=float(threshold), min_elements=n_min)
+            self._guard = GuardedActions(env, threshold=float(threshold), min_elements=n_min,
+                                         expert=recipe.get("expert"))
             self._discrete = self._guard
         else:
             self._discrete = (DiscreteUnitaryActions(env, min_elements=n_min)
@@ -487,6 +514,8 @@ class PolicyAgent(Agent):
 
 # ---------------------------------------------------------------------- evaluation, plots
 POLICY_AGENT = "gym_powergrid.training:PolicyAgent"
+#: Name of the trained policy in the evaluation tables and ``--json`` keys.
+POLICY_LABEL = "policy"
 
 
 def evaluate_policy(model_path: str | os.PathLike, label: str, env_id: str,
@@ -671,12 +700,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     result = TrainResult(cfg, model_path, tr, held, seconds, model=model)
     if cfg.evaluate:
         _, result.evaluation = evaluate_policy(
-            model_path, cfg.algo, cfg.env_id, cfg.env_kwargs, held, cfg.baselines,
+            model_path, POLICY_LABEL, cfg.env_id, cfg.env_kwargs, held, cfg.baselines,
             cfg.eval_max_steps, tuple(cfg.eval_seeds), cfg.eval_workers, out / "evaluation")
     if cfg.plot:
         ref = {} if result.evaluation is None else {
             f"{r['agent']} (held-out survival)": r["survival_mean"]
-            for _, r in result.evaluation.iterrows() if r["agent"] != cfg.algo}
+            for _, r in result.evaluation.iterrows() if r["agent"] != POLICY_LABEL}
         result.curve_path = plot_learning_curve(
             monitor_dir, out / "learning_curve.png",
             title=f"{cfg.algo} on {cfg.env_id} ({cfg.reward} reward)", baselines=ref)
@@ -696,6 +725,8 @@ _HELP = {
     "split_seed": "seed of the random held-out draw",
     "danger_threshold": "guarded actions: the policy acts when a line's usage reaches this",
     "eval_seeds": "every held-out chronic is played once per seed",
+    "default_prior": "guarded actions: initial probability of the heuristic's move",
+    "expert": "guarded actions: agent whose move is action 1 (e.g. greedy)",
     "n_steps": "PPO rollout length per env", "net_arch": "hidden layer sizes",
     "start_method": "start method of the SubprocVecEnv workers; None: SB3's (forkserver)",
     "random_start": "start new training episodes at a random step of their chronic",
@@ -707,7 +738,7 @@ _HELP = {
 }
 #: Types of the options whose default is None or a tuple ("+": one or more values).
 _TYPES: dict[str, tuple[Any, str | None]] = {
-    "start_method": (str, None), "train_chronics": (str, "+"),
+    "start_method": (str, None), "expert": (str, None), "train_chronics": (str, "+"),
     "heldout_chronics": (str, "+"), "eval_max_steps": (int, None), "net_arch": (int, "+"),
     "baselines": (str, "*"), "eval_seeds": (int, "+")}
 

@@ -49,10 +49,14 @@ class GuardedActions(gym.Wrapper):
         min_elements: substations with at least this many elements get configuration actions.
         max_auto_steps: ask the policy at least every this many steps (None: only in danger).
         reward_scale: factor applied to the summed reward of a decision.
+        expert: optional agent name (e.g. ``"greedy"``, see :mod:`gym_powergrid.agents`) whose
+            move becomes action 1 (the unitary actions then start at 2): the policy can learn
+            when a search is worth following rather than finding every move itself.
     """
 
     def __init__(self, env: gym.Env, threshold: float = 0.95, min_elements: int = 4,
-                 max_auto_steps: int | None = None, reward_scale: float = 1.0) -> None:
+                 max_auto_steps: int | None = None, reward_scale: float = 1.0,
+                 expert: str | None = None) -> None:
         super().__init__(env)
         from ..agents.search import LineReconnection
 
@@ -65,7 +69,13 @@ class GuardedActions(gym.Wrapper):
         self.reward_scale = float(reward_scale)
         self.discrete = DiscreteUnitaryActions(env, min_elements=min_elements)
         self.heuristic = LineReconnection(env)
-        self.action_space = self.discrete.action_space
+        self.expert = None
+        if expert is not None:
+            from ..agents import make_agent
+
+            self.expert = make_agent(expert, env, seed=0)
+        self.offset = 0 if self.expert is None else 1  # unitary action k is index k + offset
+        self.action_space = gym.spaces.Discrete(self.discrete.action_space.n + self.offset)
         self.n_decisions = 0
         self._obs: dict | None = None
         self._episode_steps = 0
@@ -81,14 +91,19 @@ class GuardedActions(gym.Wrapper):
 
     def to_switches(self, index: int, obs: dict) -> np.ndarray:
         """Switch vector of action ``index`` (0: the heuristic's move) in the current state."""
-        if int(index) == 0:
+        index = int(index)
+        if index == 0:
             return self.heuristic.act(obs)
-        return self.discrete.to_switches(int(index))
+        if self.expert is not None and index == 1:
+            return self.expert.act(obs)
+        return self.discrete.to_switches(index - self.offset)
 
     def action_masks(self) -> np.ndarray:
         """Legal actions now (sb3-contrib's convention); action 0 is always legal."""
         mask = self.discrete.action_masks()
         mask[0] = True
+        if self.expert is not None:
+            mask = np.concatenate([[True], mask])
         return mask
 
     def choose(self, obs: dict, policy: Callable[[dict, np.ndarray], int]) -> tuple[int, bool]:
@@ -101,7 +116,12 @@ class GuardedActions(gym.Wrapper):
         return int(policy(obs, self.action_masks())), True
 
     def describe(self, index: int) -> str:
-        return "reconnection heuristic" if int(index) == 0 else self.discrete.describe(index)
+        index = int(index)
+        if index == 0:
+            return "reconnection heuristic"
+        if self.expert is not None and index == 1:
+            return f"{getattr(self.expert, 'name', 'expert')}'s move"
+        return self.discrete.describe(index - self.offset)
 
     # -------------------------------------------------------------- the decision process
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -109,6 +129,8 @@ class GuardedActions(gym.Wrapper):
             obs, info = self.env.reset(seed=seed, options=options)
             seed = None
             self.heuristic.reset(obs, info)
+            if self.expert is not None:
+                self.expert.reset(obs, info)
             obs, info, ended = self._advance(obs, info, 0.0, first=True)
             if not ended:
                 self._episode_steps = int(info["env_steps"])
