@@ -141,9 +141,9 @@ class TrainConfig:
     observation: str = "flat"
     min_elements: int = 4
     danger_threshold: float = 0.95
-    default_prior: float = 0.9
-    expert: str | None = None
-    timesteps: int = 60_000
+    default_prior: float = 0.95
+    expert: str | None = "greedy"
+    timesteps: int = 20_000
     n_envs: int = 2
     vec_env: str = "subproc"
     start_method: str | None = None
@@ -159,7 +159,7 @@ class TrainConfig:
     batch_size: int = 128
     n_epochs: int = 10
     gamma: float = 0.99
-    ent_coef: float = 0.01
+    ent_coef: float = 0.001
     net_arch: tuple[int, ...] = (256, 256)
     torch_threads: int = 1
     baselines: tuple[str, ...] = ("do-nothing", "reconnect", "greedy")

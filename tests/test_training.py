@@ -379,7 +379,7 @@ def test_guarded_recipe_end_to_end(tmp_path):
     the saved policy through PolicyAgent (same guard rule)."""
     out = tmp_path / "hard"
     code = main(["--timesteps", "256", "--n-steps", "64", "--batch-size", "64", "--n-epochs",
-                 "1", "--net-arch", "32", "--n-envs", "2", "--start-method", "fork",
+                 "1", "--net-arch", "32", "--n-envs", "2", "--vec-env", "dummy",
                  "--heldout-chronics", "04_apr", "--eval-max-steps", "48", "--eval-workers", "1",
                  "--baselines", "do-nothing", "reconnect", "--no-progress", "--out", str(out),
                  "--json", str(tmp_path / "m.json")])
