@@ -1,14 +1,17 @@
 """Train stable-baselines3 agents on gym_powergrid and compare them with the baselines.
 
-Default recipe: MaskablePPO (sb3-contrib) on the legality-masked ``Discrete`` unitary actions of
-:class:`~gym_powergrid.envs.wrappers.DiscreteUnitaryActions`, with
+Default recipe (the README's Training section): MaskablePPO (sb3-contrib) on
+``PowerGrid-case14-hard-v0`` with :class:`~gym_powergrid.envs.guard.GuardedActions` (the
+policy is asked only when a line is loaded at 95% of its limit or more; the reconnection
+heuristic plays the other steps; action 0 = the heuristic's move, 1 = the greedy search's, then
+the unitary actions of :class:`~gym_powergrid.envs.wrappers.DiscreteUnitaryActions`),
 :class:`~gym_powergrid.envs.wrappers.FlatObservation` and ``reward="survival"``, in ``n_envs``
-``SubprocVecEnv`` processes. The first chronics train, the last ``n_heldout`` are held out; the
-trained policy then plays them next to do-nothing and greedy through the agent benchmark
+``SubprocVecEnv`` processes. ``n_heldout`` chronics drawn at random with ``split_seed`` are
+held out; the trained policy then plays them (once per ``eval_seeds`` seed) next to
+do-nothing, reconnect and greedy through the agent benchmark
 (:mod:`gym_powergrid.agents.compare`: episodes end at the first game over, env's own reward)::
 
-    python -m gym_powergrid.training --algo maskable-ppo --env PowerGrid-case14-v0 \\
-        --timesteps 200000 --n-envs 2 --out runs/case14-maskable-ppo --json results.json
+    python -m gym_powergrid.training --json results/training.json
 
 ``--out`` receives ``model.zip``, ``model.json`` (the recipe, to rebuild the wrappers),
 ``monitor/`` (SB3 ``Monitor`` CSVs, one row per training episode), ``learning_curve.png`` and
