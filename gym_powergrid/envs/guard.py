@@ -11,8 +11,9 @@ configuration), except that action 0 is *the heuristic's move* instead of do-not
 that always picks 0 plays the reconnection heuristic exactly, and learning is about *when and
 which* topology change beats it. The reward of a decision is the sum of the env's rewards over
 the steps it covered (times ``reward_scale``); ``info["env_steps"]`` counts them and
-``info["episode_env_steps"]`` the episode's steps so far. The steps ``reset`` plays before the first danger state are
-counted in ``episode_env_steps`` but their reward is not returned (no policy choice affects it).
+``info["episode_env_steps"]`` the episode's steps so far. The steps ``reset`` plays before the
+first danger state are counted in ``episode_env_steps`` but their reward is not returned (no
+policy choice affects it).
 
 The same rule drives a saved policy outside the wrapper (:meth:`GuardedActions.choose`, used by
 :class:`gym_powergrid.training.PolicyAgent`), so evaluation plays exactly what was trained.
