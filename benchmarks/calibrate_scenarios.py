@@ -23,6 +23,8 @@ Usage::
     python benchmarks/calibrate_scenarios.py --case case14 --seed 14 --policies do_nothing,reconnect
     python benchmarks/calibrate_scenarios.py --params gym_powergrid/envs/params/case14
     python benchmarks/calibrate_scenarios.py --case case14 --env   # via gymnasium.make
+    python benchmarks/calibrate_scenarios.py --params gym_powergrid/envs/params/case14 \\
+        --level hard --policies do_nothing,reconnect,greedy          # the hard level
 """
 
 from __future__ import annotations
@@ -185,7 +187,7 @@ def _load(args) -> tuple[GridArrays, list[Chronic], Rules]:  # noqa: ANN001
     if args.params:
         from gym_powergrid.params import ParameterFolder
 
-        folder = ParameterFolder(args.params)
+        folder = ParameterFolder(args.params, args.level)
         grid = folder.grid
         chronics = list(folder.chronics)
         return grid, chronics, Rules.from_config(folder.config)
@@ -199,7 +201,11 @@ def _load(args) -> tuple[GridArrays, list[Chronic], Rules]:  # noqa: ANN001
         key, _, value = item.partition("=")
         overrides[key] = eval(value)  # noqa: S307 - benchmark convenience
     gen = generate_scenarios(grid, args.seed, GeneratorConfig(**overrides))
-    return grid, gen.chronics, Rules.from_config(default_config(grid))
+    config = {}
+    for item in args.config or []:
+        key, _, value = item.partition("=")
+        config[key] = eval(value)  # noqa: S307 - benchmark convenience
+    return grid, gen.chronics, Rules.from_config(default_config(grid, **config))
 
 
 def _run_env(args) -> None:  # noqa: ANN001
@@ -311,7 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--params", help="parameter folder to read instead of generating")
     parser.add_argument("--policies", default="do_nothing,reconnect")
+    parser.add_argument("--level", default=None, help="level of --params (default: the first)")
     parser.add_argument("--set", action="append", help="generator override KEY=VALUE")
+    parser.add_argument("--config", action="append",
+                        help="game-rule override KEY=VALUE (as new_env --config)")
     parser.add_argument("--env", action="store_true", help="run do-nothing via gymnasium.make")
     parser.add_argument("--n-env-chronics", type=int, default=12)
     parser.add_argument("--plot-weeks", metavar="PNG",

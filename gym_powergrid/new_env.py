@@ -40,6 +40,12 @@ logger = logging.getLogger(__name__)
 GENERATED_FILE = "GENERATED.md"
 
 
+def generated_file(level: str = "level0") -> str:
+    """Name of the generation record of ``level``: ``GENERATED.md`` for level0, else
+    ``GENERATED-<level>.md`` (each level keeps its own command next to the others)."""
+    return GENERATED_FILE if level == "level0" else f"GENERATED-{level}.md"
+
+
 def default_config(grid: GridArrays, **overrides) -> GameConfig:
     """The configuration written in new parameter folders.
 
@@ -165,8 +171,8 @@ def create_environment(
         case_text = "<GridArrays>" if isinstance(case, GridArrays) else str(case)
         command = shlex.join(["python", "-m", "gym_powergrid.new_env", name, "--case",
                               case_text, "--out", str(out), "--seed", str(seed)])
-    (env_path / GENERATED_FILE).write_text(generated_report(generated, config, command, level),
-                                           encoding="utf-8")
+    report = generated_report(generated, config, command, level)
+    (env_path / generated_file(level)).write_text(report, encoding="utf-8")
     logger.info("environment %s written to %s", name, env_path)
     return env_path, generated
 

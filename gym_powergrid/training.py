@@ -1,14 +1,17 @@
 """Train stable-baselines3 agents on gym_powergrid and compare them with the baselines.
 
-Default recipe: MaskablePPO (sb3-contrib) on the legality-masked ``Discrete`` unitary actions of
-:class:`~gym_powergrid.envs.wrappers.DiscreteUnitaryActions`, with
+Default recipe (the README's Training section): MaskablePPO (sb3-contrib) on
+``PowerGrid-case14-hard-v0`` with :class:`~gym_powergrid.envs.guard.GuardedActions` (the
+policy is asked only when a line is loaded at 95% of its limit or more; the reconnection
+heuristic plays the other steps; action 0 = the heuristic's move, 1 = the greedy search's, then
+the unitary actions of :class:`~gym_powergrid.envs.wrappers.DiscreteUnitaryActions`),
 :class:`~gym_powergrid.envs.wrappers.FlatObservation` and ``reward="survival"``, in ``n_envs``
-``SubprocVecEnv`` processes. The first chronics train, the last ``n_heldout`` are held out; the
-trained policy then plays them next to do-nothing and greedy through the agent benchmark
+``SubprocVecEnv`` processes. ``n_heldout`` chronics drawn at random with ``split_seed`` are
+held out; the trained policy then plays them (once per ``eval_seeds`` seed) next to
+do-nothing, reconnect and greedy through the agent benchmark
 (:mod:`gym_powergrid.agents.compare`: episodes end at the first game over, env's own reward)::
 
-    python -m gym_powergrid.training --algo maskable-ppo --env PowerGrid-case14-v0 \\
-        --timesteps 200000 --n-envs 2 --out runs/case14-maskable-ppo --json results.json
+    python -m gym_powergrid.training --json results/training.json
 
 ``--out`` receives ``model.zip``, ``model.json`` (the recipe, to rebuild the wrappers),
 ``monitor/`` (SB3 ``Monitor`` CSVs, one row per training episode), ``learning_curve.png`` and
@@ -48,7 +51,7 @@ from .agents.base import Agent
 logger = logging.getLogger(__name__)
 
 ALGOS = ("maskable-ppo", "ppo", "dqn")
-ACTION_SPACES = ("discrete", "multibinary")
+ACTION_SPACES = ("guarded", "discrete", "multibinary")
 OBSERVATIONS = ("flat", "dict")
 #: Allowed values of the :class:`TrainConfig` fields that take a name.
 CHOICES: dict[str, tuple] = {"algo": ALGOS, "action_space": ACTION_SPACES,
@@ -93,16 +96,29 @@ class TrainConfig:
         env_kwargs: ``gymnasium.make`` keywords for training and evaluation envs (picklable,
             e.g. ``{"parameters": folder}``).
         reward: training reward (the evaluation uses the env's own, as the benchmark does).
-        action_space: ``"discrete"`` (unitary actions) or ``"multibinary"`` (raw switches).
+        action_space: ``"guarded"`` (unitary actions asked only in danger states, the
+            reconnection heuristic otherwise: the reference recipe), ``"discrete"`` (unitary
+            actions at every step) or ``"multibinary"`` (raw switches).
         observation: ``"flat"`` (``MlpPolicy``) or ``"dict"`` (``MultiInputPolicy``).
         min_elements: substations with at least this many elements get configuration actions.
+        danger_threshold: with ``action_space="guarded"``, the policy is asked only when an
+            in-service line's capacity usage reaches this (the reconnection heuristic plays
+            the other steps; :class:`~gym_powergrid.envs.guard.GuardedActions`).
+        default_prior: with guarded actions and a PPO policy, the initial probability of
+            action 0 (the heuristic's move; shared with action 1, the expert's move, when
+            there is an expert), set through the bias of the action layer, so
+            that learning starts from the heuristic instead of random topology changes
+            (0: SB3's uniform start).
+        expert: with guarded actions, an agent name (e.g. ``"greedy"``) whose move is
+            action 1 (:class:`~gym_powergrid.envs.guard.GuardedActions`).
         timesteps: training budget (environment steps, all processes together).
         n_envs: parallel environments.
         vec_env: ``"subproc"`` (one process each) or ``"dummy"`` (in process).
         start_method: ``SubprocVecEnv`` start method (None: SB3's, ``forkserver`` on Linux;
             ``"fork"`` starts workers in a second instead of re-importing pandapower and the
             numba kernels, at fork's usual risks).
-        n_heldout: the last ``n_heldout`` chronics are held out.
+        n_heldout: this many chronics, drawn at random with ``split_seed``, are held out.
+        split_seed: seed of the held-out draw (recorded in ``model.json`` and printed).
         train_chronics, heldout_chronics: explicit chronic names (override ``n_heldout``).
         random_start: start new training episodes at a random step of their chronic.
         seed: seed of the model and the environments.
@@ -112,42 +128,50 @@ class TrainConfig:
         net_arch: hidden layer sizes of the policy and value networks.
         torch_threads: torch threads of the learner (1 keeps CPU use modest).
         baselines: agents evaluated next to the policy.
+        eval_seeds: every held-out chronic is played once per seed.
         eval_max_steps: step budget per held-out chronic (None: the whole chronic).
         eval_workers: processes of the evaluation (1: in this process).
         evaluate, plot: evaluate on the held-out chronics; write the learning-curve PNG.
+        progress: show a progress bar (steps/s, recent episode length and reward) on stderr.
         verbose: SB3 verbosity (0, 1 or 2).
     """
 
     algo: str = "maskable-ppo"
-    env_id: str = "PowerGrid-case14-v0"
+    env_id: str = "PowerGrid-case14-hard-v0"
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     reward: str = "survival"
-    action_space: str = "discrete"
+    action_space: str = "guarded"
     observation: str = "flat"
     min_elements: int = 4
-    timesteps: int = 100_000
+    danger_threshold: float = 0.95
+    default_prior: float = 0.95
+    expert: str | None = "greedy"
+    timesteps: int = 20_000
     n_envs: int = 2
     vec_env: str = "subproc"
     start_method: str | None = None
-    n_heldout: int = 3
+    n_heldout: int = 8
+    split_seed: int = 0
     train_chronics: tuple[str, ...] | None = None
     heldout_chronics: tuple[str, ...] | None = None
     random_start: bool = False
     seed: int = 0
     out: str = "runs/train"
     learning_rate: float = 3e-4
-    n_steps: int = 512
+    n_steps: int = 256
     batch_size: int = 128
     n_epochs: int = 10
     gamma: float = 0.99
-    ent_coef: float = 0.01
+    ent_coef: float = 0.001
     net_arch: tuple[int, ...] = (256, 256)
     torch_threads: int = 1
-    baselines: tuple[str, ...] = ("do-nothing", "greedy")
+    baselines: tuple[str, ...] = ("do-nothing", "reconnect", "greedy")
+    eval_seeds: tuple[int, ...] = (0, 1)
     eval_max_steps: int | None = None
     eval_workers: int = 2
     evaluate: bool = True
     plot: bool = True
+    progress: bool = True
     verbose: int = 0
 
     def __post_init__(self) -> None:
@@ -155,9 +179,36 @@ class TrainConfig:
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key}={getattr(self, key)!r} is unknown; choose one of "
                                  f"{', '.join(map(str, allowed))}")
-        if self.algo in ("maskable-ppo", "dqn") and self.action_space != "discrete":
-            raise ValueError(f"algo={self.algo!r} needs action_space='discrete' (a Discrete "
-                             "action space); use algo='ppo' for the MultiBinary switches")
+        if self.algo in ("maskable-ppo", "dqn") and self.action_space == "multibinary":
+            raise ValueError(f"algo={self.algo!r} needs action_space='guarded' or 'discrete' "
+                             "(a Discrete action space); use algo='ppo' for the MultiBinary "
+                             "switches")
+        import gym_powergrid  # noqa: F401 - registers the ids
+
+        if self.env_id not in gym.registry:
+            import difflib
+
+            ids = sorted(i for i in gym.registry if i.startswith("PowerGrid-"))
+            hint = difflib.get_close_matches(self.env_id, ids, n=1)
+            extra = f" Did you mean {hint[0]!r}?" if hint else ""
+            raise ValueError(f"unknown env {self.env_id!r}.{extra} Registered gym_powergrid "
+                             f"ids: {', '.join(ids)}")
+        from .envs.rewards import REWARDS
+
+        if self.reward not in (*REWARDS, "file"):
+            raise ValueError(f"unknown reward {self.reward!r}; choose one of "
+                             f"{', '.join(sorted(REWARDS))} or 'file'")
+        if not 0.0 <= float(self.danger_threshold) < 10.0:
+            raise ValueError(f"danger_threshold={self.danger_threshold!r} must be a capacity "
+                             "usage in [0, 10)")
+        if self.expert is not None:
+            from .agents import resolve_agent
+
+            resolve_agent(self.expert)  # ValueError naming the known agents
+        if not 0.0 <= float(self.default_prior) < 1.0:
+            raise ValueError(f"default_prior={self.default_prior!r} must be in [0, 1)")
+        if not self.eval_seeds:
+            raise ValueError("eval_seeds needs at least one seed")
         for key in ("timesteps", "n_envs", "n_steps", "batch_size", "n_epochs", "n_heldout"):
             if int(getattr(self, key)) < (key != "n_heldout"):
                 raise ValueError(f"{key}={getattr(self, key)!r} must be >= "
@@ -224,11 +275,16 @@ class ChronicSubset(gym.Wrapper):
 
 
 def wrap_env(env: gym.Env, action_space: str = "discrete", observation: str = "flat",
-             min_elements: int = 4) -> gym.Env:
+             min_elements: int = 4, danger_threshold: float = 0.95,
+             expert: str | None = None) -> gym.Env:
     """Apply the action and observation wrappers of a training recipe to ``env``."""
+    from .envs.guard import GuardedActions
     from .envs.wrappers import DiscreteUnitaryActions, FlatObservation
 
-    if action_space == "discrete":
+    if action_space == "guarded":
+        env = GuardedActions(env, threshold=danger_threshold, min_elements=min_elements,
+                             expert=expert)
+    elif action_space == "discrete":
         env = DiscreteUnitaryActions(env, min_elements=min_elements)
     if observation == "flat":
         env = FlatObservation(env)
@@ -239,7 +295,8 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
                       reward: str | None = "survival", action_space: str = "discrete",
                       observation: str = "flat", min_elements: int = 4,
                       chronics: Sequence[str | int] | None = None, random_start: bool = False,
-                      monitor_file: str | None = None) -> gym.Env:
+                      monitor_file: str | None = None,
+                      danger_threshold: float = 0.95, expert: str | None = None) -> gym.Env:
     """One training env: ``gymnasium.make`` + wrappers + :class:`ChronicSubset` + ``Monitor``.
 
     Built from plain arguments, so a ``functools.partial`` of it pickles into ``SubprocVecEnv``
@@ -252,30 +309,41 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
     kwargs = dict(env_kwargs or {})
     if reward is not None:
         kwargs["reward"] = reward
-    env = wrap_env(gym.make(env_id, **kwargs), action_space, observation, min_elements)
+    env = wrap_env(gym.make(env_id, **kwargs), action_space, observation, min_elements,
+                   danger_threshold, expert)
     if chronics is not None:
         env = ChronicSubset(env, chronics, random_start=random_start)
     if monitor_file is not None:
         from stable_baselines3.common.monitor import Monitor
 
-        env = Monitor(env, monitor_file, info_keywords=("game_over_reason",))
+        keys = ("game_over_reason",) + (("episode_env_steps",) if action_space == "guarded"
+                                        else ())
+        env = Monitor(env, monitor_file, info_keywords=keys)
     return env
 
 
-def split_chronics(names: Sequence[str], n_heldout: int = 3,
+def split_chronics(names: Sequence[str], n_heldout: int = 8,
                    train: Sequence[str] | None = None,
-                   heldout: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
-    """Split chronic names into (training, held-out): by default the last ``n_heldout`` are
-    held out. With a single chronic, it is used for both (and a warning is logged)."""
+                   heldout: Sequence[str] | None = None,
+                   seed: int = 0) -> tuple[list[str], list[str]]:
+    """Split chronic names into (training, held-out), both in the chronics' order.
+
+    By default ``n_heldout`` chronics drawn uniformly at random with ``seed`` (across the
+    whole year, not its end) are held out; explicit ``train`` / ``heldout`` names override the
+    draw. With fewer chronics than ``n_heldout`` + 1, all but one are held out; with a single
+    chronic, it is used for both (and a warning is logged).
+    """
     names = list(names)
     if train is not None or heldout is not None:
         held = list(heldout) if heldout is not None else [n for n in names if n not in train]
         tr = list(train) if train is not None else [n for n in names if n not in held]
-    elif len(names) <= n_heldout:
-        tr = names[: max(len(names) - 1, 1)]
-        held = names[len(tr):] or names[-1:]
+    elif len(names) == 1:
+        tr, held = names, names
     else:
-        tr, held = names[: len(names) - n_heldout], names[len(names) - n_heldout:]
+        k = min(n_heldout, len(names) - 1)
+        pick = set(np.random.default_rng(seed).choice(len(names), size=k, replace=False))
+        tr = [n for i, n in enumerate(names) if i not in pick]
+        held = [n for i, n in enumerate(names) if i in pick]
     unknown = sorted(set(tr + held) - set(names))
     if unknown:
         raise ValueError(f"unknown chronic(s) {unknown}; available: {', '.join(names)}")
@@ -300,7 +368,7 @@ def make_vec_env(cfg: TrainConfig, chronics: Sequence[str] | None,
         fns.append(functools.partial(
             make_training_env, cfg.env_id, cfg.env_kwargs, cfg.reward, cfg.action_space,
             cfg.observation, cfg.min_elements, None if chronics is None else list(chronics),
-            cfg.random_start, monitor))
+            cfg.random_start, monitor, cfg.danger_threshold, cfg.expert))
     if cfg.vec_env == "subproc" and cfg.n_envs > 1:
         venv = SubprocVecEnv(fns, start_method=cfg.start_method)
     else:
@@ -320,8 +388,17 @@ def build_model(cfg: TrainConfig, venv) -> Any:
         return cls(cfg.policy, venv, batch_size=cfg.batch_size, buffer_size=50_000,
                    learning_starts=min(1000, max(cfg.timesteps // 10, 1)),
                    exploration_fraction=0.3, **common)
-    return cls(cfg.policy, venv, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
-               n_epochs=cfg.n_epochs, ent_coef=cfg.ent_coef, **common)
+    model = cls(cfg.policy, venv, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
+                n_epochs=cfg.n_epochs, ent_coef=cfg.ent_coef, **common)
+    if cfg.action_space == "guarded" and cfg.default_prior > 0 and cfg.algo != "dqn":
+        import torch
+
+        n = int(venv.action_space.n)
+        k = 1 if cfg.expert is None else 2  # the heuristic's move (and the expert's)
+        with torch.no_grad():  # softmax(bias): actions < k share default_prior
+            model.policy.action_net.bias[:k] += float(
+                np.log(cfg.default_prior / k / (1.0 - cfg.default_prior) * max(n - k, 1)))
+    return model
 
 
 def save_recipe(path: str | os.PathLike, cfg: TrainConfig, extra: dict | None = None) -> None:
@@ -362,8 +439,10 @@ class PolicyAgent(Agent):
         path: a saved ``model.zip`` (its ``model.json`` gives the algorithm and wrappers);
             default ``$GYM_POWERGRID_MODEL``.
         model: an SB3 model object instead of ``path``.
-        action_space, observation, min_elements: the training recipe (read from
-            ``model.json`` when a path is given; inferred from the model's spaces otherwise).
+        action_space, observation, min_elements, danger_threshold: the training recipe
+            (read from ``model.json`` when a path is given; inferred from the model's spaces
+            otherwise). With ``"guarded"`` actions the policy runs only in danger states and
+            the reconnection heuristic plays the others, exactly as in training.
         deterministic: act greedily with respect to the policy.
     """
 
@@ -372,7 +451,7 @@ class PolicyAgent(Agent):
     def __init__(self, env: Any, seed: int | None = None, path: str | os.PathLike | None = None,
                  model: Any = None, action_space: str | None = None,
                  observation: str | None = None, min_elements: int | None = None,
-                 deterministic: bool = True) -> None:
+                 danger_threshold: float | None = None, deterministic: bool = True) -> None:
         super().__init__(env, seed)
         recipe: dict = {}
         if model is None:
@@ -392,10 +471,19 @@ class PolicyAgent(Agent):
             "dict" if isinstance(model.observation_space, spaces.Dict) else "flat")
         n_min = int(min_elements or recipe.get("min_elements", 4))
         self.maskable = type(model).__name__ == "MaskablePPO"
+        from .envs.guard import GuardedActions
         from .envs.wrappers import DiscreteUnitaryActions, FlatObservation
 
-        self._discrete = (DiscreteUnitaryActions(env, min_elements=n_min)
-                          if self.action_kind == "discrete" else None)
+        self._guard = None
+        if self.action_kind == "guarded":
+            threshold = danger_threshold if danger_threshold is not None else recipe.get(
+                "danger_threshold", 0.95)
+            self._guard = GuardedActions(env, threshold=float(threshold), min_elements=n_min,
+                                         expert=recipe.get("expert"))
+            self._discrete = self._guard
+        else:
+            self._discrete = (DiscreteUnitaryActions(env, min_elements=n_min)
+                              if self.action_kind == "discrete" else None)
         self._flat = FlatObservation(self._discrete or env) if self.observation_kind == "flat" \
             else None
         inner = self._flat or self._discrete or env
@@ -405,12 +493,20 @@ class PolicyAgent(Agent):
                              "trained on another grid or with another min_elements?")
         self.last_choice = "do nothing"
 
-    def act(self, observation: Any) -> np.ndarray:
+    def _predict(self, observation: Any, mask: np.ndarray | None = None):
         x = self._flat.observation(observation) if self._flat is not None else observation
-        kwargs = {}
-        if self.maskable and self._discrete is not None:
-            kwargs["action_masks"] = self._discrete.action_masks()
+        kwargs = {} if mask is None or not self.maskable else {"action_masks": mask}
         a, _ = self.model.predict(x, deterministic=self.deterministic, **kwargs)
+        return a
+
+    def act(self, observation: Any) -> np.ndarray:
+        if self._guard is not None:
+            index, _ = self._guard.choose(
+                observation, lambda o, m: int(np.asarray(self._predict(o, m)).reshape(-1)[0]))
+            self.last_choice = self._guard.describe(index)
+            return self._guard.to_switches(index, observation)
+        mask = self._discrete.action_masks() if self._discrete is not None else None
+        a = self._predict(observation, mask)
         if self._discrete is None:
             self.last_choice = "switches"
             return np.asarray(a, dtype=np.int8).reshape(-1)
@@ -421,6 +517,8 @@ class PolicyAgent(Agent):
 
 # ---------------------------------------------------------------------- evaluation, plots
 POLICY_AGENT = "gym_powergrid.training:PolicyAgent"
+#: Name of the trained policy in the evaluation tables and ``--json`` keys.
+POLICY_LABEL = "policy"
 
 
 def evaluate_policy(model_path: str | os.PathLike, label: str, env_id: str,
@@ -498,12 +596,13 @@ def plot_learning_curve(monitor_dir: str | os.PathLike, path: str | os.PathLike,
     df = load_monitor(monitor_dir)
     w = max(1, min(window, len(df) // 3 or 1))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, col, label in ((axes[0], "l", "episode length (steps survived)"),
+    length = "episode_env_steps" if "episode_env_steps" in df.columns else "l"
+    for ax, col, label in ((axes[0], length, "episode length (steps survived)"),
                            (axes[1], "r", "episode return (training reward)")):
         ax.plot(df["timesteps"], df[col], ".", alpha=0.25, ms=3, color="tab:blue")
         ax.plot(df["timesteps"], df[col].rolling(w, min_periods=1).mean(), color="tab:blue",
                 label=f"rolling mean ({w} episodes)")
-        ax.set_xlabel("training timesteps")
+        ax.set_xlabel("training timesteps" + (" (decisions)" if length != "l" else ""))
         ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}k" if x else "0")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -549,6 +648,24 @@ class TrainResult:
         return m
 
 
+def chronic_split(cfg: TrainConfig, warm_up: bool = False) -> tuple[list[str], list[str]]:
+    """The (training, held-out) chronics of ``cfg``; raises ValueError for unknown names.
+
+    ``warm_up`` also plays one step, which compiles (or loads) the numba kernels once, before
+    the workers start (forked workers inherit them, others find them in numba's cache).
+    """
+    probe = gym.make(cfg.env_id, **cfg.env_kwargs)
+    try:
+        names = list(probe.unwrapped.chronics.names)
+        if warm_up:
+            probe.reset(seed=cfg.seed)
+            probe.step(probe.unwrapped.action_helper.do_nothing())
+    finally:
+        probe.close()
+    return split_chronics(names, cfg.n_heldout, cfg.train_chronics, cfg.heldout_chronics,
+                          cfg.split_seed)
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     """Train, save, plot and evaluate (see the module docstring)."""
     _require_sb3(cfg.algo)
@@ -563,21 +680,19 @@ def train(cfg: TrainConfig) -> TrainResult:
     monitor_dir.mkdir(exist_ok=True)
     for old in monitor_dir.glob("*.monitor.csv"):
         old.unlink()
-    probe = gym.make(cfg.env_id, **cfg.env_kwargs)
-    names = list(probe.unwrapped.chronics.names)
-    # one step compiles (or loads) the numba kernels here, once, before the workers start:
-    # forked workers inherit them, others find them in numba's cache
-    probe.reset(seed=cfg.seed)
-    probe.step(probe.unwrapped.action_helper.do_nothing())
-    probe.close()
-    tr, held = split_chronics(names, cfg.n_heldout, cfg.train_chronics, cfg.heldout_chronics)
+    tr, held = chronic_split(cfg, warm_up=True)
     logger.info("training %s on %s: %d chronics (%s), held out %s", cfg.algo, cfg.env_id,
                 len(tr), ", ".join(tr), ", ".join(held))
     venv = make_vec_env(cfg, tr, monitor_dir)
     try:
         model = build_model(cfg, venv)
         t0 = time.perf_counter()
-        model.learn(total_timesteps=cfg.timesteps)
+        callback = None
+        if cfg.progress:
+            from .training_progress import ProgressBar
+
+            callback = ProgressBar(cfg.timesteps, f"{cfg.algo} on {cfg.env_id}")
+        model.learn(total_timesteps=cfg.timesteps, callback=callback)
         seconds = time.perf_counter() - t0
     finally:
         venv.close()
@@ -588,12 +703,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     result = TrainResult(cfg, model_path, tr, held, seconds, model=model)
     if cfg.evaluate:
         _, result.evaluation = evaluate_policy(
-            model_path, cfg.algo, cfg.env_id, cfg.env_kwargs, held, cfg.baselines,
-            cfg.eval_max_steps, (cfg.seed,), cfg.eval_workers, out / "evaluation")
+            model_path, POLICY_LABEL, cfg.env_id, cfg.env_kwargs, held, cfg.baselines,
+            cfg.eval_max_steps, tuple(cfg.eval_seeds), cfg.eval_workers, out / "evaluation")
     if cfg.plot:
         ref = {} if result.evaluation is None else {
             f"{r['agent']} (held-out survival)": r["survival_mean"]
-            for _, r in result.evaluation.iterrows() if r["agent"] != cfg.algo}
+            for _, r in result.evaluation.iterrows() if r["agent"] != POLICY_LABEL}
         result.curve_path = plot_learning_curve(
             monitor_dir, out / "learning_curve.png",
             title=f"{cfg.algo} on {cfg.env_id} ({cfg.reward} reward)", baselines=ref)
@@ -609,21 +724,26 @@ _HELP = {
     "out": "output folder", "torch_threads": "torch threads of the learner",
     "env_id": "registered env id", "reward": "training reward (survival, pypownet...)",
     "timesteps": "training budget (steps over all envs)", "n_envs": "parallel environments",
-    "n_heldout": "the last N chronics are held out for evaluation",
+    "n_heldout": "N chronics, drawn at random with --split-seed, are held out for evaluation",
+    "split_seed": "seed of the random held-out draw",
+    "danger_threshold": "guarded actions: the policy acts when a line's usage reaches this",
+    "eval_seeds": "every held-out chronic is played once per seed",
+    "default_prior": "guarded actions: initial probability of the heuristic's move",
+    "expert": "guarded actions: agent whose move is action 1 (e.g. greedy)",
     "n_steps": "PPO rollout length per env", "net_arch": "hidden layer sizes",
     "start_method": "start method of the SubprocVecEnv workers; None: SB3's (forkserver)",
     "random_start": "start new training episodes at a random step of their chronic",
     "baselines": "agents evaluated next to the policy",
     "eval_max_steps": "step budget per held-out chronic (default: the whole chronic)",
     "train_chronics": "training chronics (default: all but the held-out ones)",
-    "heldout_chronics": "held-out chronics (default: the last N)",
+    "heldout_chronics": "held-out chronics (default: N drawn at random)",
     "eval_workers": "processes of the held-out evaluation",
 }
 #: Types of the options whose default is None or a tuple ("+": one or more values).
 _TYPES: dict[str, tuple[Any, str | None]] = {
-    "start_method": (str, None), "train_chronics": (str, "+"),
+    "start_method": (str, None), "expert": (str, None), "train_chronics": (str, "+"),
     "heldout_chronics": (str, "+"), "eval_max_steps": (int, None), "net_arch": (int, "+"),
-    "baselines": (str, "*")}
+    "baselines": (str, "*"), "eval_seeds": (int, "+")}
 
 
 def build_parser(prog: str = "python -m gym_powergrid.training") -> argparse.ArgumentParser:
@@ -641,9 +761,10 @@ def build_parser(prog: str = "python -m gym_powergrid.training") -> argparse.Arg
         text = _HELP.get(name, name.replace("_", " "))
         if name in ("env_kwargs", "verbose"):
             continue
-        if name in ("evaluate", "plot"):
+        if name in ("evaluate", "plot", "progress"):
             skip = {"evaluate": ("eval", "held-out evaluation"),
-                    "plot": ("plot", "learning-curve PNG")}[name]
+                    "plot": ("plot", "learning-curve PNG"),
+                    "progress": ("progress", "progress bar")}[name]
             p.add_argument(f"--no-{skip[0]}", dest=name, action="store_false",
                            default=argparse.SUPPRESS, help=f"skip the {skip[1]}")
         elif isinstance(default, bool):
@@ -703,9 +824,12 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     try:
         cfg = config_from_args(args)
         _require_sb3(cfg.algo)
-    except (ValueError, ImportError) as exc:
+        tr, held = chronic_split(cfg)
+    except (ValueError, ImportError) as exc:  # gym_powergrid's input errors are ValueErrors
         _say(f"error: {exc}")
         return 2
+    _say(f"held-out chronics (drawn with --split-seed {cfg.split_seed}): {', '.join(held)}; "
+         f"training on {len(tr)} chronics")
     result = train(cfg)
     say = _say
     say(f"trained {cfg.algo} on {cfg.env_id} for {cfg.timesteps:,} steps in "

@@ -30,7 +30,7 @@ def shipped(request):
 def test_layout_and_generation_record(shipped):
     name, folder = shipped
     level = SHIPPED / name / "level0"
-    assert folder.levels == ("level0",)
+    assert folder.levels[0] == "level0"  # the default level
     assert (level / "configuration.yaml").is_file() and (level / "reference_grid.m").is_file()
     chronic_dirs = sorted(p.name for p in (level / "chronics").iterdir())
     assert chronic_dirs == [f"{k + 1:02d}_{m}" for k, m in enumerate(MONTHS)]
@@ -40,6 +40,27 @@ def test_layout_and_generation_record(shipped):
     record = (SHIPPED / name / "GENERATED.md").read_text()
     assert f"python -m gym_powergrid.new_env {name} --case {name}" in record
     assert "--seed" in record and "seed:" in record
+
+
+#: the hard level of each case: (chronics, steps of each chronic or None for whole months)
+HARD = {"case14": (24, None), "case30": (24, None), "case118": (12, 14 * 24)}
+
+
+@pytest.mark.parametrize("name", list(HARD))
+def test_hard_level_layout_and_generation_record(name):
+    from gym_powergrid.envs.registration import HARD_CASES, HARD_LEVEL
+
+    if name not in HARD_CASES:
+        pytest.skip(f"{name} ships no hard level")
+    folder = ParameterFolder(SHIPPED / name, HARD_LEVEL)
+    assert folder.levels == ("level0", HARD_LEVEL)
+    n, steps = HARD[name]
+    assert len(folder.chronics) == n
+    if steps is not None:
+        assert folder.chronics[0].n_steps == steps
+    record = (SHIPPED / name / f"GENERATED-{HARD_LEVEL}.md").read_text()
+    assert f"python -m gym_powergrid.new_env {name} --case {name}" in record
+    assert f"--level {HARD_LEVEL}" in record and "--seed" in record
 
 
 def test_configuration(shipped):
@@ -119,7 +140,9 @@ def test_grid_is_stressed_at_peaks(shipped):
 
 def test_total_size_stays_small():
     total = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
-    assert total < 5.2e6, f"shipped parameter folders take {total / 1e6:.2f} MB"
+    # level0 5.0 MB; the hard levels (24 case14 and case30 months, 12 two-week case118
+    # chronics) 5.8 MB more
+    assert total < 11.5e6, f"shipped parameter folders take {total / 1e6:.2f} MB"
 
 
 def test_gymnasium_make_case14_runs():

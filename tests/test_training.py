@@ -107,7 +107,8 @@ def test_maskable_ppo_finds_masks_through_subproc_vec_env():
     from sb3_contrib.common.maskable.utils import get_action_masks, is_masking_supported
 
     cfg = TrainConfig(env_id=ENV_ID, n_envs=2, vec_env="subproc", timesteps=256,
-                      n_steps=64, batch_size=64, n_epochs=1, net_arch=(32,))
+                      action_space="discrete", n_steps=64, batch_size=64, n_epochs=1,
+                      net_arch=(32,))
     from gym_powergrid.training import make_vec_env
 
     venv = make_vec_env(cfg, ["01_jan", "02_feb"])
@@ -146,13 +147,16 @@ def test_maskable_ppo_with_action_masker(memory_kwargs):
 
 # ---------------------------------------------------------------------- chronic split
 def test_split_chronics():
-    names = [f"{m:02d}" for m in range(1, 13)]
-    train_, held = split_chronics(names, 3)
-    assert train_ == names[:9] and held == names[9:]
+    names = [f"{m:02d}" for m in range(1, 25)]
+    train_, held = split_chronics(names, 8, seed=0)
+    assert len(held) == 8 and sorted(train_ + held) == names and not set(train_) & set(held)
+    assert held == sorted(held) and (train_, held) == split_chronics(names, 8, seed=0)
+    assert split_chronics(names, 8, seed=1)[1] != held  # the draw depends on the seed
+    assert held != names[-8:]  # drawn across the year, not its end
     assert split_chronics(names, 0, heldout=["05"]) == ([n for n in names if n != "05"], ["05"])
     assert split_chronics(["a"], 3) == (["a"], ["a"])  # one chronic: used for both
     with pytest.raises(ValueError, match="unknown chronic"):
-        split_chronics(names, 3, train=["13"])
+        split_chronics(names, 3, train=["99"])
 
 
 def test_chronic_subset_plays_only_allowed_chronics(memory_kwargs):
@@ -193,6 +197,36 @@ def test_train_config_errors():
         TrainConfig(algo="a2c")
     with pytest.raises(ValueError, match="timesteps"):
         TrainConfig(timesteps=0)
+    with pytest.raises(ValueError, match="unknown env.*PowerGrid-case14-hard-v0"):
+        TrainConfig(env_id="PowerGrid-case14-hrd-v0")
+    with pytest.raises(ValueError, match="unknown reward"):
+        TrainConfig(reward="survive")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--env", "PowerGrid-case15-v0"], "unknown env"),
+    (["--reward", "nope"], "unknown reward"),
+    (["--heldout-chronics", "13_jan", "99_xyz"], "unknown chronic"),
+    (["--train-chronics", "01_january"], "unknown chronic"),
+    (["--timesteps", "0"], "timesteps"),
+])
+def test_training_command_rejects_bad_input_before_training(argv, message, capsys, monkeypatch):
+    import gym_powergrid.training as training
+
+    def no_training(cfg):  # pragma: no cover - reaching it is the failure
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(training, "train", no_training)
+    assert main(argv) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("error:") and message in out
+
+
+def test_training_command_rejects_an_unknown_algorithm(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--algo", "a2c"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'a2c'" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------- end to end
@@ -200,6 +234,7 @@ def test_train_config_errors():
 def test_train_end_to_end_saves_reloads_and_evaluates(tmp_path):
     """The documented recipe on the shipped case14, with a tiny budget."""
     cfg = TrainConfig(env_id=ENV_ID, timesteps=2048, n_envs=2, vec_env="subproc",
+                      action_space="discrete", n_heldout=3, eval_seeds=(0,),
                       start_method="fork",  # workers start at once (the default is tested above)
                       n_steps=256, batch_size=128, n_epochs=2, net_arch=(64, 64),
                       out=str(tmp_path / "run"), eval_max_steps=24, eval_workers=1,
@@ -208,13 +243,15 @@ def test_train_end_to_end_saves_reloads_and_evaluates(tmp_path):
     assert result.model_path.is_file() and result.model_path.with_suffix(".json").is_file()
     assert result.curve_path is not None and result.curve_path.stat().st_size > 1000
     agg = result.evaluation
-    assert list(agg["agent"]) == ["maskable-ppo", "do-nothing", "greedy"]
-    assert result.heldout_chronics == ["10_oct", "11_nov", "12_dec"]
+    assert list(agg["agent"]) == ["policy", "do-nothing", "greedy"]
+    assert result.heldout_chronics == split_chronics(
+        [f"{k + 1:02d}_{m}" for k, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul",
+                                                   "aug", "sep", "oct", "nov", "dec"))], 3)[1]
     assert len(result.train_chronics) == 9
     assert (agg["episodes"] == 3).all() and (agg["survival_mean"] <= 24).all()
     assert (tmp_path / "run" / "evaluation" / "agents.csv").is_file()
     m = result.metrics()
-    assert m["timesteps"] == 2048 and "maskable-ppo/survival_mean" in m
+    assert m["timesteps"] == 2048 and "policy/survival_mean" in m
     assert all(isinstance(v, float) for v in m.values())
     # the training episodes were recorded by the Monitor, on the training chronics only
     from gym_powergrid.training import load_monitor
@@ -262,7 +299,8 @@ def test_policy_agent_rejects_a_model_of_another_size(memory_kwargs, tmp_path):
 @needs_case14
 def test_training_command_line(tmp_path, capsys):
     out = tmp_path / "cli"
-    code = main(["--algo", "ppo", "--env", ENV_ID, "--timesteps", "256", "--n-envs", "1",
+    code = main(["--algo", "ppo", "--env", ENV_ID, "--action-space", "discrete",
+                 "--timesteps", "256", "--n-envs", "1", "--eval-seeds", "0",
                  "--n-steps", "128", "--batch-size", "64", "--n-epochs", "1", "--net-arch", "32",
                  "--eval-max-steps", "5",
                  "--eval-workers", "1", "--baselines", "do-nothing", "--out", str(out),
@@ -271,7 +309,7 @@ def test_training_command_line(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "held-out chronics" in text and "do-nothing" in text
     metrics = json.loads((tmp_path / "m.json").read_text())
-    assert metrics["timesteps"] == 256 and "ppo/survival_mean" in metrics
+    assert metrics["timesteps"] == 256 and "policy/survival_mean" in metrics
     assert (out / "model.zip").is_file() and (out / "learning_curve.png").is_file()
 
 
@@ -295,3 +333,65 @@ def test_discrete_wrapper_masks_match_the_env_rules(memory_kwargs):
     assert not any(mask[i] for i, a in enumerate(inner.actions)
                    if a[0] == "substation" and a[1] == sub)
     assert not isinstance(env, FlatObservation)
+
+
+# ---------------------------------------------------------------------- guarded actions
+HARD_ID = "PowerGrid-case14-hard-v0"
+
+
+@needs_case14
+def test_guarded_actions_play_the_reconnection_heuristic_with_action_0():
+    """Always choosing 0 in the guarded env is exactly the reconnect baseline, step for step,
+    and the policy is asked only in danger states."""
+    from gym_powergrid.agents import make_agent
+    from gym_powergrid.envs.guard import GuardedActions, max_usage
+
+    env = GuardedActions(gym.make(HARD_ID), threshold=0.95)
+    obs, info = env.reset(seed=0, options={"chronic": "04_apr"})
+    assert max_usage(obs) >= 0.95
+    decisions, steps = 0, info["env_steps"]
+    while True:
+        obs, reward, terminated, truncated, info = env.step(0)
+        decisions += 1
+        steps += info["env_steps"]
+        assert info["episode_env_steps"] == steps
+        if terminated or truncated:
+            break
+        assert max_usage(obs) >= 0.95  # asked only in danger
+    guarded_steps = env.unwrapped.state.step
+    assert decisions < steps / 5
+
+    raw = gym.make(HARD_ID)
+    agent = make_agent("reconnect", raw)
+    obs, _ = raw.reset(seed=0, options={"chronic": "04_apr"})
+    while True:
+        obs, _, terminated, truncated, _ = raw.step(agent.act(obs))
+        if terminated or truncated:
+            break
+    assert raw.unwrapped.state.step == guarded_steps
+    with pytest.raises(ValueError, match="action must be an integer"):
+        env.step(10_000)
+
+
+@needs_case14
+def test_guarded_recipe_end_to_end(tmp_path):
+    """The reference recipe's command, tiny budget: JSON keys, learning curve, evaluation of
+    the saved policy through PolicyAgent (same guard rule)."""
+    out = tmp_path / "hard"
+    code = main(["--timesteps", "256", "--n-steps", "64", "--batch-size", "64", "--n-epochs",
+                 "1", "--net-arch", "32", "--n-envs", "2", "--vec-env", "dummy",
+                 "--heldout-chronics", "04_apr", "--eval-max-steps", "48", "--eval-workers", "1",
+                 "--baselines", "do-nothing", "reconnect", "--no-progress", "--out", str(out),
+                 "--json", str(tmp_path / "m.json")])
+    assert code == 0
+    m = json.loads((tmp_path / "m.json").read_text())
+    for agent in ("policy", "do-nothing", "reconnect"):
+        assert m[f"{agent}/episodes"] == 2 and 0 < m[f"{agent}/survival_mean"] <= 48
+    recipe = json.loads((out / "model.json").read_text())
+    assert recipe["action_space"] == "guarded" and recipe["heldout_chronics"] == ["04_apr"]
+    assert (out / "learning_curve.png").stat().st_size > 1000
+    raw = gym.make(HARD_ID)
+    agent = PolicyAgent(raw, path=out / "model.zip")
+    assert agent.action_kind == "guarded"
+    obs, _ = raw.reset(seed=0, options={"chronic": "04_apr"})
+    assert raw.step(agent.act(obs))[0] is not None

@@ -18,9 +18,12 @@ switches, line extremity node switches, line status switches. A 1 toggles. Build
 A ``Dict`` with pypownet's fields (table in :mod:`gym_powergrid.envs.observation`).
 
 ## Rewards
-``reward="pypownet"`` (default; five sub-rewards), ``"survival"`` (learning-friendly), ``"zero"``,
-``"file"`` (the folder's ``reward_signal.py``) or any callable; see
-:mod:`gym_powergrid.envs.rewards`. ``info["reward_components"]`` holds the named parts.
+``reward="survival"`` (default of the registered ids: bounded, 0.3 to 1 per surviving step, -1
+at game over), ``"pypownet"`` (five sub-rewards, all <= 0; the default of a parameter folder
+used directly, from its ``configuration.yaml``), ``"zero"``, ``"file"`` (the folder's
+``reward_signal.py``) or any callable; see :mod:`gym_powergrid.envs.rewards`.
+``info["reward_components"]`` holds the named parts, ``info["constraint_costs"]`` and
+``info["cost"]`` the per-step constraint costs (overloaded lines, isolated loads/productions).
 A ``reward_signal.py`` is Python code: it runs only when the caller asks for it
 (``reward="file"``, ``allow_reward_file=True``, or ``--reward file`` on the command line); a
 folder whose own ``configuration.yaml`` says ``reward: file`` is refused otherwise, so that
@@ -73,7 +76,7 @@ from .actions import ActionHelper, validate_action
 from .cascade import run_cascade
 from .fast_path import fast_transition, pack_rules
 from .observation import observation_space
-from .rewards import FLAG_ILLEGAL, make_reward
+from .rewards import FLAG_ILLEGAL, constraint_costs, make_reward
 from .sources import resolve_source
 
 logger = logging.getLogger(__name__)
@@ -316,6 +319,8 @@ class PowerGridEnv(gym.Env):
         comps = self._reward(obs, applied, flag, info, feats)
         reward = float(sum(comps.values()))
         info["reward_components"] = comps
+        info["constraint_costs"] = costs = constraint_costs(obs)
+        info["cost"] = float(sum(costs.values()))
         terminated = info["game_over_reason"] is not None
         truncated = (not terminated) and new_state.step >= self._chronic.n_steps - 1
         if terminated:

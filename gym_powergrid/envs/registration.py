@@ -12,13 +12,26 @@ MAX_EPISODE_STEPS = 31 * 24
 
 SHIPPED_CASES = ("case14", "case30", "case118")
 
+#: Default reward of every registered id (bounded, positive per surviving step; see
+#: :mod:`gym_powergrid.envs.rewards`). ``gym.make(id, reward="pypownet")`` gives pypownet's.
+DEFAULT_REWARD = "survival"
+
+#: Level folder of the ``-hard`` ids (pypownet's layout: ``<case>/level1/``), next to level0.
+HARD_LEVEL = "level1"
+#: Cases shipping the hard level.
+HARD_CASES = SHIPPED_CASES
+
 
 def register_envs() -> None:
-    """Register AC and DC ids for every shipped case (idempotent)."""
+    """Register AC and DC ids, level0 and hard level, for every shipped case (idempotent)."""
     for case in SHIPPED_CASES:
-        for suffix, mode in (("", "AC"), ("-dc", "DC")):
+        variants = [("level0", "", "AC"), ("level0", "-dc", "DC")]
+        if case in HARD_CASES:
+            variants += [(HARD_LEVEL, "-hard", "AC"), (HARD_LEVEL, "-hard-dc", "DC")]
+        for level, suffix, mode in variants:
             env_id = f"PowerGrid-{case}{suffix}-v0"
-            kwargs = {"parameters": case, "loadflow_mode": mode}
+            kwargs = {"parameters": case, "level": level, "loadflow_mode": mode,
+                      "reward": DEFAULT_REWARD}
             ENV_IDS[env_id] = kwargs
             if env_id in gym.registry:
                 continue

@@ -1,4 +1,4 @@
-"""Reward signals.
+"""Reward signals and per-step constraint costs.
 
 A reward is a callable ``reward(obs, action, flag, env) -> dict[str, float]`` returning named
 components; the env's scalar reward is their sum and ``info["reward_components"]`` holds the
@@ -6,13 +6,30 @@ dict. ``flag`` is None or one of :data:`FLAGS` (why the step is special).
 
 Shipped rewards (selectable by name with ``reward=...``):
 
-* ``"pypownet"`` (default): pypownet's five sub-rewards of its ``defaultXX`` environments (loads
-  cut, productions cut, action cost, distance to the reference topology, line capacity usage),
-  scaled by the grid size, with pypownet's flag rewards at game over. Its sum is always <= 0,
-  which makes ending an episode early look attractive to a learner.
-* ``"survival"``: learning-friendly: +1 per surviving step plus the mean line margin
-  (``mean(1 - usage)`` clipped to [-1, 1]), minus the action cost; -10 at game over.
+* ``"survival"`` (the default of every registered ``PowerGrid-*`` id): learning-friendly and
+  bounded. Each surviving step is worth ``0.5`` (component ``survival``) plus
+  ``0.5 * margin`` (``margin``: the mean of ``1 - usage`` over in-service lines, clipped to
+  [0, 1]; ``usage`` = ampere flow / thermal limit) minus the action cost
+  (``action_cost``: ``0.25 x`` pypownet's switch cost, 0.1 per node switch, 0.2 per line switch
+  and per illegal reconnection, capped at 0.2). A surviving step is therefore worth between
+  :data:`SURVIVAL_STEP_MIN` (0.3) and :data:`SURVIVAL_STEP_MAX` (1.0); the game-over step is
+  worth :data:`SURVIVAL_GAME_OVER` (-1) and ends the episode, so a game over is always worth
+  less than surviving, whatever the agent would have collected afterwards.
+* ``"pypownet"``: pypownet's five sub-rewards of its ``defaultXX`` environments (loads cut,
+  productions cut, action cost, distance to the reference topology, line capacity usage),
+  scaled by the grid size, with pypownet's flag rewards at game over; the default of parameter
+  folders used directly (``PowerGridEnv(parameters=...)``, ``reward: pypownet`` in their
+  ``configuration.yaml``). **Gymnasium pitfall**: its sum is always <= 0 and a game over
+  costs only about ``-n_substations`` once, after which the episode ends and so does the stream
+  of negative rewards; a return-maximising learner therefore learns to end episodes as early
+  as possible. Use it for pypownet-comparable scores, not for training.
 * ``"zero"``: pypownet's default template (always 0).
+
+Constraint costs (:func:`constraint_costs`), for constrained RL (Lagrangian PPO and the like):
+every ``step`` puts ``info["constraint_costs"] = {"overloaded_lines": n, "loads_cut": n,
+"prods_cut": n}`` (counts after the step: in-service lines above their thermal limit, isolated
+loads, isolated productions) and ``info["cost"]``, their sum (Safety-Gymnasium's key),
+whatever the reward.
 
 A custom reward is any callable with the signature above, or a pypownet ``reward_signal.py``
 file in the parameter folder (its ``CustomRewardSignal.compute_reward(observation, action,
@@ -138,32 +155,57 @@ class PypownetReward:
         return out
 
 
-class SurvivalReward:
-    """+1 per surviving step plus the mean line margin, minus the action cost; -10 at game over."""
+#: Bounds of the ``"survival"`` reward: any surviving step, and the game-over step.
+SURVIVAL_STEP_MIN, SURVIVAL_STEP_MAX, SURVIVAL_GAME_OVER = 0.3, 1.0, -1.0
+_GAME_OVER_FLAGS = (FLAG_DIVERGED, FLAG_TOO_MANY_LOADS_CUT, FLAG_TOO_MANY_PRODS_CUT)
 
-    def __init__(self, n_sub: int) -> None:
-        self.game_over_reward = -10.0
+
+class SurvivalReward:
+    """Bounded learning reward: 0.5 + 0.5 x line margin - action cost per step; -1 at game over.
+
+    See the module docstring for the exact definition and bounds.
+    """
+
+    survival = 0.5
+    margin_weight = 0.5
+    cost_weight = 0.25
+    max_action_cost = 0.2
+    game_over_reward = SURVIVAL_GAME_OVER
+
+    def __init__(self, n_sub: int = 0) -> None:
         self.cost = PypownetReward(n_sub)
+
+    def _components(self, flag: str | None, mean_margin: float, switch_cost: float,
+                    n_illegal: int) -> dict:
+        if flag in _GAME_OVER_FLAGS:
+            return {"survival": self.game_over_reward, "margin": 0.0, "action_cost": 0.0}
+        cost = switch_cost + self.cost.line_switch_cost * n_illegal
+        return {"survival": self.survival,
+                "margin": self.margin_weight * float(np.clip(mean_margin, 0.0, 1.0)),
+                "action_cost": -min(self.max_action_cost, self.cost_weight * float(cost))}
 
     def __call__(self, obs: dict, action: np.ndarray, flag: str | None, env=None,
                  n_illegal_reconnections: int = 0) -> dict:
         n_line = obs["lines_status"].shape[0]
-        if flag in (FLAG_DIVERGED, FLAG_TOO_MANY_LOADS_CUT, FLAG_TOO_MANY_PRODS_CUT):
-            return {"survival": self.game_over_reward, "margin": 0.0, "action_cost": 0.0}
         on = obs["lines_status"].astype(bool)
         usage = _usage(obs)[on]
-        margin = float(np.clip(np.mean(1.0 - usage), -1.0, 1.0)) if usage.size else 0.0
-        return {"survival": 1.0, "margin": margin,
-                "action_cost": -0.1 * self.cost.action_cost(action, n_line)}
-
+        margin = float(np.mean(1.0 - usage)) if usage.size else 0.0
+        return self._components(flag, margin, self.cost.action_cost(action, n_line),
+                                n_illegal_reconnections)
 
     def from_features(self, f: np.ndarray, flag: str | None, n_illegal: int = 0) -> dict:
-        if flag in (FLAG_DIVERGED, FLAG_TOO_MANY_LOADS_CUT, FLAG_TOO_MANY_PRODS_CUT):
-            return {"survival": self.game_over_reward, "margin": 0.0, "action_cost": 0.0}
-        margin = float(np.clip(f[FT_MEAN_MARGIN], -1.0, 1.0)) if f[FT_N_ON] > 0 else 0.0
+        margin = float(f[FT_MEAN_MARGIN]) if f[FT_N_ON] > 0 else 0.0
         cost = (self.cost.node_switch_cost * f[FT_NODE_SWITCHES]
                 + self.cost.line_switch_cost * f[FT_LINE_SWITCHES])
-        return {"survival": 1.0, "margin": margin, "action_cost": -0.1 * float(cost)}
+        return self._components(flag, margin, float(cost), n_illegal)
+
+
+def constraint_costs(obs: dict) -> dict[str, int]:
+    """Per-step constraint costs: overloaded in-service lines, isolated loads and productions."""
+    on = np.asarray(obs["lines_status"]).astype(bool)
+    over = int(np.count_nonzero(_usage(obs)[on] > 1.0))
+    return {"overloaded_lines": over, "loads_cut": int(np.sum(obs["are_loads_cut"])),
+            "prods_cut": int(np.sum(obs["are_prods_cut"]))}
 
 
 class ZeroReward:

@@ -55,50 +55,123 @@ class MinimalistObservation(SubsetObservation):
         super().__init__(env, MINIMALIST_KEYS)
 
 
-class FlatObservation(gym.ObservationWrapper):
-    """A flat float32 ``Box`` observation for MLP policies.
+#: Upper bound of the capacity-usage features (ampere flow / thermal limit), clipped above.
+USAGE_MAX = 2.0
+#: Bound of the injection features (MW relative to the element's nominal), clipped to [-b, b].
+INJECTION_MAX = 3.0
+#: Bound of the per-unit voltage features, clipped to [0, b].
+VOLTAGE_MAX = 2.0
+#: Steps (a day of hourly steps) the broken / maintenance countdown is divided by, at least.
+RECONNECT_STEPS_MIN = 24
 
-    Values are scaled to be O(1): powers are divided by the grid's total reference load,
-    ampere flows by thermal limits (so they read as capacity usage), counters by 10, the hour by
-    24 and the weekday by 7. The layout is the concatenation of ``keys`` in order;
-    ``self.slices[key]`` gives each key's slice.
+
+class FlatObservation(gym.ObservationWrapper):
+    """A flat float32 ``Box`` of order-1 features for neural policies, with exact bounds.
+
+    The layout is the concatenation of ``keys`` in order (``self.slices[key]`` gives each
+    key's slice); every feature is scaled, then clipped to its bounds (``observation_space``'s
+    ``low`` / ``high``, so ``observation_space.contains(obs)`` always holds; NaN reads 0):
+
+    ==========================================  ====================================  ==========
+    keys                                        feature                               bounds
+    ==========================================  ====================================  ==========
+    ampere_flows                                capacity usage: A / thermal limit     [0, 2]
+    active_loads, planned_active_loads,         MW / the load's nominal MW (the       [-3, 3]
+    reactive_loads, planned_reactive_loads      reference case's, at least 1 MW)
+    active_productions,                         MW / the production's capacity         [-3, 3]
+    planned_active_productions,                 (``prod_p_max_mw``; its reference MW
+    reactive_productions                        where unknown, at least 1 MW)
+    voltage_loads, voltage_productions,         per-unit voltage                      [0, 2]
+    planned_voltage_productions,
+    voltage_flows_origin / _extremity
+    active/reactive_flows_origin / _extremity   MW / the line's limit in MVA at 1 pu  [-3, 3]
+    timesteps_before_lines_reactionable         / line cooldown of the rules          [0, 1]
+    timesteps_before_nodes_reactionable         / substation cooldown of the rules    [0, 1]
+    timesteps_before_lines_reconnectable        / max(broken durations, 24 steps)     [0, 1]
+    timesteps_before_planned_maintenance        / maintenance horizon of the rules    [0, 1]
+    date_hour, date_minute, date_day_of_week    / 23, / 59, / 6 (Monday 0)            [0, 1]
+    date_month, date_day                        (month - 1) / 11, (day - 1) / 30      [0, 1]
+    lines_status, are_loads_cut, are_prods_cut  0 / 1 bits                            [0, 1]
+    productions/loads/lines_or/lines_ex_nodes   busbar bits                           [0, 1]
+    ==========================================  ====================================  ==========
+
+    The cooldowns and the maintenance horizon come from the env's ``config`` (pypownet's
+    ``configuration.yaml``); other keys raise ``ValueError``.
     """
 
     def __init__(self, env: gym.Env, keys=FLAT_DEFAULT_KEYS) -> None:
         super().__init__(env)
         self.keys = tuple(keys)
-        grid = env.unwrapped.grid
-        self._p_scale = float(max(np.sum(np.abs(grid.load_p_mw)), 1.0)) / max(grid.n_load, 1)
+        u = env.unwrapped
+        grid, cfg = u.grid, u.config
+        unknown = [k for k in self.keys if k not in env.observation_space.spaces]
+        if unknown:
+            raise ValueError(f"unknown observation keys {unknown}")
+        load_nom = np.maximum(np.abs(grid.load_p_mw), 1.0)
+        cap = np.where(np.isfinite(grid.prod_p_max_mw), grid.prod_p_max_mw,
+                       np.abs(grid.prod_p_mw))
+        prod_nom = np.maximum(np.abs(cap), 1.0)
+        reconnect = max(cfg.n_timesteps_hard_overflow_is_broken,
+                        cfg.n_timesteps_soft_overflow_is_broken, RECONNECT_STEPS_MIN)
+        counters = {"timesteps_before_lines_reactionable":
+                    cfg.n_timesteps_actionned_line_reactionable,
+                    "timesteps_before_nodes_reactionable":
+                    cfg.n_timesteps_actionned_node_reactionable,
+                    "timesteps_before_lines_reconnectable": reconnect,
+                    "timesteps_before_planned_maintenance": cfg.n_timesteps_horizon_maintenance}
+        dates = {"date_hour": (0, 23), "date_minute": (0, 59), "date_day_of_week": (0, 6),
+                 "date_month": (1, 11), "date_day": (1, 30)}
+        self._rules: dict[str, tuple] = {}  # key -> (offset, divisor, low, high)
         self.slices: dict[str, slice] = {}
+        lows, highs = [], []
         start = 0
         for k in self.keys:
             n = int(np.prod(env.observation_space[k].shape))
+            if k == "ampere_flows":
+                rule = (0.0, None, 0.0, USAGE_MAX)  # divisor: the step's thermal limits
+            elif k.endswith("_loads") and ("active" in k or "reactive" in k):
+                rule = (0.0, load_nom, -INJECTION_MAX, INJECTION_MAX)
+            elif k.endswith("_productions") and ("active" in k or "reactive" in k):
+                rule = (0.0, prod_nom, -INJECTION_MAX, INJECTION_MAX)
+            elif k.startswith(("voltage_", "planned_voltage")):
+                rule = (0.0, 1.0, 0.0, VOLTAGE_MAX)
+            elif k.startswith(("active_flows", "reactive_flows")):
+                rule = (0.0, "mva", -INJECTION_MAX, INJECTION_MAX)
+            elif k in counters:
+                rule = (0.0, float(max(counters[k], 1)), 0.0, 1.0)
+            elif k in dates:
+                rule = (float(dates[k][0]), float(dates[k][1]), 0.0, 1.0)
+            elif k in ("lines_status", "are_loads_cut", "are_prods_cut") or k.endswith(
+                    "_nodes"):
+                rule = (0.0, 1.0, 0.0, 1.0)
+            else:
+                raise ValueError(f"FlatObservation has no scaling rule for {k!r}; keys with "
+                                 "one are listed in its docstring")
+            self._rules[k] = rule
             self.slices[k] = slice(start, start + n)
+            lows.append(np.full(n, rule[2], np.float32))
+            highs.append(np.full(n, rule[3], np.float32))
             start += n
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(start,), dtype=np.float32)
-        self._buf = np.zeros(start, dtype=np.float32)
+        self._mva_scale = np.sqrt(3.0) * grid.sub_vn_kv[grid.line_sub_or_idx] / 1000.0
+        self.observation_space = spaces.Box(np.concatenate(lows), np.concatenate(highs),
+                                            dtype=np.float32)
 
     def _scale(self, key: str, value: np.ndarray, obs: dict) -> np.ndarray:
-        v = np.asarray(value, dtype=np.float32)
-        if key == "ampere_flows":
-            lim = np.asarray(obs["thermal_limits"], dtype=np.float32)
-            return np.divide(v, lim, out=np.zeros_like(v), where=lim > 0)
-        if key.startswith(("active_", "reactive_", "planned_active", "planned_reactive")):
-            return v / self._p_scale
-        if key.startswith("timesteps_"):
-            return v / 10.0
-        if key == "date_hour":
-            return v / 24.0
-        if key == "date_day_of_week":
-            return v / 7.0
-        if key == "date_month":
-            return v / 12.0
-        return v
+        offset, div, low, high = self._rules[key]
+        v = np.asarray(value, dtype=np.float64).ravel()
+        if div is None or isinstance(div, str):
+            lim = np.asarray(obs["thermal_limits"], dtype=np.float64)
+            if isinstance(div, str):  # MW / MVA limit: A x sqrt(3) x kV / 1000
+                lim = lim * self._mva_scale
+            v = np.divide(v, lim, out=np.zeros_like(v), where=lim > 0)
+        else:
+            v = (v - offset) / div
+        return np.clip(np.nan_to_num(v, nan=0.0, posinf=high, neginf=low), low, high)
 
     def observation(self, observation: dict) -> np.ndarray:
-        out = np.empty_like(self._buf)
+        out = np.empty(self.observation_space.shape, dtype=np.float32)
         for k in self.keys:
-            out[self.slices[k]] = self._scale(k, observation[k], observation).ravel()
+            out[self.slices[k]] = self._scale(k, observation[k], observation)
         return out
 
 

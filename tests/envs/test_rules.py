@@ -221,7 +221,7 @@ def test_survival_reward_and_callable_reward():
     env = make_env(reward="survival")
     env.reset(seed=0)
     _, r, _, _, info = env.step(env.action_helper.do_nothing())
-    assert info["reward_components"]["survival"] == 1.0 and r > 1.0
+    assert info["reward_components"]["survival"] == 0.5 and 0.5 < r <= 1.0
     env = make_env(reward=lambda obs, action, flag, env=None, **kw: {"const": 2.5})
     env.reset(seed=0)
     assert env.step(env.action_helper.do_nothing())[1] == 2.5
