@@ -17,9 +17,9 @@ same :class:`~gym_powergrid.grid.arrays.GridArrays`, :class:`~gym_powergrid.conf
 and :class:`~gym_powergrid.chronics.looping.ChronicSet` a pypownet folder gives, so
 ``PowerGridEnv(parameters=<Grid2Op folder>)`` plays it.
 
-Element names and order follow Grid2Op's: generators in ``net.gen`` order named
-``gen_<bus>_<i>``, loads ``load_<bus>_<i>``, branches (``net.line`` then ``net.trafo``)
-``<or bus>_<ex bus>_<i>``, substations ``sub_<i>``: action on line ``k`` is Grid2Op's line ``k``.
+Element names and order follow Grid2Op's (:func:`grid2op_names`): generators in ``net.gen``
+order, loads in ``net.load`` order, branches ``net.line`` then ``net.trafo`` (origin: from bus /
+high-voltage side), so an action on line ``k`` is Grid2Op's line ``k``.
 Grid2Op's slack generator (``gen.slack``) becomes the slack of the fast core (it keeps its
 place and name).
 
@@ -118,7 +118,8 @@ def read_config_literals(path: Path) -> dict:
     try:
         tree = ast.parse(path.read_text(), filename=str(path))
     except SyntaxError as exc:
-        raise ConfigurationError(f"{path}: not valid Python ({exc.msg}, line {exc.lineno})") from exc
+        raise ConfigurationError(
+            f"{path}: not valid Python ({exc.msg}, line {exc.lineno})") from exc
     for node in tree.body:
         if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "config"
                                                  for t in node.targets)
@@ -225,20 +226,32 @@ def grid2op_net(net):
 
 
 def grid2op_names(net) -> dict[str, np.ndarray]:
-    """Grid2Op's element names of a net (PandaPowerBackend's rule), in Grid2Op's order."""
-    bus_pos = {int(b): i for i, b in enumerate(net.bus.index)}
+    """Grid2Op's element names of a net, in Grid2Op's order (PandaPowerBackend's rule).
 
-    def pos(col):
-        return [bus_pos[int(b)] for b in col]
+    A table whose ``name`` column has no missing value keeps its names; otherwise lines are
+    ``<from_bus>_<to_bus>_<i>``, transformers ``<a>_<b>_<n_line + i>`` with their two bus labels
+    sorted as text, generators ``gen_<bus>_<i>``, loads ``load_<bus>_<i>``; substations are
+    ``sub_<bus label>``.
+    """
+    def given(df):
+        if "name" in df and len(df) and not df["name"].isnull().any():
+            return [str(x) for x in df["name"]]
+        return None
 
-    lines = list(zip(pos(net.line.from_bus), pos(net.line.to_bus)))
-    lines += list(zip(pos(net.trafo.hv_bus), pos(net.trafo.lv_bus)))
-    return {
-        "sub": np.array([f"sub_{i}" for i in range(len(net.bus))], dtype=object),
-        "prod": np.array([f"gen_{b}_{i}" for i, b in enumerate(pos(net.gen.bus))], dtype=object),
-        "load": np.array([f"load_{b}_{i}" for i, b in enumerate(pos(net.load.bus))], dtype=object),
-        "line": np.array([f"{o}_{e}_{i}" for i, (o, e) in enumerate(lines)], dtype=object),
-    }
+    def ints(col):
+        return [int(b) for b in col]
+
+    lines = given(net.line) or [f"{o}_{e}_{i}" for i, (o, e) in
+                                enumerate(zip(ints(net.line.from_bus), ints(net.line.to_bus)))]
+    n = len(net.line)
+    trafos = given(net.trafo) or [
+        "{}_{}_{}".format(*sorted((str(h), str(lv))), n + i)
+        for i, (h, lv) in enumerate(zip(ints(net.trafo.hv_bus), ints(net.trafo.lv_bus)))]
+    gens = given(net.gen) or [f"gen_{b}_{i}" for i, b in enumerate(ints(net.gen.bus))]
+    loads = given(net.load) or [f"load_{b}_{i}" for i, b in enumerate(ints(net.load.bus))]
+    return {"sub": np.array([f"sub_{b}" for b in net.bus.index], dtype=object),
+            "prod": np.array(gens, dtype=object), "load": np.array(loads, dtype=object),
+            "line": np.array(lines + trafos, dtype=object)}
 
 
 def _reorder_prods(grid: GridArrays, order: np.ndarray, names: dict) -> GridArrays:
@@ -534,3 +547,22 @@ class Grid2OpFolder:
 
     def __repr__(self) -> str:
         return f"Grid2OpFolder({str(self.path)!r})"
+
+
+def convert_to_parameter_folder(source: str | os.PathLike, out: str | os.PathLike,
+                                name: str | None = None, *, level: str = "level0",
+                                compression: str | None = "bz2", overwrite: bool = False):
+    """Write a Grid2Op environment folder as a pypownet-layout parameter folder.
+
+    The grid (Grid2Op's element order and names), the Grid2Op rules as ``configuration.yaml``
+    and every scenario (read one at a time) are written to ``out/<name>/<level>/``.
+
+    Returns:
+        The written :class:`~gym_powergrid.params.ParameterFolder`.
+    """
+    from .params import write_parameter_folder
+
+    g2o = Grid2OpFolder(source)
+    target = Path(out) / (name or g2o.path.name)
+    return write_parameter_folder(target, g2o.grid, g2o.config, g2o.chronics, level=level,
+                                  compression=compression, overwrite=overwrite)
