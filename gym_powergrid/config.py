@@ -181,7 +181,13 @@ class GameConfig:
         import yaml
 
         path = Path(path)
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            line = path.read_bytes()[:exc.start].count(b"\n") + 1
+            raise ConfigurationError(
+                f"{path}: line {line} is not UTF-8 text (byte {exc.object[exc.start]:#04x}); "
+                "save the file as UTF-8") from None
         try:
             values = yaml.safe_load(text)
         except yaml.YAMLError as exc:

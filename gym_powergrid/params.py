@@ -149,12 +149,17 @@ class ParameterFolder:
         grid, order = self.grid, self.column_order
         base_kv_file = np.empty(grid.n_prod)
         base_kv_file[order.prod] = grid.sub_vn_kv[grid.prod_sub_idx]
+        names = {}  # element names in file column order: headers are matched to them
+        for kind, idx in (("prod", order.prod), ("load", order.load), ("line", order.line)):
+            in_file = np.empty(len(idx), dtype=object)
+            in_file[idx] = getattr(grid, f"{kind}_name")
+            names[kind] = [str(x) for x in in_file]
         if not self.chronics_path.is_dir():
             raise ChronicError(f"{self.level_path} has no {CHRONICS_DIR}/ folder of chronics")
         return ChronicSet(self.chronics_path, grid.n_prod, grid.n_load, grid.n_line,
                           looping_mode=self.config.chronic_looping_mode,
                           transform=order.file_to_grid, allow_prod_off=True,
-                          prod_v_base_kv=base_kv_file)
+                          prod_v_base_kv=base_kv_file, names=names)
 
     def __repr__(self) -> str:
         return f"ParameterFolder({str(self.path)!r}, level={self.level!r}, levels={self.levels})"

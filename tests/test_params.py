@@ -13,7 +13,7 @@ from gym_powergrid.errors import ChronicError, ConfigurationError
 from gym_powergrid.params import ParameterFolder, write_parameter_folder
 
 # 4 buses + pypownet's sister buses; the slack generator is gen row 2, the transformer branch
-# row 2: file order differs from our grid order (slack first, lines before transformers).
+# row 2: the grid keeps the file's order (pypownet's), so chronic columns map one to one.
 REFERENCE_GRID = """function mpc = reference_grid4
 %REFERENCE_GRID4
 mpc.version = '2';
@@ -59,7 +59,8 @@ max_number_actionned_substations: 7
 max_number_actionned_lines: 10
 max_number_actionned_total: 15
 """
-# pypownet's chronic files: voltages in kV, -1 = production off, columns in file order
+# pypownet's chronic files: voltages in kV, -1 = production off, columns in file order, headers
+# in pypownet's own naming (bus numbers first), which is read by position
 CHRONIC = {
     "_N_prods_p.csv": "2_G1;1_G2\n40;60\n41;62\n39;63\n",
     "_N_prods_v.csv": "2_G1;1_G2\n104.5;106.0\n-1.0;106.0\n104.5;106.2\n",
@@ -69,11 +70,11 @@ CHRONIC = {
     "_N_prods_v_planned.csv": "2_G1;1_G2\n104.5;106.0\n104.5;106.0\n104.5;106.0\n",
     "_N_loads_p_planned.csv": "2_C;3_C;4_C\n20;30;25\n21;31;26\n19;29;24\n",
     "_N_loads_q_planned.csv": "2_C;3_C;4_C\n5;10;3\n5;10;3\n5;10;3\n",
-    "maintenance.csv": "l0;l1;l2;l3;l4\n0;0;0;0;0\n0;2;0;0;0\n0;0;0;0;0\n",
-    "hazards.csv": "l0;l1;l2;l3;l4\n0;0;0;0;0\n0;0;0;0;0\n1;0;0;0;0\n",
+    "maintenance.csv": "1_2_1;1_3_2;2_3_3;2_4_4;3_4_5\n0;0;0;0;0\n0;2;0;0;0\n0;0;0;0;0\n",
+    "hazards.csv": "1_2_1;1_3_2;2_3_3;2_4_4;3_4_5\n0;0;0;0;0\n0;0;0;0;0\n1;0;0;0;0\n",
     "_N_datetimes.csv": "date;time\n2012-jan-1;0:00\n2012-jan-1;1:00\n2012-jan-1;2:00\n",
     "_N_simu_ids.csv": "id\n0\n1\n2\n",
-    "_N_imaps.csv": "l0;l1;l2;l3;l4\n100;200;300;400;500\n",
+    "_N_imaps.csv": "1_2_1;1_3_2;2_3_3;2_4_4;3_4_5\n100;200;300;400;500\n",
 }
 
 
@@ -105,18 +106,21 @@ def test_pypownet_folder_loads(pypownet_env):
 def test_pypownet_chronic_in_grid_order(pypownet_env):
     folder = pypownet_env
     grid = folder.grid
-    assert folder.column_order.prod.tolist() == [1, 0]  # slack is gen row 2
-    assert folder.column_order.line.tolist() == [0, 2, 3, 4, 1]  # transformer is branch row 2
+    assert folder.column_order.is_identity
+    assert grid.slack_prod_idx == 1  # slack is gen row 2
+    assert folder.column_order.line.tolist() == [0, 1, 2, 3, 4]  # file's branch order
+    assert grid.line_kind.tolist() == [0, 1, 0, 0, 0]  # transformer is branch row 2
     chronic, start = folder.chronics.select(chronic="a")
     assert start == 0 and chronic.n_steps == 3 and chronic.timestep_seconds == 3600
-    # productions: grid 0 = slack (file column 2), voltages converted from kV to p.u.
-    assert grid.prod_sub_idx.tolist() == [0, 1]
-    np.testing.assert_allclose(chronic.prod_p_mw[:, 0], [60, 62, 63])
-    np.testing.assert_allclose(chronic.prod_v_pu[0], [1.06, 1.045], rtol=1e-6)
-    assert chronic.prod_off_mask.tolist() == [[False, False], [False, True], [False, False]]
-    # lines: the transformer (file column 2) is last in the grid
-    np.testing.assert_array_equal(chronic.line_limit_a, [100, 300, 400, 500, 200])
-    assert chronic.maintenance[1].tolist() == [0, 0, 0, 0, 2]
+    # productions in file order (the slack second), voltages converted from kV to p.u.
+    assert grid.prod_sub_idx.tolist() == [1, 0]
+    np.testing.assert_allclose(chronic.prod_p_mw[:, 1], [60, 62, 63])
+    np.testing.assert_allclose(chronic.prod_v_pu[0], [1.045, 1.06], rtol=1e-6)
+    assert chronic.prod_off_mask.tolist() == [[False, False], [True, False], [False, False]]
+    # lines: in the file's order, the transformer (file column 2) included
+    np.testing.assert_array_equal(chronic.line_limit_a, [100, 200, 300, 400, 500])
+    assert chronic.maintenance[1].tolist() == [0, 2, 0, 0, 0]
+    assert (grid.line_sub_or_idx[1], grid.line_sub_ex_idx[1]) == (1, 2)
     assert chronic.hazards[2].tolist() == [1, 0, 0, 0, 0]
     np.testing.assert_allclose(chronic.load_p_mw[1], [21, 31, 26])
 
@@ -201,3 +205,17 @@ def test_write_errors(tmp_path, written):
                                                                          load_idx=[0] * 11)])
     other = write_parameter_folder(folder.path, folder.grid, None, chronics[:1], level="level1")
     assert other.levels == ("level0", "level1") and other.config == GameConfig()
+
+
+def test_env_follows_the_file_order(pypownet_env):
+    """Observations and actions index lines and productions in the file's rows (pypownet's)."""
+    from gym_powergrid.envs import PowerGridEnv
+
+    env = PowerGridEnv(parameters=str(pypownet_env.path))
+    obs, _ = env.reset(seed=0)
+    # branch rows: 1-2, 2-3 (the transformer), 1-3, 3-4, 2-4 (0-based substation ids)
+    assert obs["lines_or_substations_ids"].tolist() == [0, 1, 0, 2, 1]
+    assert obs["lines_ex_substations_ids"].tolist() == [1, 2, 2, 3, 3]
+    assert obs["prods_substations_ids"].tolist() == [1, 0]  # gen rows: bus 2, then the slack
+    np.testing.assert_allclose(obs["thermal_limits"], [100, 200, 300, 400, 500])
+    env.close()

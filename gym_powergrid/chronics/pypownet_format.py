@@ -1,6 +1,6 @@
 """Read and write pypownet chronic folders (13 ``;``-separated CSV files, optionally compressed).
 
-A chronic folder holds, each with one header line (names, not used) then one row per timestep:
+A chronic folder holds, each with one header line (column names) then one row per timestep:
 
 ====================================  =====================================================
 ``_N_prods_p.csv`` / ``_planned``     production active power (MW), one column per production
@@ -20,6 +20,20 @@ case118 (8760 x 984 values in 13 files) loads in about 0.3 s uncompressed (bz2 i
 decompress than gzip). Every problem raises :class:`~gym_powergrid.errors.ChronicError` naming the
 file, the 1-based line number in the file and the 1-based column; errors are located by a slow,
 precise second pass that only runs when the fast pass fails.
+
+Headers: given the grid's element names (``names=`` of :func:`read_chronic`), each header is
+matched to them. Columns in another order are reordered by name (logged); unknown, missing or
+duplicated names are a :class:`~gym_powergrid.errors.ChronicError` naming the file and the
+columns. Two positional conventions are accepted as they are: pypownet's own names, which put
+the bus number first (``3_G36.31`` productions, ``2_C-10.61`` loads, ``1_5_2`` lines: origin,
+extremity, number), and :func:`write_chronic`'s default names (``prod0``, ``load0``...).
+
+Values: beyond the rules of :func:`~gym_powergrid.chronics.chronic.value_problems`, every value
+must fit the float32 arrays of the game and stay in a plausible range: injections within
++-1e5 MW/MVAr, production voltages at most 2 p.u. (when a base kV is given, after the kV
+conversion below), thermal limits at most 1e7 A (constants of
+:mod:`~gym_powergrid.chronics.validation`). Anything else is an error naming the file, the line
+and the column.
 
 Voltage unit: pypownet's documentation says per-unit but its code divides the file values by the
 bus base kV, and its shipped chronics are in kV (``106.0`` for 1.06 p.u. at 100 kV). Give
@@ -43,6 +57,7 @@ import numpy as np
 from ..errors import ChronicError
 from . import _csv_kernel
 from .chronic import EVENT_FIELDS, INJECTION_FIELDS, Chronic, first_bad_cell, value_problems
+from .validation import match_header, range_problem
 
 logger = logging.getLogger(__name__)
 
@@ -116,14 +131,21 @@ def _data_line_numbers(body: bytes) -> list[int]:
 
 # ---------------------------------------------------------------------- parsing
 class _Table:
-    """Values of one numeric file with what is needed to report problems."""
+    """Values of one numeric file with what is needed to report problems.
 
-    def __init__(self, path: Path, header: list[str], body: bytes, values: np.ndarray) -> None:
+    ``columns[c]`` is the file column of value column ``c`` (columns reordered by name).
+    """
+
+    def __init__(self, path: Path, header: list[str], body: bytes, values: np.ndarray,
+                 columns: np.ndarray | None = None) -> None:
         self.path, self.header, self.body, self.values = path, header, body, values
+        self.columns = columns
 
     def fail(self, row: int, col: int | None, what: str, value=None) -> ChronicError:
         line = _data_line_numbers(self.body)[row] if row >= 0 else 1
         where = f"line {line}"
+        if col is not None and self.columns is not None:
+            col = int(self.columns[col])
         if col is not None:
             name = self.header[col] if col < len(self.header) else ""
             where += f", column {col + 1}" + (f" ({name!r})" if name else "")
@@ -162,10 +184,12 @@ def _check_header(path: Path, header: list[str], n_cols: int, what: str) -> None
                            f"has {n_cols} {what}: every row needs {n_cols} ';'-separated values")
 
 
-def _parse_numeric(path: Path, n_cols: int, what: str) -> _Table:
-    """Parse a numeric file (header + rows) into float64 (T, n_cols)."""
+def _parse_numeric(path: Path, n_cols: int, what: str, kind: str | None = None,
+                   expected: list[str] | None = None) -> _Table:
+    """Parse a numeric file (header + rows) into float64 (T, n_cols), columns in grid order."""
     header, body = _split_header(path, _read_bytes(path))
     _check_header(path, header, n_cols, what)
+    columns = match_header(path, header, kind, expected) if kind is not None else None
     if not body.strip():
         raise ChronicError(f"{path}: no data row after the header line")
     values, status = _csv_kernel.parse(body, n_cols)
@@ -182,7 +206,9 @@ def _parse_numeric(path: Path, n_cols: int, what: str) -> _Table:
             values = None
     if values is None:
         raise _diagnose(path, header, body, n_cols)
-    return _Table(path, header, body, values)
+    if columns is not None:
+        values = values[:, columns]
+    return _Table(path, header, body, values, columns)
 
 
 def _parse_datetimes(path: Path) -> tuple[np.ndarray, list[int]]:
@@ -295,6 +321,7 @@ def read_chronic(
     dtype: type = np.float32,
     allow_prod_off: bool = False,
     prod_v_base_kv: np.ndarray | None = None,
+    names: dict[str, list[str]] | None = None,
     max_workers: int | None = None,
 ) -> Chronic:
     """Read and validate one pypownet chronic folder.
@@ -309,13 +336,18 @@ def read_chronic(
             production off for a step). When False they raise :class:`ChronicError`.
         prod_v_base_kv: (n_prod,) base kV of each production's bus; when given, voltage columns
             in kV are converted to p.u. (see the module doc).
+        names: ``{"prod": [...], "load": [...], "line": [...]}``: the grid's element names, in
+            the column order the caller expects; headers are matched to them (see the module
+            doc). None only checks that header names do not repeat.
         max_workers: threads used to parse the files (default: up to 4).
 
     Raises:
         ChronicError: naming the file, line and column of the first problem found: missing
             files, wrong column counts, non-numeric, empty, NaN or infinite values, negative load
             P, non-positive production voltages, bad or non-increasing dates, non-integer events,
-            non-positive thermal limits, duplicate ids, row counts differing between files.
+            non-positive thermal limits, duplicate ids, row counts differing between files,
+            unknown, missing or duplicated header names, values outside float32 or the
+            plausible range.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -325,15 +357,21 @@ def read_chronic(
         raise ChronicError(f"{folder}: missing chronic file(s) {', '.join(missing)}; a pypownet "
                            f"chronic needs all of {', '.join(CHRONIC_FILES)}")
     sizes = {"prod": n_prod, "load": n_load, "line": n_line}
+    expected = {k: None if names is None or names.get(k) is None else [str(x) for x in names[k]]
+                for k in sizes}
+    for kind, given in expected.items():
+        if given is not None and len(given) != sizes[kind]:
+            raise ChronicError(f"{len(given)} {kind} names given for {sizes[kind]} {kind}s")
     jobs = {}
     for attr, (kind, fname) in INJECTION_FIELDS.items():
         jobs[attr] = lambda k=kind, f=fname: _parse_numeric(
-            find_chronic_file(folder, f), sizes[k], k + "s")
+            find_chronic_file(folder, f), sizes[k], k + "s", k, expected[k])
     for attr, fname in EVENT_FIELDS.items():
-        jobs[attr] = lambda f=fname: _parse_numeric(find_chronic_file(folder, f), n_line, "lines")
+        jobs[attr] = lambda f=fname: _parse_numeric(find_chronic_file(folder, f), n_line, "lines",
+                                                    "line", expected["line"])
     jobs["simu_ids"] = lambda: _parse_numeric(find_chronic_file(folder, SIMU_IDS_FILE), 1, "id")
     jobs["line_limit_a"] = lambda: _parse_numeric(find_chronic_file(folder, IMAPS_FILE),
-                                                  n_line, "lines")
+                                                  n_line, "lines", "line", expected["line"])
     jobs["datetimes"] = lambda: _parse_datetimes(find_chronic_file(folder, DATETIMES_FILE))
     workers = max_workers or min(4, os.cpu_count() or 1)
     if workers > 1:
@@ -364,6 +402,8 @@ def read_chronic(
         if attr == "line_limit_a":
             values = values[0]
         problem = value_problems(attr, values, allow_prod_off=allow_prod_off)
+        if problem is None:
+            problem = range_problem(attr, values, prod_v_base_kv is not None)
         if problem is not None:
             mask, what = problem
             row, col = first_bad_cell(mask) if mask.ndim == 2 else (0, int(np.argmax(mask)))

@@ -8,7 +8,12 @@ loop (the SENS example pushes them to a queue).
 
 Node states: ``active`` (joined, heard from within ``node_timeout_s``), ``gone`` (silent too
 long; its DEALER is closed so stale packets are not delivered when it comes back), ``left``
-(sent ``leave``), ``stopped`` (acknowledged ``stop``). Any of them may ``join`` again.
+(sent ``leave``), ``stopped`` (acknowledged ``stop``). Any of them may ``join`` again; records
+that stay inactive for ``evict_after_s`` are forgotten, and only active nodes count against
+``max_nodes``.
+
+Trust rules (node ids bound to their registration, tokens, sessions, CURVE key bindings, rate
+limits, report bounds) are listed in :mod:`gym_powergrid.co_sim.guard`.
 """
 
 from __future__ import annotations
@@ -16,80 +21,24 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 from gym_powergrid.co_sim import protocol as P
-from gym_powergrid.co_sim.comm import CommAgent
+from gym_powergrid.co_sim.comm import CommAgent, LogThrottle
+from gym_powergrid.co_sim.guard import JoinRateLimiter, KeyBindings, report_problem
+from gym_powergrid.co_sim.rounds import Collector, NodeRecord, RoundResult
 from gym_powergrid.co_sim.transport import CurveAuth
 
 logger = logging.getLogger(__name__)
 
 ReportCallback = Callable[[P.Report, str], None]
-
-
-@dataclass
-class NodeRecord:
-    """What the allocator knows about one node (returned as copies by :meth:`nodes`)."""
-
-    node_id: str
-    address: str
-    incarnation: str
-    status: str = "active"
-    public_key: str | None = None
-    joined_at: float = field(default_factory=time.monotonic)
-    last_seen: float = field(default_factory=time.monotonic)
-    joins: int = 1
-    reports: int = 0
-    last_report: P.Report | None = None
-
-
-@dataclass
-class RoundResult:
-    """Outcome of one lock-step round (:meth:`NetworkAllocator.lockstep_round`).
-
-    Attributes:
-        step: The step number.
-        reports: Node id -> report for this step, for the nodes that answered in time.
-        late: Active nodes asked for this step that did not answer before the time-out.
-        gone: Wanted nodes that are not active (never joined, gone, left or stopped).
-    """
-
-    step: int
-    reports: dict[str, P.Report]
-    late: list[str]
-    gone: list[str]
-
-
-class _Collector:
-    """Reports of one lock-step round; ``done`` is set once every expected node answered."""
-
-    def __init__(self, step: int, expected: set[str]) -> None:
-        self.step = step
-        self.expected = expected
-        self.remaining = set(expected)
-        self.reports: dict[str, P.Report] = {}
-        self.done = threading.Event()
-        self.check()
-
-    def add(self, node_id: str, report: P.Report) -> None:
-        self.reports[node_id] = report
-        self.remaining.discard(node_id)
-        self.check()
-
-    def discard(self, node_id: str) -> None:
-        self.expected.discard(node_id)
-        self.remaining.discard(node_id)
-        self.check()
-
-    def check(self) -> None:
-        if not self.remaining:
-            self.done.set()
+__all__ = ["NetworkAllocator", "NodeRecord", "RoundResult"]
 
 
 def _log_failure(future: Future[Any]) -> None:
@@ -109,10 +58,18 @@ class NetworkAllocator(CommAgent):
         speed: Real-time speed factor (for the allocator's own simpy clock).
         curve: CURVE key files; with ``authorized_keys_dir`` only known nodes may connect.
         node_timeout_s: A node silent this long (wall seconds) is marked gone.
+        evict_after_s: An inactive record is forgotten after this long (default
+            ``max(10, 5 * node_timeout_s)``).
         allocation_retry_s: Re-send an unacknowledged allocation after this long.
         allocation_max_retries: Give up (the Future fails) after this many re-sends.
-        max_nodes: Joins beyond this many registered nodes are refused.
+        max_nodes: Joins beyond this many active nodes are refused.
         max_message_bytes: Size limit of incoming packets.
+        join_rate: Joins per second accepted from one connection (each node has its own), in
+            bursts of ``2 * join_rate``; the excess is dropped and counted.
+        key_node_ids: With CURVE, key name -> extra node ids (or glob patterns) it may use;
+            by default a key may register only the node id equal to its file name.
+        report_limits: Node id -> largest plausible |P| and |Q| (MW, MVAr) of its reports
+            and meters; see :meth:`set_report_limits`.
         allocation_updated: Callback ``(report, node_id)`` for each report, called from a
             dispatcher thread; may also be assigned after construction.
     """
@@ -127,10 +84,14 @@ class NetworkAllocator(CommAgent):
         speed: float = 1.0,
         curve: CurveAuth | None = None,
         node_timeout_s: float = 3.0,
+        evict_after_s: float | None = None,
         allocation_retry_s: float = 0.5,
         allocation_max_retries: int = 5,
         max_nodes: int = 10_000,
         max_message_bytes: int = P.MAX_MESSAGE_BYTES,
+        join_rate: float = 20.0,
+        key_node_ids: Mapping[str, Iterable[str]] | None = None,
+        report_limits: Mapping[str, float] | None = None,
         allocation_updated: ReportCallback | None = None,
     ) -> None:
         super().__init__(
@@ -139,6 +100,16 @@ class NetworkAllocator(CommAgent):
         )
         self.session = uuid.uuid4().hex[:16]
         self.node_timeout_s = float(node_timeout_s)
+        self.evict_after_s = (max(10.0, 5 * self.node_timeout_s) if evict_after_s is None
+                              else float(evict_after_s))
+        self._join_limiter = JoinRateLimiter(join_rate, 2 * join_rate)
+        self._keys = (KeyBindings(curve.authorized_keys_dir, key_node_ids)
+                      if curve is not None else None)
+        self._limits: dict[str, float] = {}
+        if report_limits:
+            self.set_report_limits(report_limits)
+        self._throttle = LogThrottle(logger)
+        self._n_active = 0
         self.allocation_retry_s = float(allocation_retry_s)
         self.allocation_max_retries = int(allocation_max_retries)
         self.max_nodes = int(max_nodes)
@@ -149,7 +120,7 @@ class NetworkAllocator(CommAgent):
         self._changed = threading.Condition(self._lock)
         self._registry: dict[str, NodeRecord] = {}
         self._step: int | None = None
-        self._collector: _Collector | None = None
+        self._collector: Collector | None = None
         self._alloc_ids = itertools.count(1)
         self._pending: dict[int, dict[str, Any]] = {}
         self._stop_waiting: set[str] = set()
@@ -197,12 +168,23 @@ class NetworkAllocator(CommAgent):
         for rec in list(self._registry.values()):
             if rec.status == "active" and now - rec.last_seen > self.node_timeout_s:
                 self._set_status(rec, "gone", linger_ms=0)
-                logger.warning("node %s is gone (silent for %.1f s)", rec.node_id,
-                               now - rec.last_seen)
+                self._throttle(logging.WARNING, "gone", "node %s is gone (silent for %.1f s)",
+                               rec.node_id, now - rec.last_seen)
+            elif rec.status != "active" and now - rec.last_seen > self.evict_after_s:
+                self._evict(rec)
         self.call_later(self._sweep_interval(), self._sweep)
+
+    def _evict(self, rec: NodeRecord) -> None:
+        with self._changed:
+            del self._registry[rec.node_id]
+        self.transport.drop(rec.address)
+        self.stats["nodes_evicted"] += 1
+        self._throttle(logging.INFO, "evicted", "forgot node %s (%s for %.0f s)", rec.node_id,
+                       rec.status, time.monotonic() - rec.last_seen)
 
     def _set_status(self, rec: NodeRecord, status: str, linger_ms: int = 500) -> None:
         with self._changed:
+            self._n_active += int(status == "active") - int(rec.status == "active")
             rec.status = status
             self._changed.notify_all()
         self.stats[f"nodes_{status}"] += 1
@@ -241,8 +223,14 @@ class NetworkAllocator(CommAgent):
             return None
         if self.transport.curve is not None and user != rec.public_key:
             self.stats["auth_mismatch"] += 1
-            logger.warning("dropped %s claiming to be %r from another CURVE key", packet.type,
-                           packet.src)
+            self.stats["spoofed"] += 1
+            self._throttle(logging.WARNING, "spoof", "dropped %s claiming to be %r from another "
+                           "CURVE key", packet.type, packet.src)
+            return None
+        if packet.payload.get("token") != rec.token:
+            self.stats["spoofed"] += 1
+            self._throttle(logging.WARNING, "spoof", "dropped %s claiming to be %r without its "
+                           "registration token", packet.type, packet.src)
             return None
         rec.last_seen = time.monotonic()
         if rec.status == "gone":  # it was only slow: take it back
@@ -250,64 +238,128 @@ class NetworkAllocator(CommAgent):
             self.stats["nodes_returned"] += 1
         return rec
 
+    def _refuse_join(self, packet: P.Packet, key: str | None, counter: str, reason: str) -> None:
+        self.stats["joins_refused"] += 1
+        if counter != "joins_refused":
+            self.stats[counter] += 1
+        self._throttle(logging.WARNING, counter, "refused join of %r: %s", packet.src, reason)
+        address = packet.payload["address"]
+        self.send(packet.src, address, P.JOIN_ACK,
+                  {"session": self.session, "accepted": False, "step": self._step,
+                   "reason": reason}, key)
+        if not any(r.address == address for r in self._registry.values()):
+            self.call_later(0.5, self._drop_unused, address)
+
+    def _drop_unused(self, address: str) -> None:
+        if not any(r.address == address for r in self._registry.values()):
+            self.transport.drop(address)
+
+    def _join_problem(self, packet: P.Packet, user: str | None,
+                      rec: NodeRecord | None) -> tuple[str, str] | None:
+        """(counter, reason) when the join must be refused, else None."""
+        pl, nid = packet.payload, packet.src
+        if pl["mode"] != self.mode:
+            return "joins_refused", (f"node mode {pl['mode']!r} differs from allocator mode "
+                                     f"{self.mode!r}")
+        if pl.get("session") not in (None, self.session):
+            return "joins_stale_session", (
+                f"stale session: the node belongs to session {pl['session']!r}, this run is "
+                f"{self.session!r}; a node never joins another run")
+        if self._keys is not None and user is not None and not self._keys.may_use(user, nid):
+            return "identity_conflicts", (
+                f"CURVE key {self._keys.name_of(user)!r} may not register node id {nid!r}")
+        if rec is not None and rec.status == "active":
+            same = (rec.incarnation, rec.address) == (pl["incarnation"], pl["address"])
+            proven = pl.get("token") == rec.token or (
+                self._keys is not None and user == rec.public_key)
+            if not same and not proven:
+                return "identity_conflicts", (
+                    f"node id {nid!r} is held by a live node (incarnation {rec.incarnation}); "
+                    "a second process may take it only after it is gone")
+            return None
+        if self._n_active >= self.max_nodes:
+            return "joins_refused", f"allocator is full ({self.max_nodes} active nodes)"
+        return None
+
     def _handle_join(self, packet: P.Packet, user: str | None) -> None:
         pl, nid = packet.payload, packet.src
+        if not self._join_limiter.allow(self._peer):  # per connection (one per node)
+            self.stats["joins_rate_limited"] += 1
+            self._throttle(logging.WARNING, "join_rate", "dropped join of %r: more than %g "
+                           "joins/s from one source", nid, self._join_limiter.rate)
+            return
         key = pl.get("curve_public_key")
         if self.transport.curve is not None and (key is None or key != user):
             self.stats["auth_mismatch"] += 1
-            logger.warning("refused join of %r: its CURVE key does not match its connection", nid)
-            return
-        reason = None
-        if pl["mode"] != self.mode:
-            reason = f"node mode {pl['mode']!r} differs from allocator mode {self.mode!r}"
-        elif nid not in self._registry and len(self._registry) >= self.max_nodes:
-            reason = f"allocator is full ({self.max_nodes} nodes)"
-        if reason is not None:
-            self.stats["joins_refused"] += 1
-            logger.warning("refused join of %r: %s", nid, reason)
-            self.send(nid, pl["address"], P.JOIN_ACK,
-                      {"session": self.session, "accepted": False, "step": self._step,
-                       "reason": reason}, key)
+            self._throttle(logging.WARNING, "auth_mismatch", "refused join of %r: its CURVE key "
+                           "does not match its connection", nid)
             return
         rec = self._registry.get(nid)
+        problem = self._join_problem(packet, user, rec)
+        if problem is not None:
+            self._refuse_join(packet, key, *problem)
+            return
         event = None
         with self._changed:
             if rec is None:
-                rec = NodeRecord(nid, pl["address"], pl["incarnation"], public_key=key)
+                if len(self._registry) >= 2 * self.max_nodes:  # bounded even under a flood
+                    self._evict_oldest_inactive()
+                rec = NodeRecord(nid, pl["address"], pl["incarnation"], public_key=key,
+                                 token=secrets.token_hex(8), status="gone")
                 self._registry[nid] = rec
                 self.stats["joins"] += 1
                 event = "joined"
-                logger.info("node %s joined from %s", nid, rec.address)
+                self._throttle(logging.INFO, "joined", "node %s joined from %s", nid, rec.address)
             elif rec.incarnation != pl["incarnation"] or rec.address != pl["address"]:
                 self.transport.drop(rec.address)  # its queue holds stale packets
                 rec.address, rec.incarnation, rec.public_key = pl["address"], pl["incarnation"], key
+                rec.token = secrets.token_hex(8)
                 rec.joins += 1
                 self.stats["rejoins"] += 1
                 event = "rejoined"
-                logger.info("node %s rejoined (new process) from %s", nid, rec.address)
+                self._throttle(logging.INFO, "rejoined", "node %s rejoined (new process) from %s",
+                               nid, rec.address)
             elif rec.status != "active":
                 self.stats["rejoins"] += 1
                 event = "rejoined"
-                logger.info("node %s is back (was %s)", nid, rec.status)
+                self._throttle(logging.INFO, "rejoined", "node %s is back (was %s)", nid,
+                               rec.status)
             else:
                 self.stats["duplicate_joins"] += 1
+            self._n_active += rec.status != "active"
             rec.status = "active"
             rec.last_seen = time.monotonic()
             self._changed.notify_all()
         if event is not None:
             self._emit(event, nid)
         self._send_to(rec, P.JOIN_ACK, {"session": self.session, "accepted": True,
-                                        "step": self._step})
+                                        "step": self._step, "token": rec.token})
+
+    def _evict_oldest_inactive(self) -> None:
+        oldest = min((r for r in self._registry.values() if r.status != "active"),
+                     key=lambda r: r.last_seen, default=None)
+        if oldest is not None:
+            self._evict(oldest)
 
     def _handle_curr_allocation(self, packet: P.Packet, user: str | None) -> None:
         rec = self._known(packet, user)
         if rec is None:
             return
         report = P.Report.from_packet(packet)
+        limit = self._limits.get(rec.node_id)
+        problem = None if limit is None else report_problem(report, limit)
+        col = self._collector
+        if problem is not None:
+            rec.rejected += 1
+            self.stats["reports_rejected"] += 1
+            self._throttle(logging.WARNING, "implausible", "rejected the step-%d report of %s: %s",
+                           report.step, rec.node_id, problem)
+            if self.mode == "lockstep" and col is not None and report.step == col.step:
+                col.reject(rec.node_id)
+            return
         rec.reports += 1
         rec.last_report = report
         self.stats["reports"] += 1
-        col = self._collector
         if self.mode == "lockstep" and col is not None:
             if report.step == col.step:
                 col.add(rec.node_id, report)
@@ -326,7 +378,7 @@ class NetworkAllocator(CommAgent):
             self.stats["unexpected_acks"] += 1
             return
         del self._pending[packet.payload["allocation_id"]]
-        pend["future"].set_result(dict(packet.payload))
+        pend["future"].set_result({k: v for k, v in packet.payload.items() if k != "token"})
 
     def _handle_leave(self, packet: P.Packet, user: str | None) -> None:
         rec = self._known(packet, user)
@@ -334,7 +386,8 @@ class NetworkAllocator(CommAgent):
             return
         self._send_to(rec, P.LEAVE_ACK, {})
         if rec.status != "left":
-            logger.info("node %s left (%s)", rec.node_id, packet.payload.get("reason"))
+            self._throttle(logging.INFO, "left", "node %s left (%s)", rec.node_id,
+                           packet.payload.get("reason"))
             self._set_status(rec, "left")
 
     def _handle_stop_ack(self, packet: P.Packet, user: str | None) -> None:
@@ -348,6 +401,22 @@ class NetworkAllocator(CommAgent):
             self._stop_done.set()
 
     # ============================================================================ public API
+    def set_report_limits(self, limits: Mapping[str, float]) -> None:
+        """Bound each node's reports: node id -> largest plausible |P| and |Q| (MW, MVAr).
+
+        A report (or one of its meters) beyond its node's bound is dropped and counted in
+        ``reports_rejected``; in lock-step the round lists the node as ``rejected``. Nodes
+        without a bound are not checked. Thread-safe; replaces the bounds of the given nodes.
+        """
+        clean: dict[str, float] = {}
+        for node_id, limit in limits.items():
+            value = float(limit)
+            if not value > 0 or value != value:
+                raise ValueError(f"report limit of node {node_id!r} must be > 0, got {limit!r}")
+            clean[str(node_id)] = value
+        with self._lock:
+            self._limits = {**self._limits, **clean}
+
     def nodes(self) -> dict[str, NodeRecord]:
         """Thread-safe snapshot of the registry: node id -> copy of its record."""
         with self._lock:
@@ -381,12 +450,12 @@ class NetworkAllocator(CommAgent):
         """Last step begun by :meth:`lockstep_round`, or None."""
         return self._step
 
-    def _begin(self, step: int, wanted: set[str] | None) -> tuple[_Collector, list[str]]:
+    def _begin(self, step: int, wanted: set[str] | None) -> tuple[Collector, list[str]]:
         self._step = step
         active = {k for k, v in self._registry.items() if v.status == "active"}
         targets = active if wanted is None else active & wanted
         gone = [] if wanted is None else sorted(wanted - active)
-        col = _Collector(step, set(targets))
+        col = Collector(step, set(targets))
         self._collector = col
         for nid in sorted(active):
             self._send_to(self._registry[nid], P.STEP, {"session": self.session, "step": step})
@@ -418,9 +487,11 @@ class NetworkAllocator(CommAgent):
         col.done.wait(timeout)
 
         def finish() -> RoundResult:
-            missing = sorted(n for n in col.expected if n not in col.reports)
-            gone_now = sorted(set(gone) | (set(wanted or ()) - col.expected - set(col.reports)))
-            return RoundResult(step, dict(col.reports), missing, gone_now)
+            missing = sorted(n for n in col.expected
+                             if n not in col.reports and n not in col.rejected)
+            gone_now = sorted(set(gone) | (set(wanted or ()) - col.expected - set(col.reports)
+                                           - col.rejected))
+            return RoundResult(step, dict(col.reports), missing, gone_now, sorted(col.rejected))
 
         result = self.call(finish)
         if result.late:
@@ -446,7 +517,8 @@ class NetworkAllocator(CommAgent):
             for nid, vm in items:
                 rec = self._registry.get(nid)
                 if rec is not None and rec.status == "active":
-                    self._send_to(rec, P.VOLTAGE, {"step": step, "vm_pu": vm})
+                    self._send_to(rec, P.VOLTAGE, {"step": step, "vm_pu": vm,
+                                                   "session": self.session})
 
         if not self.running or threading.get_ident() == self._loop_thread:
             send()
@@ -472,7 +544,9 @@ class NetworkAllocator(CommAgent):
                 future.set_exception(KeyError(f"node {node_id!r} is not active"))
                 return
             aid = next(self._alloc_ids)
-            self._pending[aid] = {"node_id": node_id, "payload": {**payload, "allocation_id": aid},
+            self._pending[aid] = {"node_id": node_id,
+                                  "payload": {**payload, "allocation_id": aid,
+                                              "session": self.session},
                                   "tries": 0, "future": future}
             self._send_allocation(aid)
 
@@ -515,7 +589,9 @@ class NetworkAllocator(CommAgent):
 
         def resend() -> None:
             for nid in list(self._stop_waiting):
-                self._send_to(self._registry[nid], P.STOP, {"reason": reason})
+                rec = self._registry.get(nid)
+                if rec is not None:
+                    self._send_to(rec, P.STOP, {"reason": reason, "session": self.session})
             if self._stop_waiting and time.monotonic() < deadline:
                 self.call_later(0.3, resend)
 

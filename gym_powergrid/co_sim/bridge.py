@@ -8,9 +8,18 @@
 
 In lock-step mode a round asks every node for its value of the step and waits up to
 ``timeout_s``; nodes that did not answer keep the fallback value (the chronic value for the env,
-the previous value for a pandapower net) and are listed as ``late`` (asked, no answer in time) or
+the previous value for a pandapower net) and are listed as ``late`` (asked, no answer in time),
 ``gone`` (not active: never joined, silent past the allocator's ``node_timeout_s``, left or
-stopped).
+stopped) or ``rejected`` (implausible report, see below).
+
+Plausibility: each bridge bounds its nodes' reports (|P|, |Q| and every meter) by
+``plausibility_factor`` (default 10) times the nominal of the node's grid element, with a
+floor of 1 MW, or by an explicit ``report_limits`` entry; the allocator drops a report beyond
+it (counted in ``reports_rejected``) and the fallback value is used. Element nominals: for the
+env, a production's ``prod_p_max_mw`` when the grid states it, else the largest |value| of the
+element in the env's chronic at the first round; for a pandapower net, the largest of the
+mapped loads' |p_mw|, |q_mvar| and ``sn_mva`` (LV nets built with zero loads should pass
+``nominal_mw``, as scenarios do from the curves).
 """
 
 from __future__ import annotations
@@ -25,12 +34,27 @@ from typing import Any
 import numpy as np
 
 from gym_powergrid.co_sim.allocator import NetworkAllocator
+from gym_powergrid.co_sim.guard import DEFAULT_PLAUSIBILITY_FACTOR
 from gym_powergrid.co_sim.protocol import Report
 from gym_powergrid.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
 _ELEMENT_KINDS = ("load", "prod")
+MIN_NOMINAL_MW = 1.0
+"""Floor of the nominal used for report bounds (an element at 0 MW in its data)."""
+
+
+def plausible_limits(nominal_mw: Mapping[str, float], factor: float,
+                  explicit: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Report bound of each node: ``explicit`` where given, else ``factor * max(nominal, 1 MW)``."""
+    factor = float(factor)
+    if not factor > 0:
+        raise ConfigurationError(f"plausibility factor must be > 0, got {factor!r}")
+    out = {n: factor * max(float(v), MIN_NOMINAL_MW) for n, v in nominal_mw.items()
+           if math.isfinite(float(v))}
+    out.update({str(k): float(v) for k, v in (explicit or {}).items()})
+    return out
 
 
 def _check_env_mapping(mapping: Mapping[str, Any]) -> dict[str, tuple[str, int]]:
@@ -73,10 +97,13 @@ class EnvBridge:
         timeout_s: Lock-step wait for the nodes' values of a step.
         lockstep: Wait for each step's values (default: the allocator's mode is lockstep);
             otherwise use each node's latest report.
+        plausibility_factor: Report bound as a multiple of the element's nominal (see the
+            module doc).
+        report_limits: Node id -> explicit bound (MW / MVAr), overriding the factor.
 
     ``info["cosim"]`` holds ``round`` (step number sent to the nodes), ``env_step``,
-    ``applied`` (nodes whose values were used), ``late``, ``gone`` and ``fallback``
-    (late + gone: elements left at their chronic values).
+    ``applied`` (nodes whose values were used), ``late``, ``gone``, ``rejected`` and
+    ``fallback`` (late + gone + rejected: elements left at their chronic values).
     """
 
     def __init__(
@@ -87,8 +114,12 @@ class EnvBridge:
         *,
         timeout_s: float = 2.0,
         lockstep: bool | None = None,
+        plausibility_factor: float = DEFAULT_PLAUSIBILITY_FACTOR,
+        report_limits: Mapping[str, float] | None = None,
     ) -> None:
         self.env = env
+        self.plausibility_factor = float(plausibility_factor)
+        self.report_limits = dict(report_limits or {})
         self.allocator = allocator
         self.mapping = _check_env_mapping(mapping)
         self.timeout_s = float(timeout_s)
@@ -112,6 +143,21 @@ class EnvBridge:
                 )
         self._checked_sizes = True
 
+    def _set_limits(self, load_p_mw: np.ndarray, load_q_mvar: np.ndarray,
+                    prod_p_mw: np.ndarray) -> None:
+        grid = getattr(self.unwrapped, "grid", None)
+        p_max = getattr(grid, "prod_p_max_mw", None)
+        nominal = {}
+        for node_id, (kind, idx) in self.mapping.items():
+            if kind == "load":
+                nominal[node_id] = max(abs(float(load_p_mw[idx])), abs(float(load_q_mvar[idx])))
+            elif p_max is not None and np.isfinite(p_max[idx]) and p_max[idx] > 0:
+                nominal[node_id] = float(p_max[idx])
+            else:
+                nominal[node_id] = abs(float(prod_p_mw[idx]))
+        self.allocator.set_report_limits(
+            plausible_limits(nominal, self.plausibility_factor, self.report_limits))
+
     def _hook(
         self,
         step: int,
@@ -122,11 +168,14 @@ class EnvBridge:
     ) -> dict[str, Any]:
         if not self._checked_sizes:
             self._check_sizes(len(load_p_mw), len(prod_p_mw))
+            self._set_limits(load_p_mw, load_q_mvar, prod_p_mw)
         self.round += 1
+        rejected: list[str] = []
         if self.lockstep:
             result = self.allocator.lockstep_round(self.round, self.mapping, self.timeout_s)
             reports = {n: r for n, r in result.reports.items() if n in self.mapping}
             late, gone = result.late, result.gone
+            rejected = [n for n in result.rejected if n in self.mapping]
         else:
             latest = self.allocator.latest_reports()
             active = set(self.allocator.active_nodes())
@@ -140,16 +189,17 @@ class EnvBridge:
                 load_q_mvar[idx] = report.q_mvar
             else:
                 prod_p_mw[idx] = -report.p_mw
-        if late or gone:
-            logger.info("round %d: chronic values kept for late %s and gone %s", self.round,
-                        late, gone)
+        if late or gone or rejected:
+            logger.info("round %d: chronic values kept for late %s, gone %s and rejected %s",
+                        self.round, late, gone, rejected)
         self.last_info = {
             "round": self.round,
             "env_step": int(step),
             "applied": sorted(reports),
             "late": list(late),
             "gone": list(gone),
-            "fallback": sorted(set(late) | set(gone)),
+            "rejected": rejected,
+            "fallback": sorted(set(late) | set(gone) | set(rejected)),
         }
         return dict(self.last_info)
 
@@ -204,6 +254,10 @@ class PandapowerBridge:
             allocation overrides it), its net value goes to its first non-production load.
         timeout_s: Lock-step wait per round.
         production_meters: Meter names that are productions.
+        plausibility_factor: Report bound as a multiple of the element's nominal.
+        nominal_mw: Node id -> nominal used for its bound instead of the net's loads (e.g.
+            the largest value of its curves).
+        report_limits: Node id -> explicit bound (MW / MVAr), overriding the factor.
         runpp_kwargs: Extra arguments of ``pandapower.runpp``. Defaults: ``numba=False``
             (pandapower's numba kernels are not cached: each process would compile them for
             ~10 s, for no gain on small nets), ``lightsim2grid=False`` (skips a costly
@@ -211,7 +265,9 @@ class PandapowerBridge:
 
     Attributes:
         history: One dict per solved round: ``step``, ``vm_pu`` (node -> voltage),
-            ``bus_vm_pu`` (bus index -> voltage), ``late``, ``gone``, ``converged``.
+            ``bus_vm_pu`` (bus index -> voltage), ``late``, ``gone``, ``rejected``,
+            ``converged``. A round whose power flow fails has ``converged`` False and no
+            voltages (none are sent); :attr:`failed_power_flows` counts them.
     """
 
     def __init__(
@@ -222,6 +278,9 @@ class PandapowerBridge:
         *,
         timeout_s: float = 2.0,
         production_meters: tuple[str, ...] = ("pv",),
+        plausibility_factor: float = DEFAULT_PLAUSIBILITY_FACTOR,
+        nominal_mw: Mapping[str, float] | None = None,
+        report_limits: Mapping[str, float] | None = None,
         runpp_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         self.net = net
@@ -240,12 +299,27 @@ class PandapowerBridge:
         self.bus_of_node = {
             n: int(net.load.at[next(iter(m.values())), "bus"]) for n, m in self.mapping.items()
         }
+        nominal = {n: self._net_nominal(m) for n, m in self.mapping.items()}
+        nominal.update({str(k): float(v) for k, v in (nominal_mw or {}).items()})
+        allocator.set_report_limits(plausible_limits(nominal, plausibility_factor, report_limits))
         self.history: list[dict[str, Any]] = []
+        self.failed_power_flows = 0
         self.step_count = -1
         self._solved = False
         self.reports: queue.SimpleQueue[tuple[Report, str]] = queue.SimpleQueue()
         if not allocator.running:
             allocator.start()
+
+    def _net_nominal(self, targets: Mapping[str | None, int]) -> float:
+        loads = self.net.load
+        values = [0.0]
+        for idx in targets.values():
+            for col in ("p_mw", "q_mvar", "sn_mva"):
+                if col in loads:
+                    v = abs(float(loads.at[idx, col]))
+                    if math.isfinite(v):
+                        values.append(v)
+        return max(values)
 
     def _load_index(self, node_id: str, target: Any) -> int:
         loads = self.net.load
@@ -294,11 +368,13 @@ class PandapowerBridge:
         except pp.LoadflowNotConverged:
             logger.warning("warm-up power flow did not converge")
 
-    def solve(self, step: int, late: list[str], gone: list[str]) -> dict[str, Any]:
+    def solve(self, step: int, late: list[str], gone: list[str],
+              rejected: list[str] | None = None) -> dict[str, Any]:
         """Run the power flow, send the voltages, append and return the round record."""
         import pandapower as pp
 
-        record: dict[str, Any] = {"step": step, "late": late, "gone": gone}
+        record: dict[str, Any] = {"step": step, "late": late, "gone": gone,
+                                  "rejected": list(rejected or [])}
         kwargs = dict(self.runpp_kwargs)
         if self._solved:  # warm start from the previous solution (~3x faster)
             kwargs.setdefault("init", "results")
@@ -306,6 +382,7 @@ class PandapowerBridge:
             pp.runpp(self.net, **kwargs)
         except pp.LoadflowNotConverged:
             logger.warning("step %d: power flow did not converge; no voltages sent", step)
+            self.failed_power_flows += 1
             record.update(converged=False, vm_pu={}, bus_vm_pu={})
             self.history.append(record)
             return record
@@ -331,7 +408,8 @@ class PandapowerBridge:
         for node_id, report in result.reports.items():
             if node_id in self.mapping:  # other nodes may share the allocator
                 self.apply(node_id, report)
-        return self.solve(self.step_count, result.late, result.gone)
+        rejected = [n for n in result.rejected if n in self.mapping]
+        return self.solve(self.step_count, result.late, result.gone, rejected)
 
     def run_realtime(self, duration_s: float, min_interval_s: float = 0.0) -> list[dict[str, Any]]:
         """Real-time mode: solve after each batch of reports for ``duration_s`` wall seconds.

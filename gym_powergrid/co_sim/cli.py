@@ -4,7 +4,10 @@ Sub-commands:
 
 * ``run SCENARIO`` (the default when the first argument is not a sub-command): deploy and run a
   scenario (a YAML path or a shipped name such as ``lv_example``); writes ``voltages.csv``,
-  ``summary.json``, the node logs and, with matplotlib, ``voltage.png`` into ``--out``.
+  ``summary.json``, the node logs and, with matplotlib, ``voltage.png`` into ``--out``. Exit
+  status 0 means a clean run; 3 means the run completed but is not clean (failed power flows,
+  late, gone or rejected node-rounds, refused joins, identity conflicts, spoofed packets: see
+  ``summary.json``'s ``problems``); 2 is a configuration or deployment error.
 * ``node --config-file F``: run a load-node process (what deployments start).
 * ``keys DIR NAME...``: generate CURVE key pairs.
 * ``list``: list the shipped scenarios.
@@ -58,6 +61,43 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_NOT_CLEAN = 3
+#: Allocator counters that make a run not clean (summary key -> allocator statistic).
+_TRUST_COUNTERS = {
+    "reports_rejected": "reports_rejected",
+    "joins_refused": "joins_refused",
+    "identity_conflicts": "identity_conflicts",
+    "joins_stale_session": "joins_stale_session",
+    "joins_rate_limited": "joins_rate_limited",
+    "spoofed_packets": "spoofed",
+    "malformed_packets": "malformed",
+}
+
+
+def run_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """The truth about a run: counts of everything that went wrong, and whether it is clean."""
+    rounds = result["rounds"]
+    stats = result.get("stats", {})
+    summary: dict[str, Any] = {
+        "steps": len(rounds),
+        "session": result.get("session"),
+        "failed_power_flows": sum(1 for r in rounds if r.get("converged") is False),
+        "late_rounds": sum(1 for r in rounds if r.get("late")),
+        "gone_rounds": sum(1 for r in rounds if r.get("gone")),
+        "late_node_rounds": sum(len(r.get("late", ())) for r in rounds),
+        "gone_node_rounds": sum(len(r.get("gone", ())) for r in rounds),
+        "rejected_node_rounds": sum(len(r.get("rejected", ())) for r in rounds),
+    }
+    for key, stat in _TRUST_COUNTERS.items():
+        summary[key] = int(stats.get(stat, 0))
+    problems = [f"{key}={value}" for key, value in summary.items()
+                if key not in ("steps", "session", "late_rounds", "gone_rounds") and value]
+    summary["clean"] = not problems
+    summary["problems"] = problems
+    summary["allocator_stats"] = stats
+    return summary
+
+
 def _write_outputs(result: dict[str, Any], out: Path, plot: bool, title: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     rounds = result["rounds"]
@@ -67,19 +107,17 @@ def _write_outputs(result: dict[str, Any], out: Path, plot: bool, title: str) ->
     with open(written[0], "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["step", *[f"vm_pu_{n}" for n in node_ids],
-                         *[f"bus{b}_vm_pu" for b in buses], "late", "gone"])
-        for r in rounds:
+                         *[f"bus{b}_vm_pu" for b in buses], "converged", "late", "gone",
+                         "rejected"])
+        for r in rounds:  # a failed power flow has no voltages, and says so
             writer.writerow([r["step"], *[r["vm_pu"].get(n, "") for n in node_ids],
                              *[r.get("bus_vm_pu", {}).get(b, "") for b in buses],
-                             " ".join(r.get("late", [])), " ".join(r.get("gone", []))])
+                             int(r.get("converged", True)),
+                             " ".join(r.get("late", [])), " ".join(r.get("gone", [])),
+                             " ".join(r.get("rejected", []))])
     for name, text in result.get("logs", {}).items():
         (out / f"{name}.log").write_text(text)
-    summary = {
-        "steps": len(rounds),
-        "late_rounds": sum(1 for r in rounds if r.get("late")),
-        "gone_rounds": sum(1 for r in rounds if r.get("gone")),
-        "allocator_stats": result.get("stats", {}),
-    }
+    summary = run_summary(result)
     written.append(out / "summary.json")
     written[-1].write_text(json.dumps(summary, indent=2, sort_keys=True))
     if plot and rounds:
@@ -135,6 +173,13 @@ def _run(args: argparse.Namespace) -> int:
               f"{min(vms):.5f}..{max(vms):.5f} p.u.")
     for path in written:
         print(f"wrote {path}")  # noqa: T201
+    summary = run_summary(result)
+    if not summary["clean"]:
+        print(f"run NOT clean: {', '.join(summary['problems'])} (see "  # noqa: T201
+              f"{args.out / 'summary.json'})", file=sys.stderr)
+        return EXIT_NOT_CLEAN
+    print("run clean: every node answered every round, no failed power flow, no refused, "  # noqa: T201
+          "spoofed or implausible packet")
     return 0
 
 

@@ -22,6 +22,28 @@ logger = logging.getLogger(__name__)
 _LOUD_MALFORMED = 20  # log this many malformed packets at WARNING, then one in 1000
 
 
+class LogThrottle:
+    """Log the first ``loud`` events of each kind, then one in ``every`` (with the count).
+
+    A flood of bad packets or joins must not flood the log too: each kind of event (``key``)
+    is logged in full at first, then sampled.
+    """
+
+    def __init__(self, log: logging.Logger, loud: int = 20, every: int = 1000) -> None:
+        self.log, self.loud, self.every = log, int(loud), int(every)
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, level: int, key: str, msg: str, *args: Any) -> None:
+        """Log ``msg % args`` at ``level`` unless too many ``key`` events were logged."""
+        self.counts[key] += 1
+        n = self.counts[key]
+        if n <= self.loud:
+            self.log.log(level, msg, *args)
+        elif n % self.every == 0:
+            self.log.log(level, msg + " (event #%d of this kind; the others are not logged)",
+                         *args, n)
+
+
 class CommAgent(Agent):
     """An agent with an id, a ROUTER socket and validated message dispatch.
 
@@ -51,6 +73,7 @@ class CommAgent(Agent):
         super().__init__(mode=mode, speed=speed, name=f"cosim-{node_id}")
         self.node_id = node_id
         self._seq = itertools.count()
+        self._peer: bytes = b""  # routing id of the connection of the packet being handled
         self.transport = Transport(
             bind,
             advertise=advertise,
@@ -93,7 +116,8 @@ class CommAgent(Agent):
 
     def _on_readable(self, item: Any) -> None:
         if item is self.transport.router:
-            for data, user in self.transport.recv_batch():
+            for data, user, peer in self.transport.recv_batch():
+                self._peer = peer
                 self._dispatch(data, user)
         elif item is self.transport.monitor:
             self.transport.drain_monitor()

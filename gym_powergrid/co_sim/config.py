@@ -80,6 +80,10 @@ class NodeConfig:
         cap_mw: Largest |P| and |Q| an allocation may set; None means no cap.
         start_row: Curve row replayed at virtual time 0.
         keepalive_s: Re-send ``join`` when the allocator has been silent this long (wall s).
+        allocator_timeout_s: Stop the node when the allocator has been silent this long
+            (wall s; before the first ``join_ack`` too): a node never outlives its allocator.
+        session: Allocator session the node belongs to (deployments set it); the node never
+            joins another. None: the first session that accepts it.
         join_retry_s: Interval of ``join`` retries until acknowledged (wall s).
         max_message_bytes: Size limit of incoming packets.
         curve: CURVE key files, or None.
@@ -101,6 +105,8 @@ class NodeConfig:
     cap_mw: float | None = None
     start_row: int = 0
     keepalive_s: float = 1.0
+    allocator_timeout_s: float = 20.0
+    session: str | None = None
     join_retry_s: float = 0.2
     max_message_bytes: int = MAX_MESSAGE_BYTES
     curve: CurveAuth | None = None
@@ -117,8 +123,17 @@ class NodeConfig:
             raise ConfigurationError(
                 f"node key 'mode' must be 'lockstep' or 'realtime', got {self.mode!r}"
             )
-        for name in ("speed", "keepalive_s", "join_retry_s"):
+        for name in ("speed", "keepalive_s", "join_retry_s", "allocator_timeout_s"):
             object.__setattr__(self, name, _positive(name, getattr(self, name)))
+        if self.allocator_timeout_s <= self.keepalive_s:
+            raise ConfigurationError(
+                f"node key 'allocator_timeout_s' ({self.allocator_timeout_s}) must be larger "
+                f"than 'keepalive_s' ({self.keepalive_s}): the keep-alive must get an answer "
+                "before the node gives up")
+        if self.session is not None and (not isinstance(self.session, str)
+                                         or not 0 < len(self.session) <= MAX_ID_CHARS):
+            raise ConfigurationError(f"node key 'session' must be a short string, got "
+                                     f"{self.session!r}")
         if self.cap_mw is not None:
             object.__setattr__(self, "cap_mw", _positive("cap_mw", self.cap_mw))
         try:

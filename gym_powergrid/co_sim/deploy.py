@@ -11,7 +11,10 @@ background thread, then nodes:
   SIGTERM (then SIGKILL), downloads its log and removes the folder.
 
 Every process is cleaned up on :meth:`~SmartGridSimulation.stop`, on leaving a ``with`` block,
-when a start fails half-way, and at interpreter exit.
+when a start fails half-way, and at interpreter exit. When this process dies without cleaning
+up (``kill -9``), the nodes notice: each stops once its allocator has been silent for its
+``allocator_timeout_s``, and every node config carries the allocator's session id, so a node
+of an old run is refused by the next one instead of fighting its nodes for their ids.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 from gym_powergrid.co_sim import _deps
 from gym_powergrid.co_sim.allocator import NetworkAllocator
 from gym_powergrid.co_sim.config import NodeConfig
-from gym_powergrid.co_sim.transport import CurveAuth
+from gym_powergrid.co_sim.transport import CurveAuth, check_bind_is_safe
 from gym_powergrid.errors import PowerGridError
 
 logger = logging.getLogger(__name__)
@@ -255,6 +258,7 @@ class RemoteNode:
             host, _, port = bind.removeprefix("tcp://").rpartition(":")
             if host in ("127.0.0.1", "localhost"):  # unreachable from the allocator's host
                 bind, advertise = f"0.0.0.0:{port}", advertise or self.hostname
+            check_bind_is_safe(bind, curve)  # a remote node listens on the network
             out.append(cfg.replace(
                 bind=bind, advertise=advertise,
                 curve_file=files.get("curve_file", cfg.curve_file), curve=curve,
@@ -402,13 +406,20 @@ class SmartGridSimulation:
         fields.setdefault("mode", self.mode)
         fields.setdefault("speed", self.speed)
         fields.setdefault("allocator_id", self.allocator.node_id)
+        fields.setdefault("session", self.allocator.session)
         return NodeConfig(node_id=node_id, allocator=self.address, **fields)
+
+    def _own_session(self, config: NodeConfig | Sequence[NodeConfig]) -> list[NodeConfig]:
+        """The configs with this run's session id where they have none."""
+        return [c if c.session is not None else c.replace(session=self.allocator.session)
+                for c in _as_list(config)]
 
     def create_local_node(
         self, config: NodeConfig | Sequence[NodeConfig], name: str | None = None
     ) -> LocalNode:
         """Start node process(es) on this machine; see :class:`LocalNode`."""
-        self._retire([c.node_id for c in _as_list(config)])
+        config = self._own_session(config)
+        self._retire([c.node_id for c in config])
         handle = LocalNode(config, self.workdir, python=self.python, name=name)
         self.handles.append(handle)
         return handle
@@ -426,7 +437,8 @@ class SmartGridSimulation:
     ) -> RemoteNode:
         """Start a node process on ``hostname`` over SSH; ``ssh`` goes to :class:`RemoteNode`."""
         ssh.setdefault("local_dir", self.workdir)
-        self._retire([c.node_id for c in _as_list(config)])
+        config = self._own_session(config)
+        self._retire([c.node_id for c in config])
         handle = RemoteNode(hostname, config, **ssh)
         self.handles.append(handle)
         return handle

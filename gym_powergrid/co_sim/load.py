@@ -3,9 +3,12 @@
 Life of a :class:`NetworkLoad`:
 
 1. It sends ``join`` to its allocator every ``join_retry_s`` until a ``join_ack`` arrives. Once
-   joined, it re-sends ``join`` whenever the allocator has been silent for ``keepalive_s``: this is
-   both the keep-alive and the way it rejoins an allocator that restarted (a new allocator
-   session resets its lock-step clock).
+   joined, it re-sends ``join`` (with the token of its registration) whenever the allocator has
+   been silent for ``keepalive_s``. A node belongs to one session (``NodeConfig.session``, set
+   by deployments, or the first one that accepts it): it never joins another, and stops when
+   refused as a node of a stale session.
+   When nothing comes from the allocator for ``allocator_timeout_s`` (killed, network lost)
+   the node stops by itself: no orphan processes.
 2. A simpy process replays the curve: every row spacing ``dt`` it sets the node's meters from the
    next row. In real-time mode it also reports (``curr_allocation``) at each row; in lock-step
    mode the allocator's ``step`` k advances the clock to ``k * dt`` and the node reports row k.
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from gym_powergrid.co_sim import protocol as P
-from gym_powergrid.co_sim.comm import CommAgent
+from gym_powergrid.co_sim.comm import CommAgent, LogThrottle
 from gym_powergrid.co_sim.config import NodeConfig
 from gym_powergrid.co_sim.curves import Curves, read_curves
 from gym_powergrid.co_sim.transport import normalize_address
@@ -94,7 +97,8 @@ class NetworkLoad(CommAgent):
         self.allocator_address = normalize_address(cfg.allocator)
         self._server_key = cfg.curve.server_key() if cfg.curve is not None else None
         self.joined = False
-        self.session: str | None = None
+        self.session: str | None = cfg.session
+        self.token: str | None = None
         self.step = 0
         self.row = cfg.start_row
         self.meter_values: dict[str, tuple[float, float]] = {}
@@ -107,6 +111,9 @@ class NetworkLoad(CommAgent):
         self._acks: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._last_heard = time.monotonic()
         self._leaving = False
+        self._throttle = LogThrottle(logger)
+        self.orphaned = False
+        """True when the node stopped because the allocator went silent or refused it."""
         self._replay_proc: Any = None
 
     # ---------------------------------------------------------------------------- set-up
@@ -158,6 +165,10 @@ class NetworkLoad(CommAgent):
             "incarnation": self.incarnation,
             "mode": self.mode,
         }
+        if self.session is not None:
+            payload["session"] = self.session
+        if self.token is not None:
+            payload["token"] = self.token
         if self.transport.public_key is not None:
             payload["curve_public_key"] = self.transport.public_key
         self._to_allocator(P.JOIN, payload)
@@ -173,7 +184,16 @@ class NetworkLoad(CommAgent):
     def _keepalive(self) -> None:
         if self._stop_requested.is_set():
             return
-        if self.joined and time.monotonic() - self._last_heard > self.config.keepalive_s:
+        silent = time.monotonic() - self._last_heard
+        if silent > self.config.allocator_timeout_s:
+            logger.error("%s: nothing from the allocator at %s for %.1f s: it is gone; the node "
+                         "stops (allocator_timeout_s=%g)", self.node_id, self.allocator_address,
+                         silent, self.config.allocator_timeout_s)
+            self.stats["allocator_timeout"] += 1
+            self.orphaned = True
+            self.stop()
+            return
+        if self.joined and silent > self.config.keepalive_s:
             self.stats["keepalive_joins"] += 1
             self._send_join()
         self.call_later(self.config.keepalive_s / 2, self._keepalive)
@@ -200,6 +220,8 @@ class NetworkLoad(CommAgent):
         }
         if self._override is None and self.meter_values:
             payload["meters"] = self.meter_values
+        if self.token is not None:
+            payload["token"] = self.token
         self._to_allocator(P.CURR_ALLOCATION, payload)
         self.stats["reports"] += 1
 
@@ -207,22 +229,38 @@ class NetworkLoad(CommAgent):
     def _from_allocator(self, packet: P.Packet) -> bool:
         if packet.src != self.config.allocator_id:
             self.stats["unknown_source"] += 1
-            logger.warning("%s dropped %s from unknown source %r", self.node_id, packet.type,
-                           packet.src)
+            self._throttle(logging.WARNING, "unknown_source", "%s dropped %s from unknown "
+                           "source %r", self.node_id, packet.type, packet.src)
             return False
         self._last_heard = time.monotonic()
         return True
 
     def _handle_join_ack(self, packet: P.Packet, user: str | None) -> None:
-        if not self._from_allocator(packet):
-            return
         pl = packet.payload
         if not pl["accepted"]:
-            logger.error("%s: allocator refused the join: %s", self.node_id, pl.get("reason"))
+            # a refusal is not a sign of life of our allocator (a new run refuses a stale node
+            # until allocator_timeout_s stops it) and, once joined, may be forged: ignored
             self.stats["join_refused"] += 1
+            if self.joined or packet.src != self.config.allocator_id:
+                return
+            reason = pl.get("reason") or ""
+            self._throttle(logging.ERROR, "refused", "%s: allocator refused the join: %s",
+                           self.node_id, reason)
+            if reason.startswith("stale session"):
+                self.orphaned = True
+                self.stop()
             return
-        if pl["session"] != self.session:
-            first = self.session is None
+        if not self._from_allocator(packet):
+            return
+        if self.session is not None and pl["session"] != self.session:
+            self.stats["foreign_session"] += 1
+            logger.error("%s belongs to session %s and does not join session %s; it stops",
+                         self.node_id, self.session, pl["session"])
+            self.orphaned = True
+            self.stop()
+            return
+        self.token = pl.get("token") or self.token
+        if not self.joined:
             self.session = pl["session"]
             # a new session restarts the replay: at the allocator's step in lock-step mode,
             # at the first row in real-time mode (nodes joining together stay aligned)
@@ -231,14 +269,12 @@ class NetworkLoad(CommAgent):
             self._override = None
             self._start_replay()
             self._set_row(self.config.start_row + self.step)
-            logger.info("%s %s allocator session %s at step %s", self.node_id,
-                        "joined" if first else "rejoined", self.session, self.step)
-            if not first:
-                self.stats["rejoins"] += 1
+            logger.info("%s joined allocator session %s at step %s", self.node_id, self.session,
+                        self.step)
         self.joined = True
 
     def _session_ok(self, packet: P.Packet) -> bool:
-        if not self.joined or packet.payload.get("session", self.session) != self.session:
+        if not self.joined or packet.payload.get("session") != self.session:
             self.stats["stale"] += 1
             return False
         return True
@@ -258,7 +294,7 @@ class NetworkLoad(CommAgent):
         self._report()
 
     def _handle_voltage(self, packet: P.Packet, user: str | None) -> None:
-        if not self._from_allocator(packet):
+        if not self._from_allocator(packet) or not self._session_ok(packet):
             return
         step, vm = packet.payload["step"], packet.payload["vm_pu"]
         self.last_vm_pu = vm
@@ -266,7 +302,7 @@ class NetworkLoad(CommAgent):
         logger.debug("%s step %d: vm = %.6f pu", self.node_id, step, vm)
 
     def _handle_allocation(self, packet: P.Packet, user: str | None) -> None:
-        if not self._from_allocator(packet):
+        if not self._from_allocator(packet) or not self._session_ok(packet):
             return
         alloc = P.Allocation.from_payload(packet.payload)
         ack = self._acks.get(alloc.allocation_id)
@@ -288,14 +324,14 @@ class NetworkLoad(CommAgent):
                         " (clipped to cap)" if clipped else "")
         else:
             self.stats["duplicate_allocations"] += 1
-        self._to_allocator(P.ALLOCATION_ACK, ack)
+        self._to_allocator(P.ALLOCATION_ACK, {**ack, "token": self.token})
 
     def _handle_stop(self, packet: P.Packet, user: str | None) -> None:
-        if not self._from_allocator(packet):
+        if not self._from_allocator(packet) or not self._session_ok(packet):
             return
         logger.info("%s stopped by the allocator (%s)", self.node_id,
                     packet.payload.get("reason") or "no reason")
-        self._to_allocator(P.STOP_ACK, {})
+        self._to_allocator(P.STOP_ACK, {"token": self.token})
         self.stop()
 
     def _handle_leave_ack(self, packet: P.Packet, user: str | None) -> None:
@@ -318,7 +354,7 @@ class NetworkLoad(CommAgent):
                 if time.monotonic() >= deadline or not self.joined:
                     self.stop()
                     return
-                self._to_allocator(P.LEAVE, {"reason": reason})
+                self._to_allocator(P.LEAVE, {"reason": reason, "token": self.token})
                 self.call_later(min(0.3, timeout_s), attempt)
 
             attempt()

@@ -16,7 +16,9 @@ Message types:
 
 ========================  ==============================================================
 ``join`` / ``join_ack``   a node asks to join (and keeps re-sending it as a keep-alive when
-                          the allocator is silent); the allocator answers with its session
+                          the allocator is silent), naming the session it belongs to once it
+                          knows one; the allocator answers with its session and a token that
+                          proves the node's identity in later joins
 ``allocation`` / ``_ack`` the allocator commands a P/Q set-point for a duration; acknowledged
 ``curr_allocation``       a node reports its current P/Q (and last measured voltage)
 ``step``                  lock-step: the allocator asks every node for its value of a step
@@ -24,6 +26,12 @@ Message types:
 ``stop`` / ``stop_ack``   the allocator stops a node
 ``leave`` / ``leave_ack`` a node leaves the co-simulation
 ========================  ==============================================================
+
+Identity: the ``token`` a node receives in its ``join_ack`` goes into every later packet it sends
+(``curr_allocation``, acknowledgements, ``leave``, keep-alive ``join``); the allocator drops a
+packet whose token does not match the one it gave that ``src``. The allocator's packets to a
+node carry its ``session``, which the node checks. Neither is a secret on an untrusted network:
+there, CURVE (which authenticates each connection by its key) is required.
 """
 
 from __future__ import annotations
@@ -70,24 +78,29 @@ SCHEMAS: dict[str, dict[str, tuple[str, bool]]] = {
         "incarnation": ("str", True),
         "mode": ("str", True),
         "curve_public_key": ("opt_str", False),
+        "session": ("opt_str", False),
+        "token": ("opt_str", False),
     },
     JOIN_ACK: {
         "session": ("str", True),
         "accepted": ("bool", True),
         "step": ("opt_int", True),
         "reason": ("opt_str", False),
+        "token": ("opt_str", False),
     },
     ALLOCATION: {
         "allocation_id": ("int", True),
         "p_mw": ("float", True),
         "q_mvar": ("float", True),
         "duration_s": ("pos_float", True),
+        "session": ("opt_str", False),
     },
     ALLOCATION_ACK: {
         "allocation_id": ("int", True),
         "p_mw": ("float", True),
         "q_mvar": ("float", True),
         "clipped": ("bool", True),
+        "token": ("opt_str", False),
     },
     CURR_ALLOCATION: {
         "step": ("int", True),
@@ -96,12 +109,13 @@ SCHEMAS: dict[str, dict[str, tuple[str, bool]]] = {
         "q_mvar": ("float", True),
         "vm_pu": ("opt_float", True),
         "meters": ("meters", False),
+        "token": ("opt_str", False),
     },
     STEP: {"session": ("str", True), "step": ("int", True)},
-    VOLTAGE: {"step": ("int", True), "vm_pu": ("float", True)},
-    STOP: {"reason": ("opt_str", False)},
-    STOP_ACK: {},
-    LEAVE: {"reason": ("opt_str", False)},
+    VOLTAGE: {"step": ("int", True), "vm_pu": ("float", True), "session": ("opt_str", False)},
+    STOP: {"reason": ("opt_str", False), "session": ("opt_str", False)},
+    STOP_ACK: {"token": ("opt_str", False)},
+    LEAVE: {"reason": ("opt_str", False), "token": ("opt_str", False)},
     LEAVE_ACK: {},
 }
 """Payload fields of each message type: name -> (kind, required)."""

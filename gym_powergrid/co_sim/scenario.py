@@ -11,6 +11,7 @@ Example (the shipped ``lv_example``)::
     steps: 288                             # curve rows to play (24 h of 5 min)
     step_timeout_s: 2.0
     allocator: {bind: "127.0.0.1:0", node_timeout_s: 3.0}
+    plausibility: {factor: 10}             # report bound: 10 x the element's nominal
     nodes:
       - id: client1
         host: local                        # or {hostname:, username:, keyfile:, python:, ...}
@@ -19,6 +20,13 @@ Example (the shipped ``lv_example``)::
 
 Node entries accept every :class:`~gym_powergrid.co_sim.config.NodeConfig` field as well
 (``scale``, ``cap_mw``, ``bind``, ``curve``...); relative paths are resolved against the file.
+
+``plausibility`` bounds what nodes may report (|P|, |Q| and each meter): ``factor`` (default
+10) times the nominal of the node's element, or ``limits_mw: {node id: bound}``. For a
+pandapower grid the nominal of a node is the largest |value| of its meters in the scenario's
+``curves`` file (times its ``scale``) when its loads have no rating in the net; for an env
+grid see :class:`~gym_powergrid.co_sim.bridge.EnvBridge`. Rejected reports are counted and the
+fallback value is used; ``summary.json`` reports them.
 """
 
 from __future__ import annotations
@@ -36,7 +44,8 @@ from gym_powergrid.errors import ConfigurationError
 logger = logging.getLogger(__name__)
 
 _TOP_KEYS = {"name", "description", "grid", "curves", "mode", "speed", "steps", "duration_s",
-             "step_timeout_s", "allocator", "nodes", "output"}
+             "step_timeout_s", "allocator", "nodes", "output", "plausibility"}
+_PLAUSIBILITY_KEYS = {"factor", "limits_mw"}
 _NODE_KEYS = {"id", "host", "element"}
 _HOST_KEYS = {"hostname", "username", "keyfile", "port", "python", "known_hosts",
               "strict_host_key", "connect_timeout"}
@@ -59,6 +68,7 @@ class Scenario:
     duration_s: float | None = None
     description: str = ""
     output: dict[str, Any] = field(default_factory=dict)
+    plausibility: dict[str, Any] = field(default_factory=dict)
 
     def resolve(self, value: str | None) -> str | None:
         """Resolve a path relative to the scenario file."""
@@ -125,12 +135,27 @@ def load_scenario(ref: str | Path) -> Scenario:
         raise ConfigurationError(f"scenario {str(path)!r}: {exc}") from None
     if steps <= 0 or speed <= 0 or timeout <= 0:
         raise ConfigurationError("scenario keys 'steps', 'speed', 'step_timeout_s' must be > 0")
+    plaus = data.get("plausibility") or {}
+    if not isinstance(plaus, dict) or set(plaus) - _PLAUSIBILITY_KEYS:
+        raise ConfigurationError(
+            f"scenario {str(path)!r}: 'plausibility' must be a mapping with keys among "
+            f"{sorted(_PLAUSIBILITY_KEYS)}, got {plaus!r}")
+    try:
+        plaus = {"factor": float(plaus.get("factor", 10.0)),
+                 "limits_mw": {str(k): float(v) for k, v in
+                               dict(plaus.get("limits_mw") or {}).items()}}
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"scenario {str(path)!r}: 'plausibility': {exc}") from None
+    if not plaus["factor"] > 0 or not all(v > 0 for v in plaus["limits_mw"].values()):
+        raise ConfigurationError(f"scenario {str(path)!r}: 'plausibility' factor and limits "
+                                 "must be > 0")
     scn = Scenario(
         name=str(data.get("name", path.stem)), path=path.resolve(), grid=dict(grid),
         curves=None, mode=mode, speed=speed, steps=steps, step_timeout_s=timeout,
         allocator=dict(data.get("allocator") or {}), nodes=[dict(n) for n in nodes],
         duration_s=None if data.get("duration_s") is None else float(data["duration_s"]),
         description=str(data.get("description", "")), output=dict(data.get("output") or {}),
+        plausibility=plaus,
     )
     curves = scn.resolve(data.get("curves"))
     return Scenario(**{**scn.__dict__, "curves": Path(curves) if curves else None})
@@ -214,6 +239,7 @@ def run_scenario(
         sim.wait_for_nodes(timeout=join_timeout_s)
         play(rounds, progress)
         result["stats"] = alloc.statistics()
+        result["session"] = alloc.session
     finally:
         for cleanup in cleanups:
             cleanup()
@@ -226,6 +252,8 @@ Player = Callable[[list[dict[str, Any]], Callable[[dict[str, Any]], None] | None
 
 def _pandapower_player(scn: Scenario, sim: Any, mapping: dict[str, Any], mode: str,
                        speed: float, n_steps: int) -> Player:
+    import numpy as np
+
     from gym_powergrid.co_sim.bridge import PandapowerBridge
     from gym_powergrid.co_sim.curves import read_curves
     from gym_powergrid.co_sim.scenarios import BUILDERS
@@ -233,8 +261,19 @@ def _pandapower_player(scn: Scenario, sim: Any, mapping: dict[str, Any], mode: s
     name = scn.grid["pandapower"]
     if name not in BUILDERS:
         raise ConfigurationError(f"unknown pandapower grid {name!r}; known: {sorted(BUILDERS)}")
+    nominal: dict[str, float] = {}
+    if scn.curves is not None:  # the scenario's own data, not what a node may have been given
+        curves = read_curves(scn.curves)
+        for node in scn.nodes:
+            cols = [c for c in dict(node.get("meters") or {}).values() if c in curves.p_mw]
+            if cols:
+                nominal[str(node["id"])] = abs(float(node.get("scale", 1.0))) * max(
+                    max(float(np.max(np.abs(curves.p_mw[c]))),
+                        float(np.max(np.abs(curves.q_mvar[c])))) for c in cols)
     bridge = PandapowerBridge(BUILDERS[name](), sim.allocator, mapping,
-                              timeout_s=scn.step_timeout_s)
+                              timeout_s=scn.step_timeout_s, nominal_mw=nominal,
+                              plausibility_factor=scn.plausibility.get("factor", 10.0),
+                              report_limits=scn.plausibility.get("limits_mw"))
     bridge.warm_up()
 
     def play(rounds: list[dict[str, Any]],
@@ -264,7 +303,9 @@ def _env_player(scn: Scenario, sim: Any, mapping: dict[str, Any], mode: str, spe
     env = gymnasium.make(scn.grid["env"], **dict(scn.grid.get("env_kwargs") or {}))
     cleanups.append(env.close)
     bridge = EnvBridge(env, sim.allocator, {k: tuple(v) for k, v in mapping.items()},
-                       timeout_s=scn.step_timeout_s, lockstep=mode == "lockstep")
+                       timeout_s=scn.step_timeout_s, lockstep=mode == "lockstep",
+                       plausibility_factor=scn.plausibility.get("factor", 10.0),
+                       report_limits=scn.plausibility.get("limits_mw"))
     do_nothing = np.zeros_like(env.action_space.sample())
 
     def play(rounds: list[dict[str, Any]],
@@ -277,7 +318,9 @@ def _env_player(scn: Scenario, sim: Any, mapping: dict[str, Any], mode: str, spe
             cosim = dict(info.get("cosim", {}))
             record = {"step": cosim.get("round", bridge.round),
                       "vm_pu": bridge.node_voltages(obs),
-                      "late": cosim.get("late", []), "gone": cosim.get("gone", [])}
+                      "late": cosim.get("late", []), "gone": cosim.get("gone", []),
+                      "rejected": cosim.get("rejected", []),
+                      "converged": info.get("game_over_reason") != "diverged"}
             rounds.append(record)
             if progress is not None:
                 progress(record)

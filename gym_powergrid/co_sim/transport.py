@@ -13,7 +13,8 @@ peer that sends huge frames before they are buffered; the finer size limit is ch
 
 Optional CURVE encryption and authentication (:class:`CurveAuth`) uses key files written by
 ``zmq.auth.create_certificates`` (see :func:`gym_powergrid.co_sim.keys.generate_curve_keys`):
-the ROUTER accepts only clients whose public key file is in ``authorized_keys_dir``.
+the ROUTER accepts only clients whose public key file is in ``authorized_keys_dir``. Binding a
+host other than loopback without CURVE is refused (:func:`check_bind_is_safe`).
 """
 
 from __future__ import annotations
@@ -110,6 +111,36 @@ class CurveAuth:
         return public
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+KEYS_COMMAND = "gym-powergrid cosim keys KEYS_DIR allocator client1 client2 ..."
+
+
+def check_bind_is_safe(bind: str, curve: CurveAuth | None) -> None:
+    """Refuse to bind a ROUTER beyond loopback without CURVE authentication.
+
+    Without CURVE anyone who can reach the port can join as any node, send stops or forge
+    reports; on loopback that is limited to this machine's users.
+
+    Raises:
+        ConfigurationError: With the command that makes the key files.
+    """
+    if curve is not None:
+        return
+    endpoint = normalize_address(bind)
+    if not endpoint.startswith("tcp://"):
+        return  # ipc:// and inproc:// stay on this machine
+    host = endpoint.removeprefix("tcp://").rpartition(":")[0]
+    if host in LOOPBACK_HOSTS or host.startswith("127."):
+        return
+    raise ConfigurationError(
+        f"refusing to bind {bind!r} without CURVE: any host that reaches it could join as any "
+        f"node or forge readings. Bind 127.0.0.1 for nodes on this machine, or make keys with "
+        f"'{KEYS_COMMAND}' and give the allocator and every node a 'curve' section "
+        "(secret_key_file, authorized_keys_dir, server_public_key_file); see the README's "
+        "co-simulation section"
+    )
+
+
 class Transport:
     """One ROUTER bound to ``bind`` plus DEALERs to remote addresses.
 
@@ -137,6 +168,7 @@ class Transport:
         linger_ms: int = 500,
         monitor: bool = True,
     ) -> None:
+        check_bind_is_safe(bind, curve)
         zmq = _deps.zmq()
         self._zmq = zmq
         self.stats: Counter[str] = Counter()
@@ -287,15 +319,17 @@ class Transport:
         return address in self._dealers
 
     # ----------------------------------------------------------------------------- receiving
-    def recv_batch(self, limit: int = 512) -> list[tuple[bytes, str | None]]:
+    def recv_batch(self, limit: int = 512) -> list[tuple[bytes, str | None, bytes]]:
         """Drain up to ``limit`` frames from the ROUTER without blocking.
 
         Returns:
-            ``(payload, user_id)`` pairs; ``user_id`` is the peer's authenticated CURVE public
-            key (z85) or None. Multi-frame messages are counted as malformed and skipped.
+            ``(payload, user_id, peer)`` triples; ``user_id`` is the peer's authenticated CURVE
+            public key (z85) or None; ``peer`` is the ROUTER's routing id of the connection it
+            came on (one per remote DEALER, used to rate-limit a source). Multi-frame messages
+            are counted as malformed and skipped.
         """
         zmq = self._zmq
-        out: list[tuple[bytes, str | None]] = []
+        out: list[tuple[bytes, str | None, bytes]] = []
         curve = self.curve is not None
         for _ in range(limit):
             try:
@@ -313,9 +347,9 @@ class Transport:
                     user = frame.get("User-Id")
                 except zmq.ZMQError:
                     user = None
-                out.append((frame.bytes, user))
+                out.append((frame.bytes, user, frames[0].bytes))
             else:
-                out.append((frames[1], None))
+                out.append((frames[1], None, frames[0]))
         self.stats["received"] += len(out)
         return out
 

@@ -21,6 +21,10 @@ A ``Dict`` with pypownet's fields (table in :mod:`gym_powergrid.envs.observation
 ``reward="pypownet"`` (default; five sub-rewards), ``"survival"`` (learning-friendly), ``"zero"``,
 ``"file"`` (the folder's ``reward_signal.py``) or any callable; see
 :mod:`gym_powergrid.envs.rewards`. ``info["reward_components"]`` holds the named parts.
+A ``reward_signal.py`` is Python code: it runs only when the caller asks for it
+(``reward="file"``, ``allow_reward_file=True``, or ``--reward file`` on the command line); a
+folder whose own ``configuration.yaml`` says ``reward: file`` is refused otherwise, so that
+loading a downloaded folder never executes its code.
 
 ## Episode end
 ``terminated=True`` at game over: the power flow diverges or more loads / productions are
@@ -34,10 +38,10 @@ isolated than ``max_number_loads_game_over`` / ``max_number_prods_game_over``.
 
 ## Arguments
 ``PowerGridEnv(parameters="case14", level=None, backend=None, render_mode=None, chronics=None,
-reward=None, **config_overrides)``: ``parameters`` is a shipped env name, a pypownet parameter
-folder or a pandapower net (with ``chronics``); any ``configuration.yaml`` key can be
-overridden by keyword (e.g. ``loadflow_mode="DC"``). ``reset(options=...)`` accepts
-``chronic`` (name or index) and ``start_step``.
+reward=None, allow_reward_file=False, **config_overrides)``: ``parameters`` is a shipped env
+name, a pypownet parameter folder or a pandapower net (with ``chronics``); any
+``configuration.yaml`` key can be overridden by keyword (e.g. ``loadflow_mode="DC"``).
+``reset(options=...)`` accepts ``chronic`` (name or index) and ``start_step``.
 
 ## Version history
 * v0: first release.
@@ -95,7 +99,10 @@ class PowerGridEnv(gym.Env):
 
     def __init__(self, parameters: Any = "case14", level: str | None = None,
                  backend: str | None = None, render_mode: str | None = None, chronics=None,
-                 reward=None, **config_overrides: Any) -> None:
+                 reward=None, allow_reward_file: bool = False,
+                 **config_overrides: Any) -> None:
+        allow_reward_file = bool(allow_reward_file) or "file" in (
+            reward, config_overrides.get("reward"))  # the caller asked for it by name
         if backend is not None:
             config_overrides["loadflow_backend"] = backend
         if reward is not None and isinstance(reward, str):
@@ -112,6 +119,12 @@ class PowerGridEnv(gym.Env):
         self.parameters_folder = src.folder
         self._net = src.net
         self.render_mode = render_mode
+        if not callable(reward) and cfg.reward == "file" and not allow_reward_file:
+            raise ConfigurationError(
+                f"the configuration of {self.name!r} asks for reward: file, which would execute "
+                f"{src.reward_file or 'the folder reward_signal.py'} as Python code; a folder's "
+                "own configuration cannot switch that on. If you trust the file, pass "
+                "reward='file' (or allow_reward_file=True); on the command line, --reward file")
         self.reward_fn = make_reward(reward if callable(reward) else cfg.reward, grid.n_sub,
                                      src.reward_file)
         self.action_helper = ActionHelper(grid)
@@ -331,8 +344,12 @@ class PowerGridEnv(gym.Env):
         """
         if self.state is None:
             raise RuntimeError("call reset() before simulate()")
+        mode = str(loadflow_mode).upper() if isinstance(loadflow_mode, str) else None
+        if mode not in ("AC", "DC"):
+            raise ConfigurationError(f"simulate: loadflow_mode must be 'AC' or 'DC', got "
+                                     f"{loadflow_mode!r}")
         a = validate_action(action, self.action_helper.action_length)
-        ac = str(loadflow_mode).upper() == "AC"
+        ac = mode == "AC"
         if ac not in self._pf_sim:
             self._pf_sim[ac] = self._make_backend(self.config.loadflow_backend)
         st, res, flag, info, applied, obs, feats = self._transition(

@@ -54,8 +54,9 @@ def _chronic_set(chronics, grid: GridArrays, looping_mode: str):
     if isinstance(chronics, (list, tuple)):
         return ChronicSet.from_chronics(list(chronics), looping_mode=looping_mode)
     if isinstance(chronics, (str, os.PathLike)):
+        names = {k: [str(x) for x in getattr(grid, f"{k}_name")] for k in ("prod", "load", "line")}
         return ChronicSet(chronics, grid.n_prod, grid.n_load, grid.n_line,
-                          looping_mode=looping_mode)
+                          looping_mode=looping_mode, names=names)
     raise ConfigurationError(
         f"chronics must be a chronics folder path, a Chronic, a list of Chronic or a ChronicSet; "
         f"got {type(chronics).__name__}")

@@ -7,10 +7,13 @@ Bus numbering convention (used everywhere in ``core/``): substation ``s`` owns t
 busbar 0 is bus ``s`` (the original pandapower bus) and busbar 1 is bus ``s + n_sub``.
 An element on substation ``s`` and node ``k`` (0 or 1) sits on bus ``s + k * n_sub``.
 
-Productions are ordered: the slack (``ext_grid``) first, then ``gen`` rows, then ``sgen`` rows,
-each in pandapower table order. Branches ("lines" in pypownet's vocabulary) are pandapower
-``line`` rows followed by ``trafo`` rows; a branch's origin is the line's ``from_bus`` or the
-transformer's high-voltage side.
+Element order follows the source. For a MATPOWER file or a pypownet parameter folder:
+productions are the file's ``gen`` rows, loads the buses with ``Pd`` or ``Qd`` in bus order and
+branches ("lines" in pypownet's vocabulary) the file's ``branch`` rows, transformers included:
+pypownet's order. For a pandapower net: the slack (``ext_grid``) first, then ``gen`` rows, then
+``sgen`` rows; ``load`` rows; ``line`` rows followed by ``trafo`` rows, each in table order. The
+slack is ``slack_prod_idx`` (not always production 0). A branch's origin is the MATPOWER
+``fbus``, the line's ``from_bus`` or the transformer's high-voltage side.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ class GridArrays:
     load_p_mw: np.ndarray
     load_q_mvar: np.ndarray
 
-    # branches: lines then two-winding transformers
+    # branches (lines and two-winding transformers), in the source's order (see above)
     line_name: np.ndarray
     line_kind: np.ndarray  # int8, BRANCH_LINE / BRANCH_TRAFO
     line_pp_idx: np.ndarray

@@ -31,8 +31,12 @@ def pandapower_case(name: str):
     return getattr(pn, name)()
 
 
-def load_net(source) :
-    """Return a pandapower net from a named case, a MATPOWER file path or a pandapower net."""
+def load_net(source, base_kv: float | None = None):
+    """Return a pandapower net from a named case, a MATPOWER file path or a pandapower net.
+
+    ``base_kv`` is the voltage of MATPOWER buses whose ``baseKV`` is 0 (see
+    :func:`~gym_powergrid.grid.matpower.read_matpower`); other sources ignore it.
+    """
     if isinstance(source, (str, os.PathLike)):
         text = str(source)
         if text in NAMED_CASES:
@@ -41,7 +45,7 @@ def load_net(source) :
         if path.suffix in (".m", ".mat"):
             from .matpower import read_matpower
 
-            return read_matpower(path)
+            return read_matpower(path, base_kv=base_kv)
         if path.suffix == ".json":
             import pandapower as pp
 
@@ -55,9 +59,12 @@ def load_net(source) :
     )
 
 
-def load_grid(source, name: str | None = None) -> GridArrays:
-    """Build :class:`GridArrays` from a named case, a MATPOWER file or a pandapower net."""
-    net = load_net(source)
+def load_grid(source, name: str | None = None, base_kv: float | None = None) -> GridArrays:
+    """Build :class:`GridArrays` from a named case, a MATPOWER file or a pandapower net.
+
+    ``base_kv``: voltage of MATPOWER buses whose ``baseKV`` is 0 (default 1 kV, logged).
+    """
+    net = load_net(source, base_kv=base_kv)
     if name is None and isinstance(source, (str, os.PathLike)):
         name = Path(str(source)).stem
     return from_pandapower(net, name=name)

@@ -11,11 +11,14 @@ import copy
 import json
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import UnsupportedGridError
 from .arrays import BRANCH_LINE, BRANCH_TRAFO, PROD_PQ, PROD_PV, PROD_SLACK, GridArrays
+from .matpower import matpower_source
+from .matpower_model import branch_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +135,99 @@ def _geo(net) -> np.ndarray:
     return xy
 
 
+def _source_order(source: dict | None, key: str, elements: list[tuple[str, int]]) -> np.ndarray:
+    """Permutation putting ``elements`` (``(table, index)`` in pandapower order) in file order.
+
+    A net read from a MATPOWER file by :func:`~gym_powergrid.grid.matpower.read_matpower`
+    remembers the element of each ``gen`` and ``branch`` row: productions and lines then follow
+    the file (transformers included), as in pypownet. Other nets keep pandapower's table order.
+    """
+    if source is None:
+        return np.arange(len(elements))
+    pos = {(str(t), int(i)): j for j, (t, i) in enumerate(elements)}
+    try:
+        order = np.array([pos[(str(t), int(e))] for t, e in source[key]], dtype=np.int64)
+    except KeyError as exc:
+        raise UnsupportedGridError(f"the net's MATPOWER {key} rows name {exc}, which is not an "
+                                   "in-service element: the net was modified after reading"
+                                   ) from None
+    if order.size != len(elements) or np.unique(order).size != order.size:
+        raise UnsupportedGridError(
+            f"the net's MATPOWER source has {order.size} {key} rows but the net has "
+            f"{len(elements)} such elements: the net was modified after reading")
+    return order
+
+
+def _usable_source(net, source: dict | None) -> dict | None:
+    """The net's MATPOWER source if the net still has the elements it names, else None."""
+    if source is None:
+        return None
+    problem = None
+    ends = {"line": ("from_bus", "to_bus"), "trafo": ("hv_bus", "lv_bus")}
+    rows = source["branch_rows"]
+    n_prod = sum(int(net[t].in_service.astype(bool).sum()) for t in ("ext_grid", "gen", "sgen")
+                 if t in net)
+    if n_prod != len(source["gen"]) or len(net.line) + len(net.trafo) != len(source["branch"]):
+        problem = "elements were added or removed"
+    else:
+        for k, (t, i) in enumerate(source["branch"]):
+            if i not in net[t].index or (int(net[t].at[i, ends[t][0]]),
+                                         int(net[t].at[i, ends[t][1]])) != (int(rows[k, 0]),
+                                                                            int(rows[k, 1])):
+                problem = f"branch row {k + 1} ({t} {i}) was moved or removed"
+                break
+        for k, (t, i) in enumerate(source["gen"]):
+            if problem is None and (i not in net[t].index or not net[t].at[i, "in_service"]):
+                problem = f"gen row {k + 1} ({t} {i}) was removed or switched off"
+    if problem is None:
+        return source
+    logger.warning("%s: the net was changed after read_matpower (%s): it is converted as a "
+                   "pandapower net (pandapower's element order and branch model)",
+                   Path(source["file"]).name, problem)
+    return None
+
+
+def _matpower_branches(source: dict, vn_kv: np.ndarray, pp_fields: dict) -> dict:
+    """Branch fields of the file rows (MATPOWER's model), where the net still holds them.
+
+    ``pp_fields`` are the same fields from pandapower's model of the net, in file order. A row
+    pandapower cannot reproduce (a transformer with a shunt or a negative reactance) keeps
+    MATPOWER's model (logged: the pandapower oracle solves pandapower's). A row whose net
+    element was edited after reading (impedance, status, a line's ``max_i_ka``) takes the net's
+    values.
+    """
+    rows = source["branch_rows"]
+    fields = branch_arrays(rows, source["branch_g"], vn_kv)
+    keys = ("line_y_ff", "line_y_ft", "line_y_tf", "line_y_tt")
+    ours, theirs = (np.stack([f[k] for k in keys]) for f in (fields, pp_fields))
+    off = (np.abs(ours - theirs) > 1e-9 * np.abs(ours) + 1e-12).any(axis=0)
+    trafo = np.array([t == "trafo" for t, _ in source["branch"]])
+    unrepresentable = trafo & ((rows[:, 4] != 0) | (source["branch_g"] != 0) | (rows[:, 3] < 0))
+    lim_pp, lim_mp = pp_fields["line_limit_or_a"], fields["line_limit_or_a"]
+    limit_edited = np.isfinite(lim_mp) & (np.abs(lim_pp - lim_mp) > 1e-9 * lim_mp)
+    limit_edited |= ~np.isfinite(lim_mp) & (lim_pp < 9e7)  # rateA = 0: 99999 kA in the net
+    limit_edited &= ~trafo  # a trafo's limit in the net is its sn_mva (baseMVA), not rateA
+    edited = (off & ~unrepresentable) | limit_edited | \
+        (pp_fields["line_in_service"] != fields["line_in_service"])
+    name = Path(source["file"]).name
+
+    def shown(mask: np.ndarray) -> list:
+        k = np.flatnonzero(mask) + 1
+        return k[:10].tolist() + (["..."] if k.size > 10 else [])
+
+    if (off & unrepresentable).any():
+        logger.warning(
+            "%s: pandapower's model of branch rows %s differs from MATPOWER's (transformers "
+            "with a shunt or a negative reactance): the grid uses MATPOWER's, the pandapower "
+            "oracle backend solves pandapower's", name, shown(off & unrepresentable))
+    if edited.any():
+        logger.info("%s: branch rows %s were edited in the net after reading: the net's values "
+                    "are used", name, shown(edited))
+        for key, value in fields.items():
+            value[edited] = pp_fields[key][edited]
+    return fields
+
+
 def from_pandapower(net, name: str | None = None) -> GridArrays:
     """Convert a pandapower net into :class:`GridArrays`.
 
@@ -203,15 +299,34 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
         lim_ex.append(rated / (math.sqrt(3) * t.vn_lv_kv.to_numpy(float)) * 1e3)
     if not rows:
         raise UnsupportedGridError("the net has no line and no trafo: nothing to simulate")
-    rows = np.concatenate(rows)
+    kinds, pp_idx = np.concatenate(kinds), np.concatenate(pp_idx).astype(np.int64)
+    source = _usable_source(net, matpower_source(net))
+    order = _source_order(source, "branch", [("trafo" if k == BRANCH_TRAFO else "line", i)
+                                             for k, i in zip(kinds, pp_idx)])
+    rows = np.concatenate(rows)[order]
+    kinds, pp_idx, names = kinds[order], pp_idx[order], np.concatenate(names)[order]
+    line_sub_or, line_sub_ex = np.concatenate(sub_or)[order], np.concatenate(sub_ex)[order]
+    lim_or, lim_ex = np.concatenate(lim_or)[order], np.concatenate(lim_ex)[order]
     br = branch[rows].copy()
     in_service = br[:, BR_STATUS].real > 0
     br[:, BR_STATUS] = 1.0  # admittances of every branch, whatever its initial status
     y_tt, y_ff, y_ft, y_tf = branch_vectors(br, br.shape[0])
     tap = br[:, TAP].real.copy()
     tap[tap == 0] = 1.0
-    line_sub_or = np.concatenate(sub_or)
-    line_sub_ex = np.concatenate(sub_ex)
+    branches = {
+        "line_sub_or_idx": line_sub_or, "line_sub_ex_idx": line_sub_ex,
+        "line_r_pu": br[:, BR_R].real.copy(), "line_x_pu": br[:, BR_X].real.copy(),
+        "line_g_pu": br[:, BR_G].real.copy(), "line_b_pu": br[:, BR_B].real.copy(),
+        "line_tap": tap, "line_shift_rad": np.deg2rad(br[:, SHIFT].real),
+        "line_y_ff": y_ff, "line_y_ft": y_ft, "line_y_tf": y_tf, "line_y_tt": y_tt,
+        "line_in_service": in_service,
+        "line_vn_or_kv": sub_vn[line_sub_or], "line_vn_ex_kv": sub_vn[line_sub_ex],
+        "line_limit_or_a": lim_or, "line_limit_ex_a": lim_ex,
+    }
+    if source is not None:
+        branches = _matpower_branches(source, sub_vn, branches)
+    for key in ("line_y_ff", "line_y_ft", "line_y_tf", "line_y_tt"):
+        branches[key] = np.ascontiguousarray(branches[key], dtype=np.complex128)
 
     # ---- productions: slack, PV gens, PQ sgens (in-service rows only)
     ext = net.ext_grid[net.ext_grid.in_service.astype(bool)]
@@ -241,6 +356,10 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
                               sgen.index.to_numpy()]).astype(np.int64)
     prod_names = np.concatenate([_names(ext, "ext_grid"), _names(gen, "gen"),
                                  _names(sgen, "sgen")])
+    p_order = _source_order(source, "gen", list(zip(prod_table, prod_pp)))
+    prod_p, prod_q, prod_vm, pmax, prod_kind, prod_sub, prod_table, prod_pp, prod_names = (
+        a[p_order] for a in (prod_p, prod_q, prod_vm, pmax, prod_kind, prod_sub, prod_table,
+                             prod_pp, prod_names))
 
     # PV productions on the slack's bus would fight the slack; pandapower treats that bus as the
     # reference. Keep the same semantics: voltage of that bus is the slack's.
@@ -274,24 +393,8 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
         load_pp_idx=load.index.to_numpy().astype(np.int64),
         load_p_mw=col(load, "p_mw", 0) * load_scale,
         load_q_mvar=col(load, "q_mvar", 0) * load_scale,
-        line_name=np.concatenate(names),
-        line_kind=np.concatenate(kinds),
-        line_pp_idx=np.concatenate(pp_idx).astype(np.int64),
-        line_sub_or_idx=line_sub_or,
-        line_sub_ex_idx=line_sub_ex,
-        line_r_pu=br[:, BR_R].real.copy(),
-        line_x_pu=br[:, BR_X].real.copy(),
-        line_g_pu=br[:, BR_G].real.copy(),
-        line_b_pu=br[:, BR_B].real.copy(),
-        line_tap=tap,
-        line_shift_rad=np.deg2rad(br[:, SHIFT].real),
-        line_y_ff=np.ascontiguousarray(y_ff, dtype=np.complex128),
-        line_y_ft=np.ascontiguousarray(y_ft, dtype=np.complex128),
-        line_y_tf=np.ascontiguousarray(y_tf, dtype=np.complex128),
-        line_y_tt=np.ascontiguousarray(y_tt, dtype=np.complex128),
-        line_in_service=in_service,
-        line_vn_or_kv=sub_vn[line_sub_or],
-        line_vn_ex_kv=sub_vn[line_sub_ex],
-        line_limit_or_a=np.concatenate(lim_or),
-        line_limit_ex_a=np.concatenate(lim_ex),
+        line_name=names,
+        line_kind=kinds,
+        line_pp_idx=pp_idx,
+        **branches,
     )

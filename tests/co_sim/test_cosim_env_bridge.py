@@ -40,7 +40,7 @@ def test_mapped_injections_come_from_the_nodes(
 
     obs, info = bridge.reset()
     assert info["cosim"] == {"round": 0, "env_step": 0, "applied": sorted(mapping),
-                             "late": [], "gone": [], "fallback": []}
+                             "late": [], "gone": [], "rejected": [], "fallback": []}
     for k in range(1, 8):
         obs, _, _, _, info = bridge.step(None)
         assert info["cosim"]["round"] == k and info["cosim"]["fallback"] == []

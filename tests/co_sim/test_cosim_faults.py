@@ -126,10 +126,14 @@ def test_duplicate_joins_keep_one_registration(allocator_factory) -> None:
     stats = alloc.statistics()
     assert stats["joins"] == 1 and stats["duplicate_joins"] == 4
     assert list(alloc.nodes()) == ["dup"] and alloc.nodes()["dup"].joins == 1
-    # a new incarnation of the same id is a rejoin, not a second node
+    # a new incarnation of a live id is refused (a hijack) unless it proves it is that node
     dealer.send(_packet(P.JOIN, "dup", {**join, "incarnation": "inc-2"}, seq=9))
+    assert _wait(lambda: alloc.statistics().get("identity_conflicts", 0) == 1)
+    assert alloc.nodes()["dup"].incarnation == "inc-1"
+    token = acks[0].payload["token"]
+    dealer.send(_packet(P.JOIN, "dup", {**join, "incarnation": "inc-2", "token": token}, seq=10))
     assert _wait(lambda: alloc.statistics().get("rejoins", 0) == 1)
-    assert list(alloc.nodes()) == ["dup"]
+    assert list(alloc.nodes()) == ["dup"] and alloc.nodes()["dup"].incarnation == "inc-2"
     # a node of the wrong mode is refused with a reason
     dealer.send(_packet(P.JOIN, "rt", {**join, "mode": "realtime", "incarnation": "x"}))
     refused = None
@@ -155,15 +159,20 @@ def test_allocation_is_retried_until_acknowledged(allocator_factory) -> None:
                                          "incarnation": "i", "mode": "lockstep"}))
     assert alloc.wait_for_nodes(["slow"], 5)
     future = alloc.send_allocation("slow", 2.0, 0.5, 300.0)
-    seen = []
+    seen, token = [], None
     while len(seen) < 3 and router.poll(3000):  # ignore the first two sends
         packet = P.decode(router.recv_multipart()[-1])
         if packet.type == P.ALLOCATION:
             seen.append(packet)
+        elif packet.type == P.JOIN_ACK:
+            token = packet.payload["token"]
     assert len({p.payload["allocation_id"] for p in seen}) == 1
     aid = seen[0].payload["allocation_id"]
-    dealer.send(_packet(P.ALLOCATION_ACK, "slow", {"allocation_id": aid, "p_mw": 2.0,
-                                                   "q_mvar": 0.5, "clipped": False}, seq=1))
+    assert seen[0].payload["session"] == alloc.session
+    ack = {"allocation_id": aid, "p_mw": 2.0, "q_mvar": 0.5, "clipped": False}
+    dealer.send(_packet(P.ALLOCATION_ACK, "slow", ack, seq=1))  # without the token: spoofed
+    assert _wait(lambda: alloc.statistics().get("spoofed", 0) == 1)
+    dealer.send(_packet(P.ALLOCATION_ACK, "slow", {**ack, "token": token}, seq=2))
     assert future.result(5)["allocation_id"] == aid
     assert alloc.statistics()["allocation_retries"] >= 2
     with pytest.raises(KeyError):

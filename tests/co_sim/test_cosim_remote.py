@@ -22,7 +22,10 @@ import pytest
 
 from gym_powergrid.co_sim.bridge import PandapowerBridge
 from gym_powergrid.co_sim.deploy import DeploymentError, process_exists
+from gym_powergrid.co_sim.keys import generate_curve_keys
 from gym_powergrid.co_sim.scenarios import lv_example_net
+from gym_powergrid.co_sim.transport import CurveAuth
+from gym_powergrid.errors import ConfigurationError
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -116,14 +119,27 @@ def ssh_namespace(tmp_path: Path) -> Iterator[dict]:
             _sh("ip", "netns", "del", ns, check=False)
 
 
-def test_remote_node_over_ssh_joins_and_feeds_the_grid(ssh_namespace, sim_factory, lv_config):
+def test_remote_node_over_ssh_joins_and_feeds_the_grid(ssh_namespace, sim_factory, lv_config,
+                                                       tmp_path):
     ns = ssh_namespace
-    sim = sim_factory(allocator_bind=f"{ns['host_ip']}:0")
+    with pytest.raises(ConfigurationError, match="without CURVE"):  # the network needs CURVE
+        sim_factory(allocator_bind=f"{ns['host_ip']}:0")
+    keys = generate_curve_keys(tmp_path / "keys", ["allocator", "client1", "client2"])
+    public = str(tmp_path / "keys" / "public")
+    sim = sim_factory(allocator_bind=f"{ns['host_ip']}:0",
+                      curve=CurveAuth(str(keys["allocator"][1]), public))
+
+    def curve(name: str) -> CurveAuth:
+        return CurveAuth(str(keys[name][1]), public, str(keys["allocator"][0]))
+
     ssh = {"username": "root", "keyfile": ns["key"], "known_hosts": ns["known_hosts"],
            "python": sys.executable}
+    with pytest.raises(ConfigurationError, match="without CURVE"):  # a remote node listens too
+        sim.create_remote_node(ns["ns_ip"], lv_config(sim, 2), **ssh)
     with pytest.raises(DeploymentError, match=r'pip install "gym-powergrid\[cosim\]"'):
-        sim.create_remote_node(ns["ns_ip"], lv_config(sim, 2), **{**ssh, "python": "/no/python"})
-    node = sim.create_remote_node(ns["ns_ip"], lv_config(sim, 1), **ssh)
+        sim.create_remote_node(ns["ns_ip"], lv_config(sim, 2, curve=curve("client2")),
+                               **{**ssh, "python": "/no/python"})
+    node = sim.create_remote_node(ns["ns_ip"], lv_config(sim, 1, curve=curve("client1")), **ssh)
     remote_dir, pid = node.remote_dir, node.pid
     assert remote_dir and Path(remote_dir).is_dir() and node.is_alive()
     sim.wait_for_nodes(["client1"], timeout=60)

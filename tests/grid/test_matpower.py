@@ -149,9 +149,29 @@ def test_column_order_follows_file_rows(cases):
     # productions: ext_grid (gen row 0), gen at bus 2 (row 1), gen at bus 5 (row 2)
     assert order.prod.tolist() == [0, 1, 2]
     assert grid.load_sub_idx[np.argsort(order.load)].tolist() == [1, 2, 3]  # bus order
-    # lines first in the grid, then the transformer (file row 3)
-    assert order.line.tolist() == [0, 1, 2, 4, 5, 6, 3]
-    assert grid.line_kind[np.argsort(order.line)].tolist() == [0, 0, 0, 1, 0, 0, 0]
+    # lines follow the file's branch rows, the transformer (file row 4) included
+    assert order.line.tolist() == list(range(7))
+    assert grid.line_kind.tolist() == [0, 0, 0, 1, 0, 0, 0]
+
+
+def test_line_k_is_branch_row_k(tmp_path):
+    """Line k's end buses, status, limit and name follow MATPOWER branch row k."""
+    from matpowercaseframes import CaseFrames
+
+    text = _case(True).replace("0.0528\t0\t0\t0", "0.0528\t90\t0\t0").replace(
+        "0.034\t0\t0\t0\t0.978", "0.034\t45\t0\t0\t0.978")
+    path = _write(tmp_path, text)
+    grid = from_pandapower(read_matpower(path))
+    branch = CaseFrames(str(path)).branch.to_numpy(float)
+    np.testing.assert_array_equal(grid.line_sub_or_idx + 1, branch[:, 0])
+    np.testing.assert_array_equal(grid.line_sub_ex_idx + 1, branch[:, 1])
+    np.testing.assert_array_equal(grid.line_in_service, branch[:, 10] > 0)
+    kv = 100.0  # every bus of the case
+    rated = np.flatnonzero(branch[:, 5] > 0)
+    assert rated.tolist() == [0, 3]
+    np.testing.assert_allclose(grid.line_limit_or_a[rated],
+                               branch[rated, 5] / (np.sqrt(3) * kv) * 1e3, rtol=1e-9)
+    assert grid.line_kind[3] == 1 and grid.line_name[3].startswith("trafo")
 
 
 def test_sister_detection_rules():
@@ -187,8 +207,25 @@ def test_mat_file_reads_like_m_file(tmp_path, cases):
     ("this is not matpower\n", "cannot parse MATPOWER file"),
     (HEAD + "mpc.bus = [\n\t1\t3\t0;\n];\n" + GEN.format(g2=1, g3=1) + BRANCH.format(b3=1, b7=1),
      "mpc.bus has shape (1, 3), needs at least 13 columns"),
-    (_case(False).replace("1\t3\t0\t0", "1\t2\t0\t0", 1), "no reference bus"),
+    (_case(False).replace("1\t3\t0\t0", "1\t2\t0\t0", 1), "mpc.bus has 0 reference buses"),
+    (_case(False).replace("2\t2\t21.7", "2\t3\t21.7", 1), "mpc.bus has 2 reference buses"),
     (_case(False).replace("\t2\t40\t42.4", "\t9\t40\t42.4"), "buses [9] that mpc.bus does not"),
+    (_case(False).replace("0.01938\t0.05917", "0.01938\tNaN"),
+     "mpc.branch row 1 column 4 (x) is nan; it must be a finite number"),
+    (_case(False).replace("0.05403\t0.22304", "0.05403\tInf"),
+     "mpc.branch row 2 column 4 (x) is inf; it must be a finite number"),
+    (_case(False).replace("0.04699\t0.19797", "0\t0"),
+     "mpc.branch row 3 (2 -> 3) has zero impedance (r = x = 0)"),
+    (_case(False).replace("mpc.baseMVA = 100;", "mpc.baseMVA = 0;"),
+     "mpc.baseMVA = 0; it must be a positive number of MVA"),
+    (_case(False).replace("\t1\t2\t0.01938\t0.05917\t0.0528\t0\t0\t0\t0\t0\t1\t-360\t360;",
+                          "\t1\t2\t0.01938\t0.05917\t0.0528\t0;"),
+     "mpc.branch row 2 has 13 columns but row 1 has 6"),
+    (_case(False).replace("4\t1\t47.8\t-3.9\t0\t0\t1\t1.019\t0\t100",
+                          "4\t1\t47.8\t-3.9\t0\t0\t1\t1.019\t0\t-1"),
+     "mpc.bus row 4 column 10 (baseKV) is -1.0; it must be >= 0 kV"),
+    (_case(False).replace("mpc.gen = [", "mpc.gen_off = ["), "mpc.gen missing"),
+    (HEAD + "mpc.bus = [\n];\nmpc.gen = [\n];\nmpc.branch = [\n];\n", "mpc.bus is empty"),
 ])
 def test_files_that_cannot_be_used(tmp_path, text, fragment):
     with pytest.raises(UnsupportedGridError) as info:
@@ -208,26 +245,58 @@ def case14():
     return load_grid("case14")
 
 
-def test_write_then_read_case14(tmp_path, case14):
-    grid = case14
-    order = write_matpower(grid, tmp_path / "reference_grid.m")
-    text = (tmp_path / "reference_grid.m").read_text()
-    assert "\t66614\t4\t" in text and "mpc.version = '2';" in text
-    net = read_matpower(tmp_path / "reference_grid.m")
+#: GridArrays fields a write/read round trip keeps bit for bit (element fields in file order)
+EXACT_FIELDS = ("line_y_ff", "line_y_ft", "line_y_tf", "line_y_tt", "line_r_pu", "line_x_pu",
+                "line_b_pu", "line_g_pu", "line_tap", "line_shift_rad", "line_sub_or_idx",
+                "line_sub_ex_idx", "line_in_service", "line_kind", "line_vn_or_kv",
+                "line_vn_ex_kv", "sub_shunt_y_pu", "sub_vn_kv", "prod_p_mw", "prod_vm_pu",
+                "prod_sub_idx", "prod_kind", "load_p_mw", "load_q_mvar", "load_sub_idx")
+
+
+def assert_round_trip(grid, path, fields=EXACT_FIELDS) -> None:
+    """Writing ``grid`` and reading it back gives identical admittances and limits."""
+    order = write_matpower(grid, path)
+    net = read_matpower(path)
     back = from_pandapower(net)
     back_order = pypownet_column_order(net, back)
-    assert (back.n_sub, back.n_prod, back.n_load, back.n_line) == (14, 5, 11, 20)
-    # file column j holds grid element argsort(order)[j] in both grids
-    for kind, attrs in (("line", ("line_y_ff", "line_y_ft", "line_y_tt", "line_limit_or_a")),
-                        ("prod", ("prod_p_mw", "prod_vm_pu", "prod_kind", "prod_sub_idx")),
-                        ("load", ("load_p_mw", "load_q_mvar", "load_sub_idx"))):
-        a_idx = np.argsort(getattr(order, kind))
-        b_idx = np.argsort(getattr(back_order, kind))
-        for attr in attrs:
-            np.testing.assert_allclose(getattr(grid, attr)[a_idx], getattr(back, attr)[b_idx],
-                                       rtol=1e-9, atol=1e-9, err_msg=attr)
-    np.testing.assert_allclose(grid.sub_shunt_y_pu, back.sub_shunt_y_pu)
-    np.testing.assert_allclose(grid.sub_vn_kv, back.sub_vn_kv)
+    assert (back.n_sub, back.n_prod, back.n_load, back.n_line) == \
+        (grid.n_sub, grid.n_prod, grid.n_load, grid.n_line)
+    for attr in fields:
+        kind = attr.split("_")[0]
+        a, b = np.asarray(getattr(grid, attr)), np.asarray(getattr(back, attr))
+        if kind in ("prod", "load", "line"):  # file column j holds argsort(order)[j]
+            a = a[np.argsort(getattr(order, kind))]
+            b = b[np.argsort(getattr(back_order, kind))]
+        np.testing.assert_array_equal(a, b, err_msg=attr)
+    # limits go through rateA (MVA): within one rounding of the conversion
+    for attr in ("line_limit_or_a", "line_limit_ex_a"):
+        np.testing.assert_allclose(getattr(back, attr), getattr(grid, attr), rtol=4e-16,
+                                   err_msg=attr)
+
+
+def test_write_then_read_case14(tmp_path, case14):
+    assert_round_trip(case14, tmp_path / "reference_grid.m")
+    text = (tmp_path / "reference_grid.m").read_text()
+    assert "\t66614\t4\t" in text and "mpc.version = '2';" in text
+    assert "gym_powergrid_branch_g" not in text  # no branch conductance in case14
+
+
+def test_write_then_read_case300_is_exact(tmp_path):
+    """pandapower's case300 (transformers with a shunt conductance) round trips bit for bit.
+
+    Its 8 static generators (PQ) come back as PV productions: MATPOWER has no PQ generator and
+    pypownet makes every production bus a PV bus (the writer logs it).
+    """
+    grid = load_grid("case300")
+    assert (grid.line_g_pu != 0).sum() > 10
+    fields = [f for f in EXACT_FIELDS if f not in ("prod_kind", "prod_vm_pu")]
+    assert_round_trip(grid, tmp_path / "reference_grid.m", fields)
+    assert "mpc.gym_powergrid_branch_g = [" in (tmp_path / "reference_grid.m").read_text()
+
+
+def test_read_then_write_keeps_the_file_physics(tmp_path, cases):
+    """A grid read from a MATPOWER file (a transformer mid-file) round trips bit for bit."""
+    assert_round_trip(cases["sisters"][1], tmp_path / "reference_grid.m")
 
 
 def test_write_refuses_two_loads_on_a_bus(tmp_path, case14):
@@ -250,3 +319,27 @@ def test_column_order_helpers():
     np.testing.assert_array_equal(order.grid_to_file(in_grid).load_p_mw, chronic.load_p_mw)
     identity = ColumnOrder(np.arange(2), np.arange(3), np.arange(4))
     assert identity.file_to_grid(chronic) is chronic
+
+
+def test_net_edited_after_reading(tmp_path, cases, caplog):
+    """Edits of the net after read_matpower are honoured, never silently replaced by the file."""
+    import copy
+
+    net = copy.deepcopy(cases["clean"][0])
+    net.line.loc[0, "x_ohm_per_km"] *= 2  # line 0 is branch row 1
+    net.line.loc[1, "in_service"] = False
+    with caplog.at_level(logging.INFO, logger="gym_powergrid.grid.convert"):
+        grid = from_pandapower(net)
+    assert "branch rows [1, 2] were edited in the net after reading" in caplog.text
+    clean = cases["clean"][1]
+    assert abs(grid.line_x_pu[0] - 2 * clean.line_x_pu[0]) < 1e-12
+    assert grid.line_in_service.tolist()[:2] == [True, False]
+    np.testing.assert_array_equal(grid.line_y_ff[2:], clean.line_y_ff[2:])
+    # a removed element: the net is converted as a plain pandapower net (lines, then trafos)
+    net.line = net.line.drop(index=5)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gym_powergrid.grid.convert"):
+        grid = from_pandapower(net)
+    assert "the net was changed after read_matpower (elements were added or removed)" in \
+        caplog.text
+    assert grid.n_line == 6 and grid.line_kind.tolist() == [0, 0, 0, 0, 0, 1]
