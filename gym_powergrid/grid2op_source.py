@@ -564,5 +564,13 @@ def convert_to_parameter_folder(source: str | os.PathLike, out: str | os.PathLik
 
     g2o = Grid2OpFolder(source)
     target = Path(out) / (name or g2o.path.name)
-    return write_parameter_folder(target, g2o.grid, g2o.config, g2o.chronics, level=level,
+    g = g2o.grid
+    # MATPOWER keeps no names: headers in pypownet's positional style (<bus>_G..., <bus>_C...),
+    # which the reader takes in file order, keep Grid2Op's names visible after the marker
+    grid = dataclasses.replace(
+        g, prod_name=np.array([f"{s}_G_{n}" for s, n in zip(g.prod_sub_idx, g.prod_name)],
+                              dtype=object),
+        load_name=np.array([f"{s}_C_{n}" for s, n in zip(g.load_sub_idx, g.load_name)],
+                           dtype=object))
+    return write_parameter_folder(target, grid, g2o.config, g2o.chronics, level=level,
                                   compression=compression, overwrite=overwrite)
