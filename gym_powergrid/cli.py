@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write runner.log, steps.csv, episodes.csv, summary.json here")
     o.add_argument("--record-actions", action="store_true",
                    help="also write DIR/actions.csv (replay with -a replay)")
+    o.add_argument("--record-episodes", action="store_true",
+                   help="also save DIR/episodes/episode_<K>.npz (see 'gym-powergrid replay')")
     o.add_argument("--json", default=None, metavar="PATH", help="write the totals as JSON")
     o.add_argument("-r", "--render", action="store_true", help="show the grid (pygame window)")
     o.add_argument("-la", "--render-latency", "--latency", type=float, default=None,
@@ -180,6 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("env", nargs="?", default=None, metavar="ENV")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     _add_env_overrides(info)
+
+    rp = sub.add_parser("replay", help="re-render or plot an episode saved by run "
+                        "--record-episodes",
+                        description="Summary of a saved episode; --gif re-renders it, "
+                                    "--heatmap draws its line usage with actions and game "
+                                    "overs marked.")
+    rp.add_argument("run_dir", metavar="RUN_DIR", help="the run's output folder (or an "
+                    "episode_<K>.npz file)")
+    rp.add_argument("--episode", type=int, default=0, metavar="K", help="episode (default 0)")
+    rp.add_argument("--gif", default=None, metavar="PATH", help="write the replay as a GIF")
+    rp.add_argument("--fps", type=float, default=4.0, help="GIF frames per second")
+    rp.add_argument("--heatmap", default=None, metavar="PATH",
+                    help="write the line-usage heat map (PNG)")
 
     sub.add_parser("new-env", help="create a parameters folder (run 'new-env --help')",
                    add_help=False)
@@ -240,7 +255,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                        **_key_values(args.agent_option, "--agent-option"))
     runner = Runner(env, agent, output_dir=args.output, progress=not args.no_progress,
                     render_latency=args.render_latency, record_actions=args.record_actions,
-                    stop_on_game_over=True if args.stop_on_game_over else None)
+                    stop_on_game_over=True if args.stop_on_game_over else None,
+                    record_episodes=args.record_episodes)
     try:
         summary = runner.run(episodes=args.episodes, max_steps=args.steps, chronics=args.chronic,
                              seed=args.seed, start_step=args.start_step)
@@ -409,6 +425,20 @@ def _delegate(command: str, argv: list[str]) -> int:
     return int(cosim_main(argv) or 0)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .episodes import load_episode, plot_line_usage, save_gif, summary_text
+
+    ep = load_episode(args.run_dir, args.episode)
+    print(summary_text(ep))
+    if args.heatmap:
+        plot_line_usage(ep, args.heatmap)
+        print(f"wrote {args.heatmap}")
+    if args.gif:
+        save_gif(ep, args.gif, fps=args.fps)
+        print(f"wrote {args.gif}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``gym-powergrid``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -425,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("gym_powergrid").setLevel(logging.INFO)
     if verbose >= 2:
         logging.getLogger("gym_powergrid.runner.steps").setLevel(logging.DEBUG)
-    commands = {"run": cmd_run, "bench": cmd_bench, "info": cmd_info}
+    commands = {"run": cmd_run, "bench": cmd_bench, "info": cmd_info, "replay": cmd_replay}
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:

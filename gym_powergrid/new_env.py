@@ -258,11 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a parameter folder (pypownet layout) with generated chronics: "
                     "OUT/NAME/level0/{configuration.yaml, reference_grid.m, chronics/}.")
     p.add_argument("name", help="environment (folder) name")
-    p.add_argument("--case", required=True,
+    p.add_argument("--case",
                    help="a named case of pandapower.networks (case14, case118, case300, "
-                        "case1354pegase, case2869pegase, ...) or a MATPOWER .m file")
+                        "case1354pegase, case2869pegase, ...) or a MATPOWER .m file "
+                        "(required unless --from-grid2op)")
+    p.add_argument("--from-grid2op", metavar="FOLDER", default=None,
+                   help="convert this Grid2Op environment folder (grid.json, chronics/) instead "
+                        "of generating chronics")
     p.add_argument("--out", required=True, help="folder that will hold OUT/NAME")
-    p.add_argument("--seed", type=int, required=True, help="generator seed")
+    p.add_argument("--seed", type=int, help="generator seed (required unless --from-grid2op)")
     p.add_argument("--n-chronics", type=int, default=12, help="chronics, one per month "
                    "(default 12)")
     p.add_argument("--year", type=int, default=2019, help="year of the first chronic")
@@ -329,6 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if args.verbose and not args.quiet:
         logging.getLogger("gym_powergrid").setLevel(logging.INFO)
+    if args.from_grid2op is not None:
+        return _from_grid2op(args)
+    if args.case is None or args.seed is None:
+        parser.error("--case and --seed are required (or convert with --from-grid2op FOLDER)")
     try:
         gen_cfg = generator_config_from_args(args)
         case = resolve_case(args.case)
@@ -354,6 +362,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_over = sum(s.n_steps_overloaded for s in generated.stats)
         print(f"wrote {path} ({len(generated.chronics)} chronics, {n_steps} steps, "  # noqa: T201
               f"{n_over} steps with a line above 100% in base topology)")
+    return 0
+
+
+def _from_grid2op(args: argparse.Namespace) -> int:
+    from .errors import PowerGridError
+    from .grid2op_source import convert_to_parameter_folder
+
+    if args.case is not None:
+        print("error: --case and --from-grid2op exclude each other", file=sys.stderr)  # noqa: T201
+        return 2
+    try:
+        pf = convert_to_parameter_folder(
+            args.from_grid2op, args.out, args.name, level=args.level,
+            compression=None if args.compression == "none" else args.compression,
+            overwrite=args.overwrite)
+    except (PowerGridError, FileExistsError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - command-line output
+        return 2
+    if not args.quiet:
+        print(f"wrote {pf.path} ({len(pf.chronics)} chronics converted from "  # noqa: T201
+              f"{args.from_grid2op})")
     return 0
 
 

@@ -306,11 +306,15 @@ class Runner:
             the ``replay`` agent.
         stop_on_game_over: end episodes at the first game over (default: only in ``hard``
             game-over mode, as pypownet).
+        record_episodes: also save each episode to ``episodes/episode_<K>.npz`` (needs
+            ``output_dir``), replayable with ``gym-powergrid replay`` (see
+            :mod:`gym_powergrid.episodes`).
     """
 
     def __init__(self, env: Any, agent: Any, output_dir: str | os.PathLike | None = None,
                  progress: bool = True, render_latency: float | None = None,
-                 record_actions: bool = False, stop_on_game_over: bool | None = None) -> None:
+                 record_actions: bool = False, stop_on_game_over: bool | None = None,
+                 record_episodes: bool = False) -> None:
         self.env = env
         self.agent = agent
         self.base_env = getattr(env, "unwrapped", env)
@@ -318,6 +322,10 @@ class Runner:
         self.progress = progress
         self.render_latency = render_latency
         self.record_actions = record_actions
+        if record_episodes and self.output_dir is None:
+            raise ValueError("record_episodes=True needs an output_dir to save episodes into")
+        self.record_episodes = record_episodes
+        self._episode_rec = None
         mode = getattr(getattr(self.base_env, "config", None), "game_over_mode", "soft")
         self.stop_on_game_over = (mode == "hard") if stop_on_game_over is None else bool(
             stop_on_game_over)
@@ -389,6 +397,9 @@ class Runner:
             options["chronic"] = chronic
         obs, info = env.reset(seed=seed, options=options)
         ep = EpisodeSummary(e, str(info.get("chronic_name", chronic)), seed)
+        rec = self._new_episode_recorder()
+        if rec is not None:
+            rec.reset(obs, info)
         self._note("episode %d: chronic %s from step %s (%s)", e, ep.chronic,
                    info.get("timestep"), info.get("datetime"))
         if hasattr(agent, "reset"):
@@ -417,6 +428,8 @@ class Runner:
                     illegal.get("lines_on_cooldown") or illegal.get("substations_on_cooldown"):
                 ep.illegal_actions += 1
             ep.lines_broken += len(info.get("lines_broken", ()))
+            if rec is not None:
+                rec.step(a, obs, float(reward), terminated, truncated, info)
             reason = info.get("game_over_reason") if terminated else None
             self._write_step(e, ep, a, float(reward), cumulative, info, reason, t1 - t0, t2 - t1)
             bar.update(1)
@@ -435,14 +448,30 @@ class Runner:
                                                         and ep.steps >= max_steps):
                     break
                 obs, info = env.reset()  # soft/easy: the same chronic goes on
+                if rec is not None:
+                    rec.reset(obs, info)
                 continue
             if truncated:
                 break
         ep.seconds = time.perf_counter() - t_start
+        if rec is not None:
+            from .episodes import episode_path
+
+            rec.save(episode_path(self.output_dir, e))
         ep.cumulative_reward = cumulative
         ep.steps_survived = ep.steps if survived is None else survived
         ep.game_over_reasons = dict(reasons)
         return ep
+
+    def _new_episode_recorder(self):
+        if not self.record_episodes:
+            return None
+        from .episodes import EpisodeRecorder
+
+        base = self.base_env
+        spec = getattr(getattr(self.env, "spec", None), "id", None) or getattr(base, "name", "")
+        folder = getattr(base, "parameters_folder", None)
+        return EpisodeRecorder(str(spec), str(folder) if folder else None, base.grid.line_name)
 
     # ------------------------------------------------------------------ outputs
     def _open_outputs(self, summary: RunSummary, episodes, max_steps, chronics, seed):

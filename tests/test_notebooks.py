@@ -18,12 +18,14 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-EXPECTED = ("01_quickstart.ipynb", "02_compare_agents.ipynb", "03_train_sb3.ipynb")
+EXPECTED = ("01_quickstart.ipynb", "02_compare_agents.ipynb", "03_train_sb3.ipynb",
+            "04_graph_gnn.ipynb")
 #: Seconds allowed per cell; generous for loaded CI machines (each notebook takes well under a
 #: minute on an idle 2-core machine).
 CELL_TIMEOUT = 300
 #: What each notebook needs beyond the core install.
-NEEDS = {"03_train_sb3.ipynb": ("stable_baselines3", "sb3_contrib")}
+NEEDS = {"03_train_sb3.ipynb": ("stable_baselines3", "sb3_contrib"),
+         "04_graph_gnn.ipynb": ("torch",)}
 
 
 def test_the_tutorials_are_all_there():

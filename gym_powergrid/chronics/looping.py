@@ -164,7 +164,7 @@ class ChronicSet:
         if i in self._cache:
             self._cache.move_to_end(i)
             return self._cache[i]
-        chronic = read_chronic(self._paths[i], *self._sizes, **self._read_kwargs)
+        chronic = self._read(self._paths[i])
         if self._transform is not None:
             chronic = self._transform(chronic)
         self._cache[i] = chronic
@@ -172,6 +172,10 @@ class ChronicSet:
             while len(self._cache) > max(1, self._max_cached):
                 self._cache.popitem(last=False)
         return chronic
+
+    def _read(self, path: Path) -> Chronic:
+        """Read one chronic folder (subclasses reading other layouts override this)."""
+        return read_chronic(path, *self._sizes, **self._read_kwargs)
 
     def clear_cache(self) -> None:
         """Forget the chronics read so far (chronics built in memory are kept)."""

@@ -91,6 +91,10 @@ def resolve_source(parameters, level: str | None, chronics, overrides: dict) -> 
             raise ConfigurationError(
                 f"parameters={text!r} is neither a shipped environment ({shipped}) nor an "
                 f"existing parameter folder.{did_you_mean}")
+    from ..grid2op_source import is_grid2op_folder
+
+    if is_grid2op_folder(folder):
+        return _grid2op_source(folder, level, chronics, overrides)
     pf = ParameterFolder(folder, level=level)
     config = pf.config.replace(**overrides) if overrides else pf.config
     grid = pf.grid
@@ -100,3 +104,19 @@ def resolve_source(parameters, level: str | None, chronics, overrides: dict) -> 
         cs = pf.chronics
         cs.looping_mode = config.chronic_looping_mode  # keyword overrides win over the folder
     return EnvSource(folder.name, grid, pf.net, config, cs, pf.reward_signal_path, folder)
+
+
+def _grid2op_source(folder: Path, level: str | None, chronics, overrides: dict) -> EnvSource:
+    from ..grid2op_source import Grid2OpFolder
+
+    if level is not None:
+        raise ConfigurationError(f"{folder} is a Grid2Op environment folder: it has no levels, "
+                                 f"drop level={level!r}")
+    g2o = Grid2OpFolder(folder)
+    config = g2o.config.replace(**overrides) if overrides else g2o.config
+    if chronics is not None:
+        cs = _chronic_set(chronics, g2o.grid, config.chronic_looping_mode)
+    else:
+        cs = g2o.chronics
+        cs.looping_mode = config.chronic_looping_mode
+    return EnvSource(folder.name, g2o.grid, g2o.net, config, cs, None, folder)
