@@ -25,13 +25,16 @@ HARD_CASES = SHIPPED_CASES
 def register_envs() -> None:
     """Register AC and DC ids, level0 and hard level, for every shipped case (idempotent)."""
     for case in SHIPPED_CASES:
-        variants = [("level0", "", "AC"), ("level0", "-dc", "DC")]
+        # level None = the folder's first level (level0), so that gym.make(id, parameters=...)
+        # also takes another folder (a Grid2Op folder has no levels)
+        variants = [(None, "", "AC"), (None, "-dc", "DC")]
         if case in HARD_CASES:
             variants += [(HARD_LEVEL, "-hard", "AC"), (HARD_LEVEL, "-hard-dc", "DC")]
         for level, suffix, mode in variants:
             env_id = f"PowerGrid-{case}{suffix}-v0"
-            kwargs = {"parameters": case, "level": level, "loadflow_mode": mode,
-                      "reward": DEFAULT_REWARD}
+            kwargs = {"parameters": case, "loadflow_mode": mode, "reward": DEFAULT_REWARD}
+            if level is not None:
+                kwargs["level"] = level
             ENV_IDS[env_id] = kwargs
             if env_id in gym.registry:
                 continue
