@@ -159,7 +159,8 @@ class ParameterFolder:
         return ChronicSet(self.chronics_path, grid.n_prod, grid.n_load, grid.n_line,
                           looping_mode=self.config.chronic_looping_mode,
                           transform=order.file_to_grid, allow_prod_off=True,
-                          prod_v_base_kv=base_kv_file, names=names)
+                          prod_v_base_kv=base_kv_file, names=names,
+                          truncate_to_shortest=True)
 
     def __repr__(self) -> str:
         return f"ParameterFolder({str(self.path)!r}, level={self.level!r}, levels={self.levels})"

@@ -323,6 +323,7 @@ def read_chronic(
     prod_v_base_kv: np.ndarray | None = None,
     names: dict[str, list[str]] | None = None,
     max_workers: int | None = None,
+    truncate_to_shortest: bool = False,
 ) -> Chronic:
     """Read and validate one pypownet chronic folder.
 
@@ -340,6 +341,11 @@ def read_chronic(
             the column order the caller expects; headers are matched to them (see the module
             doc). None only checks that header names do not repeat.
         max_workers: threads used to parse the files (default: up to 4).
+        truncate_to_shortest: play only as many timesteps as the shortest file has rows, as
+            pypownet does (it zips the files row by row; its own shipped folders rely on it:
+            default14's ``_N_simu_ids.csv`` has one row fewer than ``_N_datetimes.csv``,
+            default118's injections 728 rows for 167 dates). Logged once per chronics folder.
+            When False, differing row counts raise :class:`ChronicError`.
 
     Raises:
         ChronicError: naming the file, line and column of the first problem found: missing
@@ -382,8 +388,10 @@ def read_chronic(
         results = {k: job() for k, job in jobs.items()}
 
     datetimes, _ = results.pop("datetimes")
-    n_steps = datetimes.shape[0]
     dt_path = find_chronic_file(folder, DATETIMES_FILE)
+    if truncate_to_shortest:
+        datetimes = _truncate_like_pypownet(folder, datetimes, results)
+    n_steps = datetimes.shape[0]
     for attr, table in results.items():
         if attr == "line_limit_a":
             if table.values.shape[0] != 1:
@@ -417,6 +425,29 @@ def read_chronic(
         arrays[attr] = values.astype(dtype) if attr in INJECTION_FIELDS else values
     return Chronic(name=name or folder.name, datetimes=datetimes, source=folder,
                    allow_prod_off=allow_prod_off, **arrays)
+
+
+_TRUNCATION_LOGGED: set[Path] = set()
+
+
+def _truncate_like_pypownet(folder: Path, datetimes: np.ndarray,
+                            tables: dict[str, _Table]) -> np.ndarray:
+    """Cut every per-timestep table (in place) and ``datetimes`` to the shortest row count."""
+    per_step = [t for attr, t in tables.items() if attr != "line_limit_a"]
+    n = min(min(t.values.shape[0] for t in per_step), datetimes.shape[0])
+    longer = sorted(t.path.name for t in per_step if t.values.shape[0] > n)
+    if datetimes.shape[0] > n:
+        longer.append(DATETIMES_FILE)
+    if not longer:
+        return datetimes
+    parent = folder.parent
+    log = logger.debug if parent in _TRUNCATION_LOGGED else logger.warning
+    _TRUNCATION_LOGGED.add(parent)
+    log("%s: files have different row counts; playing the first %d timesteps like pypownet "
+        "(which zips the files row by row); longer files: %s", folder, n, ", ".join(longer))
+    for t in per_step:
+        t.values = t.values[:n]
+    return datetimes[:n]
 
 
 # ---------------------------------------------------------------------- write

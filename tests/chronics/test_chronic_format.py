@@ -373,3 +373,22 @@ def test_take_columns_and_steps():
     part = chronic.steps(2, 5)
     assert part.n_steps == 3 and part.datetimes[0] == chronic.datetimes[2]
     assert make_chronic(n_steps=1).timestep == np.timedelta64(60, "m")
+
+
+def test_pypownet_row_count_quirk_truncates_like_pypownet(folder, caplog):
+    """pypownet zips its files row by row: its own default14 has one simu id fewer than dates,
+    default118 more injection rows than dates. With truncate_to_shortest the shortest wins."""
+    full = _read(folder)
+    _edit(folder, "_N_simu_ids.csv", 7, None)  # last id missing, as in default14
+    with caplog.at_level(logging.WARNING, logger="gym_powergrid.chronics.pypownet_format"):
+        c = _read(folder, truncate_to_shortest=True)
+        _read(folder, truncate_to_shortest=True)
+    assert c.n_steps == full.n_steps - 1
+    np.testing.assert_array_equal(c.load_p_mw, full.load_p_mw[:-1])
+    np.testing.assert_array_equal(c.datetimes, full.datetimes[:-1])
+    warnings = [r for r in caplog.records if "row counts" in r.getMessage()]
+    assert len(warnings) == 1 and "_N_datetimes.csv" in warnings[0].getMessage()
+    # still strict by default, and other problems still raise with truncation on
+    _error(folder, ["_N_simu_ids.csv", "5 data rows", "_N_datetimes.csv has 6"])
+    _edit(folder, "_N_loads_p.csv", 3, "1;nan;2")
+    _error(folder, ["_N_loads_p.csv", "line 3"], truncate_to_shortest=True)
