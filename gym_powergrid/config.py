@@ -46,7 +46,8 @@ UNSUPPORTED_KEYS = (
 )
 
 #: Keys that exist in gym_powergrid only (pypownet ignores them).
-OWN_KEYS = ("game_over_mode", "chronic_looping_mode", "reward")
+OWN_KEYS = ("game_over_mode", "chronic_looping_mode", "reward", "outages_after_game_over")
+OUTAGES_AFTER_GAME_OVER = ("forget", "keep")
 
 
 def _key(default: Any, doc: str, kind: str, minimum: float | None = None,
@@ -133,6 +134,10 @@ class GameConfig:
         "natural", "gym_powergrid: natural, random or fixed choice of chronic at reset",
         "choice", choices=CHRONIC_LOOPING_MODES)
     reward: str = _key("pypownet", "gym_powergrid: name of the reward function", "name")
+    outages_after_game_over: str = _key(
+        "forget", "gym_powergrid: after a soft game over, 'forget' running maintenance and "
+        "hazards (pypownet: its reset brings every line back) or 'keep' them", "choice",
+        choices=OUTAGES_AFTER_GAME_OVER)
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:

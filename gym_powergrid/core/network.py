@@ -11,6 +11,7 @@ columns ``SF_*``); :func:`gym_powergrid.core.pf_kernel.pack_grid` builds them.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 # columns of the static branch array ``line_f`` (per-unit on the system base)
@@ -30,6 +31,40 @@ def element_buses(n_sub, sub_idx, node, out):
     """Bus of each element, ``sub + node * n_sub``, written into ``out``."""
     for i in range(sub_idx.shape[0]):
         out[i] = sub_idx[i] + n_sub * node[i]
+
+
+@njit(cache=True, error_model="numpy")
+def effective_slack(grid_i, topo, inj):
+    """The production that balances the grid (pypownet's rule, as PYPOWER applies it).
+
+    The grid's slack (``grid_i[4]``) while it is in service (``prod_v > 0``) and an
+    in-service branch ends on its busbar; otherwise the first voltage-controlled production
+    (kind 1) in service whose busbar has one. When there is none, the grid's slack (its
+    busbar is then isolated: no network to solve).
+    """
+    n_sub, n_prod, n_load, n_line = grid_i[0], grid_i[1], grid_i[2], grid_i[3]
+    slack = grid_i[4]
+    o = 8  # grid_i header length (pf_kernel.GI_HDR)
+    prod_sub = grid_i[o:o + n_prod]
+    prod_kind = grid_i[o + n_prod:o + 2 * n_prod]
+    line_sub_or = grid_i[o + 2 * n_prod + n_load:o + 2 * n_prod + n_load + n_line]
+    line_sub_ex = grid_i[o + 2 * n_prod + n_load + n_line:o + 2 * n_prod + n_load + 2 * n_line]
+    t_or = n_prod + n_load
+    t_ex = t_or + n_line
+    t_st = t_ex + n_line
+    prod_v = inj[2 * n_prod:3 * n_prod]
+    touched = np.zeros(2 * n_sub, dtype=np.bool_)
+    for k in range(n_line):
+        if topo[t_st + k]:
+            touched[line_sub_or[k] + n_sub * topo[t_or + k]] = True
+            touched[line_sub_ex[k] + n_sub * topo[t_ex + k]] = True
+    if prod_v[slack] > 0.0 and touched[prod_sub[slack] + n_sub * topo[slack]]:
+        return slack
+    for k in range(n_prod):
+        if (k != slack and prod_kind[k] == 1 and prod_v[k] > 0.0
+                and touched[prod_sub[k] + n_sub * topo[k]]):
+            return k
+    return slack
 
 
 @njit(cache=True, error_model="numpy")

@@ -65,6 +65,7 @@ from .network import (
     SF_SHUNT_B,
     SF_SHUNT_G,
     build_ybus,
+    effective_slack,
     element_buses,
     energised_buses,
 )
@@ -132,7 +133,7 @@ DC_NONE, DC_SPARSE, DC_DENSE = 0, 1, 2
 def _ws_i_size(n_sub, n_prod, n_load, n_line, cap_u):
     n = 2 * n_sub
     cy = n + 2 * n_line
-    return (WI_HDR + (n_prod + n_load + 3 * n_line) + 6 * n + n_prod + n_load + 2 * n_line
+    return (WI_HDR + (2 * n_prod + n_load + 3 * n_line) + 6 * n + n_prod + n_load + 2 * n_line
             + (n + 1) + cy + 2 * n + 2 * (n + 1) + (n + 1) + cy + 2 * cap_u)
 
 
@@ -147,10 +148,10 @@ def _ws_f_size(n_sub, n_line, cap_u):
 def _ws_i_views(ws_i, n_sub, n_prod, n_load, n_line, cap_u):
     n = 2 * n_sub
     cy = n + 2 * n_line
-    n_topo = n_prod + n_load + 3 * n_line
+    n_key = 2 * n_prod + n_load + 3 * n_line  # topology, then production in service (0/1)
     o = WI_HDR
-    key = ws_i[o:o + n_topo]
-    o += n_topo
+    key = ws_i[o:o + n_key]
+    o += n_key
     bus_cidx = ws_i[o:o + n]
     o += n
     cbus = ws_i[o:o + n]
@@ -386,6 +387,7 @@ def _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, ou
     (y_g, y_b, b_dc, dc_mat, p_dc0, dc_u, dc_l, dc_dinv, jac, u_val, l_val), o_work = _ws_f_views(
         ws_f, n_sub, n_line, cap_u)
 
+    prod_v = inj[2 * n_prod:3 * n_prod]
     same = ws_i[WI_VALID] == 1
     if same:
         for k in range(n_topo):
@@ -393,15 +395,21 @@ def _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, ou
                 same = False
                 break
     if same:
+        for k in range(n_prod):
+            if key[n_topo + k] != (1 if prod_v[k] > 0.0 else 0):
+                same = False
+                break
+    slack = effective_slack(grid_i, topo, inj)
+    if same:
         n_c = ws_i[WI_N_C]
         nnz_u = ws_i[WI_NNZ_U]
     else:
         ws_i[WI_VALID] = 0
         ws_i[WI_DC_STATE] = DC_NONE
         ws_i[WI_N_ANALYSES] += 1
-        n_c = _analyse_topology(grid_i, grid_f, topo, bus_cidx, cbus, bus_type, bus_vsrc,
-                                parent, prod_bus, load_bus, lbus_or, lbus_ex, y_ptr, y_col, y_g,
-                                y_b, b_dc, y_diag, p_dc0)
+        n_c = _analyse_topology(grid_i, grid_f, topo, prod_v, slack, bus_cidx, cbus, bus_type,
+                                bus_vsrc, parent, prod_bus, load_bus, lbus_or, lbus_ex, y_ptr,
+                                y_col, y_g, y_b, b_dc, y_diag, p_dc0)
         if (ws_i[WI_SYM_VALID] == 1 and ws_i[WI_SYM_NC] == n_c
                 and _pattern_within(n_c, y_ptr, y_col, sym_ptr, sym_col)):
             # e.g. lines switched off: the cached ordering and fill still cover the pattern
@@ -424,7 +432,7 @@ def _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, ou
             if not fits:  # fill does not fit: solve with temporary arrays, cache nothing
                 ws_i[WI_N_C] = n_c
                 return _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v,
-                              out_mask, out_res, ws_i, ws_f, o_work, n_c, bus_cidx, cbus,
+                              out_mask, out_res, ws_i, ws_f, o_work, slack, n_c, bus_cidx, cbus,
                               bus_type, bus_vsrc, prod_bus, load_bus, lbus_or, lbus_ex, y_ptr,
                               y_col, y_g, y_b, y_diag, b_dc, dc_mat, p_dc0, jac, perm, iperm,
                               u_ptr, u_col_, l_ptr, l_col_, np.empty(4 * nnz_u),
@@ -441,9 +449,11 @@ def _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, ou
         ws_i[WI_NNZ_Y] = y_ptr[n_c]
         for k in range(n_topo):
             key[k] = topo[k]
+        for k in range(n_prod):
+            key[n_topo + k] = 1 if prod_v[k] > 0.0 else 0
         ws_i[WI_VALID] = 1
     return _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res,
-                  ws_i, ws_f, o_work, n_c, bus_cidx, cbus, bus_type, bus_vsrc, prod_bus, load_bus,
+                  ws_i, ws_f, o_work, slack, n_c, bus_cidx, cbus, bus_type, bus_vsrc, prod_bus, load_bus,
                   lbus_or, lbus_ex, y_ptr, y_col, y_g, y_b, y_diag, b_dc, dc_mat, p_dc0, jac,
                   perm, iperm, u_ptr, u_col[:nnz_u], l_ptr, l_col[:nnz_u], u_val[:4 * nnz_u],
                   l_val[:4 * nnz_u], dc_u[:nnz_u], dc_l[:nnz_u], dc_dinv, nnz_u <= cap_u)
@@ -466,15 +476,15 @@ def _pattern_within(n, a_ptr, a_col, b_ptr, b_col):
 
 
 @njit(cache=True, error_model="numpy")
-def _analyse_topology(grid_i, grid_f, topo, bus_cidx, cbus, bus_type, bus_vsrc, parent,
-                      prod_bus, load_bus, lbus_or, lbus_ex, y_ptr, y_col, y_g, y_b, b_dc, y_diag,
-                      p_dc0):
-    """Everything that depends on the topology only; returns the number of energised buses."""
+def _analyse_topology(grid_i, grid_f, topo, prod_v, slack_prod, bus_cidx, cbus, bus_type,
+                      bus_vsrc, parent, prod_bus, load_bus, lbus_or, lbus_ex, y_ptr, y_col, y_g,
+                      y_b, b_dc, y_diag, p_dc0):
+    """Everything that depends on the topology (and which productions are in service) only;
+    returns the number of energised buses."""
     n_sub = grid_i[GI_N_SUB]
     n_prod = grid_i[GI_N_PROD]
     n_load = grid_i[GI_N_LOAD]
     n_line = grid_i[GI_N_LINE]
-    slack_prod = grid_i[GI_SLACK_PROD]
     n_bus = 2 * n_sub
     o = GI_HDR
     prod_sub = grid_i[o:o + n_prod]
@@ -516,7 +526,7 @@ def _analyse_topology(grid_i, grid_f, topo, bus_cidx, cbus, bus_type, bus_vsrc, 
         if k == slack_prod:
             bus_type[c] = BUS_REF
             bus_vsrc[c] = k
-        elif prod_kind[k] == 1 and bus_type[c] == BUS_PQ:
+        elif prod_kind[k] == 1 and bus_type[c] == BUS_PQ and prod_v[k] > 0.0:
             bus_type[c] = BUS_PV
             bus_vsrc[c] = k
     build_ybus(n_c, bus_cidx, lbus_or, lbus_ex, line_status, line_f, sub_f, y_ptr, y_col, y_g,
@@ -536,6 +546,13 @@ def _analyse_topology(grid_i, grid_f, topo, bus_cidx, cbus, bus_type, bus_vsrc, 
                 p_dc0[f] -= pf_inj
                 p_dc0[bus_cidx[lbus_ex[k]]] += pf_inj
     return n_c
+
+
+@njit(cache=True, error_model="numpy")
+def _is_off(prod_kind, prod_v, k):
+    """A voltage-controlling production with a set-point ``<= 0`` is out of service
+    (pypownet's convention for ``_N_prods_v``)."""
+    return prod_kind[k] != 2 and prod_v[k] <= 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -573,15 +590,15 @@ def _min_vm(n_c, vm):
 
 @njit(cache=True, error_model="numpy")
 def _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res, ws_i, ws_f,
-           o_work, n_c, bus_cidx, cbus, bus_type, bus_vsrc, prod_bus, load_bus, lbus_or, lbus_ex,
-           y_ptr, y_col, y_g, y_b, y_diag, b_dc, dc_mat, p_dc0, jac, perm, iperm, u_ptr, u_col,
-           l_ptr, l_col, u_val, l_val, dc_u, dc_l, dc_dinv, cache_dc):
-    """Per-call part: specification, initial point, AC or DC solve, results."""
+           o_work, slack_prod, n_c, bus_cidx, cbus, bus_type, bus_vsrc, prod_bus, load_bus,
+           lbus_or, lbus_ex, y_ptr, y_col, y_g, y_b, y_diag, b_dc, dc_mat, p_dc0, jac, perm,
+           iperm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, dc_u, dc_l, dc_dinv, cache_dc):
+    """Per-call part: specification, initial point, AC or DC solve, results. A production
+    with ``prod_v <= 0`` is out of service (pypownet's convention): it injects nothing."""
     n_sub = grid_i[GI_N_SUB]
     n_prod = grid_i[GI_N_PROD]
     n_load = grid_i[GI_N_LOAD]
     n_line = grid_i[GI_N_LINE]
-    slack_prod = grid_i[GI_SLACK_PROD]
     n_bus = 2 * n_sub
     sn_mva = grid_f[GF_SN_MVA]
     slack_va = grid_f[GF_SLACK_VA]
@@ -623,7 +640,7 @@ def _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, 
         v_set[c] = prod_v[src] if src >= 0 else 0.0
     for k in range(n_prod):
         c = bus_cidx[prod_bus[k]]
-        if c < 0 or k == slack_prod:
+        if c < 0 or k == slack_prod or _is_off(prod_kind, prod_v, k):
             continue
         p_spec[c] += prod_p[k] / sn_mva
         if prod_kind[k] != 1:
@@ -757,8 +774,8 @@ def _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, 
         n_ctrl[c] = 0.0
     for k in range(n_prod):
         c = bus_cidx[prod_bus[k]]
-        if c < 0:
-            continue
+        if c < 0 or (k != slack_prod and _is_off(prod_kind, prod_v, k)):
+            continue  # cut or out of service: P = Q = V = 0
         prod_res[k, PR_V] = vm[c]
         prod_res[k, PR_Q] = 0.0  # set below in AC; DC reports no reactive power (rundcpp)
         if k == slack_prod:
@@ -776,7 +793,7 @@ def _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, 
     if ac:
         for k in range(n_prod):
             c = bus_cidx[prod_bus[k]]
-            if c >= 0 and (k == slack_prod or prod_kind[k] == 1):
+            if c >= 0 and (k == slack_prod or (prod_kind[k] == 1 and prod_v[k] > 0.0)):
                 prod_res[k, PR_Q] = q_bus[c] / n_ctrl[c]
     return status, n_iter
 

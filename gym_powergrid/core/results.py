@@ -16,7 +16,10 @@ class Injections:
     """Productions' P and voltage set-points, loads' P and Q (physical units).
 
     ``prod_p_mw`` of the slack is ignored (the slack balances the grid). ``prod_q_mvar`` only
-    matters for PQ productions (pandapower ``sgen``).
+    matters for PQ productions (pandapower ``sgen``). A voltage-controlling production with
+    ``prod_v_pu <= 0`` is out of service (pypownet's convention): it injects nothing, and when
+    it is the slack another production takes over (see
+    :func:`gym_powergrid.core.network.effective_slack`).
     """
 
     prod_p_mw: np.ndarray
@@ -53,10 +56,7 @@ class Injections:
                     f"{a[i]}); injections must be finite numbers"
                 )
             out.append(a)
-        if (out[1][grid.prod_kind != 2] <= 0).any():
-            i = int(np.flatnonzero((out[1] <= 0) & (grid.prod_kind != 2))[0])
-            raise InjectionError(f"prod_v_pu must be > 0 for voltage-controlling productions; "
-                                 f"production {i} has {out[1][i]}")
+        # prod_v_pu <= 0 switches a voltage-controlling production off (pypownet's convention)
         return Injections(out[0], out[1], out[2], out[3], out[4])
 
 
@@ -93,3 +93,19 @@ class PowerFlowResult:
     @property
     def converged(self) -> bool:
         return self.status == PFStatus.CONVERGED
+
+    @classmethod
+    def failure(cls, status: PFStatus, n_bus: int, n_prod: int, n_load: int, n_line: int,
+                n_iter: int = 0) -> PowerFlowResult:
+        """A result without a solution: every value 0, every busbar dead, every element cut."""
+        z = np.zeros
+        return cls(
+            status=status, n_iter=n_iter, bus_vm_pu=z(n_bus), bus_va_rad=z(n_bus),
+            bus_energized_mask=np.zeros(n_bus, bool),
+            prod_p_mw=z(n_prod), prod_q_mvar=z(n_prod), prod_v_pu=z(n_prod),
+            prod_cut_mask=np.ones(n_prod, bool),
+            load_p_mw=z(n_load), load_q_mvar=z(n_load), load_v_pu=z(n_load),
+            load_cut_mask=np.ones(n_load, bool),
+            line_p_or_mw=z(n_line), line_q_or_mvar=z(n_line), line_a_or=z(n_line),
+            line_v_or_pu=z(n_line), line_p_ex_mw=z(n_line), line_q_ex_mvar=z(n_line),
+            line_a_ex=z(n_line), line_v_ex_pu=z(n_line))

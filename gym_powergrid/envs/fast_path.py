@@ -98,9 +98,45 @@ def result_from_buffers(pf, status: int, n_iter: int, bus_v: np.ndarray, out_mas
     )
 
 
-def fast_transition(env, state: GameState, action: np.ndarray, pf, ac: bool, simulate: bool):
+def step_info(chronic, t: int, applied: np.ndarray, replaced: bool, line_event: np.ndarray,
+              sub_event: np.ndarray, broken: np.ndarray, depth: int, status: int,
+              flag: str | None, n_loads_cut: int, n_prods_cut: int, extra: dict | None):
+    """The :class:`LegalityReport` and the ``info`` dict of a step, from the rules' events
+    (one builder for both backends)."""
+    legality = LegalityReport(replaced_by_do_nothing=replaced)
+    events = line_event.any()
+    maint = hazard = []
+    if replaced:
+        legality.reason = "action touches more substations/lines than allowed"
+    elif events or sub_event.any():
+        legality.illegal_reconnections = np.flatnonzero(line_event & EV_ILLEGAL_RECONNECTION)
+        legality.lines_on_cooldown = np.flatnonzero(line_event & EV_LINE_COOLDOWN)
+        legality.substations_on_cooldown = np.flatnonzero(sub_event & EV_SUB_COOLDOWN)
+        if legality.n_refused:
+            legality.reason = "some switches were refused (cooldown or unavailable line)"
+    if events:
+        maint = np.flatnonzero(line_event & EV_MAINTENANCE).tolist()
+        hazard = np.flatnonzero(line_event & EV_HAZARD).tolist()
+    info = {
+        "chronic_name": chronic.name, "timestep": t, "datetime": str(chronic.datetimes[t]),
+        "illegal": legality.as_dict(), "action_applied": applied,
+        "lines_broken": broken.tolist(), "cascade_depth": depth,
+        "lines_maintenance_started": maint, "lines_hazards_started": hazard,
+        "power_flow_status": PFStatus(status).name, "game_over_reason": None,
+    }
+    if extra:
+        info["cosim"] = extra
+    if flag != "diverged":
+        info["n_loads_cut"] = n_loads_cut
+        info["n_prods_cut"] = n_prods_cut
+    return legality, info
+
+
+def fast_transition(env, state: GameState, action: np.ndarray, pf, ac: bool, simulate: bool,
+                    outage_rows: tuple[np.ndarray, np.ndarray] | None = None):
     """Numba-backend twin of ``PowerGridEnv._transition_reference``; also returns the
     observation and the reward features. ``state`` is mutated unless ``simulate``.
+    ``outage_rows`` replaces the chronic's maintenance and hazard rows of the step (reset).
 
     The power-flow result is returned as a zero-argument callable building the
     :class:`PowerFlowResult` on demand (most steps never need it).
@@ -110,7 +146,11 @@ def fast_transition(env, state: GameState, action: np.ndarray, pf, ac: bool, sim
     t = min(st.step + 1, c.n_steps - 1)
     st.step = t
     inj, extra = env._inj_row(t, planned=simulate)
-    hazards = env._zero_lines if simulate else c.hazards[t]
+    if outage_rows is not None:
+        maint_row, hazards = outage_rows
+    else:
+        maint_row = c.maintenance[t]
+        hazards = env._zero_lines if simulate else c.hazards[t]
     sz = pf.sizes
     applied = np.empty_like(action)
     line_event = np.empty(sz.n_line, np.int8)
@@ -129,7 +169,7 @@ def fast_transition(env, state: GameState, action: np.ndarray, pf, ac: bool, sim
     planned = env._packed(c)[1][min(t + 1, c.n_steps - 1)]
     env_step(action, st.topo, st.line_unavailable, st.line_overflow_steps, st.line_cooldown,
              st.sub_cooldown, env.action_helper.node_switch_sub, env._rules_i, env._rules_f,
-             c.maintenance[t], hazards, inj, env.limits_a, ac, pf.max_iter, pf.tol_pu,
+             maint_row, hazards, inj, env.limits_a, ac, pf.max_iter, pf.tol_pu,
              pf.grid_i, pf.grid_f, bus_v, pf.ws_i, pf.ws_f, planned, maint_fc[t], dates[t],
              out_mask, out_res, applied, line_event, sub_event, broken_seq, report,
              f32, i32, i8, feats)
@@ -139,34 +179,10 @@ def fast_transition(env, state: GameState, action: np.ndarray, pf, ac: bool, sim
     def result() -> PowerFlowResult:
         return result_from_buffers(pf, status, report[RP_ITER], v, out_mask, out_res)
 
-    legality = LegalityReport(replaced_by_do_nothing=bool(report[RP_REPLACED]))
-    events = line_event.any()
-    maint = hazard = []
-    if legality.replaced_by_do_nothing:
-        legality.reason = "action touches more substations/lines than allowed"
-    elif events or sub_event.any():
-        legality.illegal_reconnections = np.flatnonzero(line_event & EV_ILLEGAL_RECONNECTION)
-        legality.lines_on_cooldown = np.flatnonzero(line_event & EV_LINE_COOLDOWN)
-        legality.substations_on_cooldown = np.flatnonzero(sub_event & EV_SUB_COOLDOWN)
-        if legality.n_refused:
-            legality.reason = "some switches were refused (cooldown or unavailable line)"
-    if events:
-        maint = np.flatnonzero(line_event & EV_MAINTENANCE).tolist()
-        hazard = np.flatnonzero(line_event & EV_HAZARD).tolist()
     flag = FLAG_NAMES.get(int(report[RP_FLAG]))
-    info = {
-        "chronic_name": c.name, "timestep": t, "datetime": str(c.datetimes[t]),
-        "illegal": legality.as_dict(), "action_applied": applied,
-        "lines_broken": broken_seq[:report[RP_N_BROKEN]].tolist(),
-        "cascade_depth": int(report[RP_DEPTH]),
-        "lines_maintenance_started": maint, "lines_hazards_started": hazard,
-        "power_flow_status": PFStatus(status).name, "game_over_reason": None,
-    }
-    if extra:
-        info["cosim"] = extra
-    if flag != "diverged":
-        info["n_loads_cut"] = int(report[RP_LOADS_CUT])
-        info["n_prods_cut"] = int(report[RP_PRODS_CUT])
+    legality, info = step_info(c, t, applied, bool(report[RP_REPLACED]), line_event, sub_event,
+                               broken_seq[:report[RP_N_BROKEN]], int(report[RP_DEPTH]), status,
+                               flag, int(report[RP_LOADS_CUT]), int(report[RP_PRODS_CUT]), extra)
     bufs = (f32, i32, i8)
     obs = {k: bufs[b][sl] for k, (b, sl) in env._obs_layout_items}
     return st, result, flag, info, applied, legality, obs, feats

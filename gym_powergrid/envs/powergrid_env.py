@@ -61,20 +61,20 @@ from gymnasium import spaces
 
 from ..chronics.events import steps_to_next_event
 from ..core.obs_kernel import obs_layout
-from ..core.results import Injections, PowerFlowResult
-from ..core.rules import (
-    ActionLimits,
-    GameState,
-    LegalityReport,
-    apply_action,
-    legalize,
-    start_outages,
-    tick,
+from ..core.game_rules import (
+    begin_step,
+    cascade_level,
+    count_overflows,
+    cut_flag,
+    island_without_slack,
 )
+from ..core.pf_kernel import pack_grid
+from ..core.results import Injections, PowerFlowResult
+from ..core.rules import ActionLimits, GameState, LegalityReport
+from ..core.status import PFStatus
 from ..errors import ConfigurationError
 from .actions import ActionHelper, validate_action
-from .cascade import run_cascade
-from .fast_path import fast_transition, pack_rules
+from .fast_path import FLAG_NAMES, fast_transition, pack_rules, step_info
 from .observation import observation_space
 from .rewards import FLAG_ILLEGAL, constraint_costs, make_reward
 from .sources import resolve_source
@@ -144,6 +144,7 @@ class PowerGridEnv(gym.Env):
         #: numba backend: the whole transition runs in one kernel call (core/step_kernel.py)
         self._fast = cfg.loadflow_backend == "numba"
         self._rules_i, self._rules_f = pack_rules(cfg)
+        self._grid_i = pack_grid(grid)[0]
         self._zero_lines = np.zeros(grid.n_line, np.int32)
         self._pf_sim: dict[bool, Any] = {}
         self._static = {
@@ -267,39 +268,50 @@ class PowerGridEnv(gym.Env):
         if unknown:
             raise ConfigurationError(f"unknown reset option(s) {sorted(unknown)}; allowed: "
                                      "'chronic' (name or index) and 'start_step'")
+        continuing = False
         if "chronic" in options or "start_step" in options:
             chronic, start = self.chronics.select(self.np_random, options.get("chronic"),
                                                   options.get("start_step", 0))
         elif self._continue_at is not None and self._chronic is not None:
             chronic, start = self._chronic, self._continue_at
+            continuing = True
         else:
             chronic, start = self.chronics.select(self.np_random)
+        carried = (self.state.line_overflow_steps.copy()
+                   if continuing and self.state is not None else None)
         self._continue_at = None
         self._chronic = chronic
         self.limits_a = np.asarray(chronic.line_limit_a, dtype=np.float64)
         self._limits32 = _ro(self.limits_a.astype(F32))
         g = self.grid
-        self.state = GameState.initial(g.n_prod, g.n_load, g.n_line, g.n_sub, g.line_in_service)
-        self.state.step = start
-        # outages already running at the start step
-        from ..chronics.events import unavailable_steps
-
-        lo = max(0, start - 400)
-        running = np.maximum(unavailable_steps(chronic.maintenance[lo:start + 1])[-1],
-                             unavailable_steps(chronic.hazards[lo:start + 1])[-1])
-        start_outages(self.state, running)
-        inj, extra = self._injections(start)
-        self._result = self._solve(self._pf, inj, self.ac, warm_start=False)
-        if not self._result.converged:
-            logger.warning("power flow at reset (chronic %s, step %d) did not converge: %s",
-                           chronic.name, start, self._result.status.name)
+        self._pf.reset_voltages()  # the same reset gives the same episode, whatever came before
+        do_nothing = self.action_helper.do_nothing()
+        t = start
+        while True:
+            # pypownet's reset: the reference topology, counters at zero (overflow counters kept
+            # after a game over), then the step is played with do-nothing, cascade included
+            state = GameState.initial(g.n_prod, g.n_load, g.n_line, g.n_sub, g.line_in_service)
+            state.step = t - 1
+            if carried is not None:
+                state.line_overflow_steps[:] = carried
+            rows = self._reset_outages(chronic, t, continuing)
+            state, result, flag, step_info_, _, obs, _ = self._transition(
+                state, do_nothing, self._pf, self.ac, simulate=False, outage_rows=rows)
+            step_info_.pop("_report")
+            if flag != "diverged" or t >= chronic.n_steps - 1:
+                break
+            logger.warning("reset: the grid has no solution at step %d of chronic %s (%s); "
+                           "starting at the next step, as pypownet does", t, chronic.name,
+                           step_info_["power_flow_status"])
+            t += 1
+        self.state, self._result = state, result
+        extra = step_info_.get("cosim")
         self._needs_reset = False
         self.cumulative_reward = 0.0
-        self._last_action = self.action_helper.do_nothing()
-        obs = self._observation(self.state, self._result)
-        info = {"chronic_name": chronic.name, "timestep": start,
-                "datetime": str(chronic.datetimes[start]),
-                "power_flow_status": self._result.status.name}
+        self._last_action = do_nothing
+        info = {k: step_info_[k] for k in ("chronic_name", "timestep", "datetime",
+                                           "power_flow_status", "lines_broken",
+                                           "lines_maintenance_started", "lines_hazards_started")}
         if extra:
             info["cosim"] = extra
         self._last_obs, self._last_info = obs, info
@@ -308,6 +320,19 @@ class PowerGridEnv(gym.Env):
             self._renderer.reset_history()
         self._record_frame()
         return obs, info
+
+    def _reset_outages(self, chronic, t: int, after_game_over: bool):
+        """Maintenance and hazard rows a reset at step ``t`` plays: the outages starting at
+        ``t`` after a game over with ``outages_after_game_over="forget"`` (pypownet: its reset
+        brings every line back), else every outage still running at ``t``."""
+        if after_game_over and self.config.outages_after_game_over == "forget":
+            return chronic.maintenance[t], chronic.hazards[t]
+        from ..chronics.events import unavailable_steps
+
+        lo = max(0, t - 400)
+        dtype = chronic.maintenance.dtype
+        return (unavailable_steps(chronic.maintenance[lo:t + 1])[-1].astype(dtype),
+                unavailable_steps(chronic.hazards[lo:t + 1])[-1].astype(dtype))
 
     def step(self, action):
         if self._needs_reset:
@@ -373,55 +398,74 @@ class PowerGridEnv(gym.Env):
                         s.line_status.astype(bool))
         return pf.run_ac(topo, inj, warm_start=warm_start) if ac else pf.run_dc(topo, inj)
 
-    def _transition(self, state: GameState, action: np.ndarray, pf, ac: bool, simulate: bool):
+    def _transition(self, state: GameState, action: np.ndarray, pf, ac: bool, simulate: bool,
+                    outage_rows=None):
         """Apply an action and advance one step; returns new state, result, flag, info."""
         if self._fast:
             st, result, flag, info, applied, report, obs, feats = fast_transition(
-                self, state, action, pf, ac, simulate)
+                self, state, action, pf, ac, simulate, outage_rows)
             if flag is not None:
                 info["game_over_reason"] = flag
                 info["game_over_message"] = GAME_OVER_REASONS[flag]
             info["_report"] = report
             return st, result, flag, info, applied, obs, feats
         st, result, flag, info, applied = self._transition_reference(state, action, pf, ac,
-                                                                     simulate)
+                                                                     simulate, outage_rows)
         return st, result, flag, info, applied, self._observation(st, result), None
 
     def _transition_reference(self, state: GameState, action: np.ndarray, pf, ac: bool,
-                              simulate: bool):
-        """Python rules (:mod:`gym_powergrid.core.rules`) with any power-flow backend."""
+                              simulate: bool, outage_rows=None):
+        """The rules of :mod:`gym_powergrid.core.game_rules` in a Python loop around any
+        power-flow backend (the numba backend runs the same functions in one kernel)."""
         st = state.copy()
-        applied, report = legalize(action, st, self.action_helper.node_switch_sub,
-                                   self.grid.n_sub, self.limits)
-        apply_action(applied, st, self.action_helper.node_switch_sub, self.limits)
-        tick(st)
         c = self._chronic
+        g = self.grid
         t = min(st.step + 1, c.n_steps - 1)
         st.step = t
-        maint = start_outages(st, c.maintenance[t])
-        hazards = np.empty(0, dtype=np.int64) if simulate else start_outages(st, c.hazards[t])
+        if outage_rows is not None:
+            maint_row, hazard_row = outage_rows
+        else:
+            maint_row = c.maintenance[t]
+            hazard_row = self._zero_lines if simulate else c.hazards[t]
+        applied = np.empty_like(action)
+        line_event = np.empty(g.n_line, np.int8)
+        sub_event = np.empty(g.n_sub, np.int8)
+        replaced = begin_step(action, st.topo, st.line_unavailable, st.line_cooldown,
+                              st.sub_cooldown, st.line_overflow_steps,
+                              self.action_helper.node_switch_sub, self._rules_i, maint_row,
+                              hazard_row, applied, line_event, sub_event)
         inj, extra = self._injections(t, planned=simulate)
-        cfg = self.config
-        result, broken, depth, flag = run_cascade(
-            lambda s: self._solve(pf, inj, ac, s), st, self.limits_a, cfg)
-        info: dict[str, Any] = {
-            "chronic_name": c.name, "timestep": t, "datetime": str(c.datetimes[t]),
-            "illegal": report.as_dict(), "action_applied": applied,
-            "lines_broken": [int(x) for x in broken], "cascade_depth": depth,
-            "lines_maintenance_started": [int(x) for x in maint],
-            "lines_hazards_started": [int(x) for x in hazards],
-            "power_flow_status": result.status.name, "game_over_reason": None,
-        }
-        if extra:
-            info["cosim"] = extra
+        broken = np.empty(max(g.n_line, 1), np.int32)
+        n_broken = depth = 0
+        n_nodes = st.n_nodes
+        flag = None
+        while True:
+            result = self._solve(pf, inj, ac, st)
+            if result.converged and island_without_slack(self._grid_i, st.topo,
+                                                         result.bus_energized_mask):
+                result = PowerFlowResult.failure(PFStatus.ISLAND, g.n_bus, g.n_prod, g.n_load,
+                                                 g.n_line, result.n_iter)
+            if not result.converged:
+                flag = "diverged"
+                break
+            if self.config.game_over_mode == "easy":
+                break
+            n_new = cascade_level(st.topo, n_nodes, result.line_a_or, self.limits_a,
+                                  st.line_overflow_steps, st.line_unavailable, self._rules_i,
+                                  float(self._rules_f[0]), line_event, broken, n_broken)
+            if n_new == n_broken:
+                break
+            n_broken, depth = n_new, depth + 1
+        n_loads = n_prods = 0
         if flag is None:
+            count_overflows(st.topo, n_nodes, result.line_a_or, self.limits_a,
+                            st.line_overflow_steps)
             n_loads = int(result.load_cut_mask.sum())
             n_prods = int(result.prod_cut_mask.sum())
-            info["n_loads_cut"], info["n_prods_cut"] = n_loads, n_prods
-            if n_loads > cfg.max_number_loads_game_over:
-                flag = "too_many_loads_cut"
-            elif n_prods > cfg.max_number_prods_game_over:
-                flag = "too_many_prods_cut"
+            flag = FLAG_NAMES.get(int(cut_flag(n_loads, n_prods, self._rules_i)))
+        report, info = step_info(c, t, applied, bool(replaced), line_event, sub_event,
+                                 broken[:n_broken], depth, int(result.status), flag, n_loads,
+                                 n_prods, extra)
         if flag is not None:
             info["game_over_reason"] = flag
             info["game_over_message"] = GAME_OVER_REASONS[flag]

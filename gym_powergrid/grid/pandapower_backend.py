@@ -17,6 +17,8 @@ import logging
 
 import numpy as np
 
+from ..core.network import effective_slack
+from ..core.pf_kernel import pack_grid, pack_injections, pack_topology
 from ..core.results import Injections, PowerFlowResult
 from ..core.status import PFStatus
 from .arrays import BRANCH_LINE, BRANCH_TRAFO, PROD_PQ, PROD_PV, PROD_SLACK, GridArrays
@@ -68,6 +70,8 @@ class PandapowerPowerFlow:
                             ("load", grid.load_pp_idx)):
             if len(rows) and "scaling" in work[table]:
                 work[table].loc[rows, "scaling"] = 1.0
+        self._grid_i = pack_grid(grid)[0]
+        self._slack = grid.slack_prod_idx  # the production balancing the last solved grid
         self._init_vm: np.ndarray | None = None  # warm start, in net.bus order
         self._init_va_deg: np.ndarray | None = None
 
@@ -136,6 +140,11 @@ class PandapowerPowerFlow:
             return self._failed(PFStatus.SINGULAR)
         return self._collect(topo, inj, ac=False)
 
+    def reset_voltages(self) -> None:
+        """Forget the warm-start point (the next :meth:`run_ac` starts flat)."""
+        self._init_vm = None
+        self._init_va_deg = None
+
     def set_initial_voltages(self, bus_vm_pu: np.ndarray, bus_va_rad: np.ndarray) -> None:
         """Start the next warm-started :meth:`run_ac` from these busbar voltages.
 
@@ -166,9 +175,9 @@ class PandapowerPowerFlow:
                 g.line_sub_ex_idx + n * np.asarray(topo.line_ex_node, np.int64))
 
     def _slack_connected(self, topo: Topology) -> bool:
-        """True when at least one in-service branch ends on the slack's busbar."""
+        """True when at least one in-service branch ends on the (effective) slack's busbar."""
         prod_bus, _, or_bus, ex_bus = self._buses(topo)
-        slack_bus = prod_bus[self.grid.slack_prod_idx]
+        slack_bus = prod_bus[self._slack]
         status = np.asarray(topo.line_status, bool)
         return bool(np.any(status & ((or_bus == slack_bus) | (ex_bus == slack_bus))))
 
@@ -181,11 +190,20 @@ class PandapowerPowerFlow:
         prod_bus, load_bus, or_bus, ex_bus = (pp_bus[b] for b in self._buses(topo))
         status = np.asarray(topo.line_status, bool)
         sel = self._prod_sel
+        on = (inj.prod_v_pu > 0) | (grid.prod_kind == PROD_PQ)  # v <= 0: out of service
+        self._slack = slack = int(effective_slack(self._grid_i, pack_topology(
+            topo.prod_node, topo.load_node, topo.line_or_node, topo.line_ex_node,
+            topo.line_status), pack_injections(inj.prod_p_mw, inj.prod_q_mvar, inj.prod_v_pu,
+                                               inj.load_p_mw, inj.load_q_mvar)))
         for kind, table in ((PROD_SLACK, "ext_grid"), (PROD_PV, "gen"), (PROD_PQ, "sgen")):
             rows, s = self._prod_rows[kind], sel[kind]
             if not len(rows):
                 continue
             net[table].loc[rows, "bus"] = prod_bus[s]
+            net[table].loc[rows, "in_service"] = on[s] if kind != PROD_SLACK else on[s] & (
+                s == slack)
+            if kind == PROD_PV:  # the slack moved to this generator (pypownet, PYPOWER)
+                net[table].loc[rows, "slack"] = s == slack
             if kind == PROD_SLACK:
                 net[table].loc[rows, "vm_pu"] = inj.prod_v_pu[s]
                 continue
@@ -219,6 +237,9 @@ class PandapowerPowerFlow:
         vm, va = np.where(energized, vm, 0.0), np.where(energized, va, 0.0)
         prod_bus, load_bus, or_bus, ex_bus = self._buses(topo)
         prod_cut, load_cut = ~energized[prod_bus], ~energized[load_bus]
+        # out of service (v <= 0, not the slack): P = Q = V = 0, as the numba core reports
+        off = (inj.prod_v_pu <= 0) & (grid.prod_kind != PROD_PQ)
+        off[self._slack] = False
 
         prod_p, prod_q = np.zeros(grid.n_prod), np.zeros(grid.n_prod)
         for kind, table in ((PROD_SLACK, "ext_grid"), (PROD_PV, "gen"), (PROD_PQ, "sgen")):
@@ -251,7 +272,7 @@ class PandapowerPowerFlow:
         clean = _zero_where_cut  # NaN never leaks: isolated elements read exactly 0
         status = PFStatus.CONVERGED
         if not all(np.isfinite(a[m]).all() for a, m in (
-                (prod_p, ~prod_cut), (flows["p_or"], live), (flows["p_ex"], live))):
+                (prod_p, ~(prod_cut | off)), (flows["p_or"], live), (flows["p_ex"], live))):
             logger.warning("pandapower returned non-finite results in the slack's island")
             status = PFStatus.DIVERGED
         return PowerFlowResult(
@@ -260,9 +281,9 @@ class PandapowerPowerFlow:
             bus_vm_pu=vm,
             bus_va_rad=va,
             bus_energized_mask=energized,
-            prod_p_mw=clean(prod_p, prod_cut),
-            prod_q_mvar=clean(prod_q, prod_cut),
-            prod_v_pu=clean(vm[prod_bus], prod_cut),
+            prod_p_mw=clean(prod_p, prod_cut | off),
+            prod_q_mvar=clean(prod_q, prod_cut | off),
+            prod_v_pu=clean(vm[prod_bus], prod_cut | off),
             prod_cut_mask=prod_cut,
             load_p_mw=clean(load_p, load_cut),
             load_q_mvar=clean(load_q, load_cut),

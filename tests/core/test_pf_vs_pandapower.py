@@ -415,11 +415,39 @@ def test_weak_topology_has_no_solution(backend) -> None:
     assert r.status != PFStatus.CONVERGED
 
 
-def test_isolated_slack_reports_no_slack(backend) -> None:
+def test_isolated_slack_moves_to_the_next_generator(backend) -> None:
+    """pypownet's rule (as PYPOWER applies it): when no in-service branch reaches the slack's
+    busbar, the first other generator in service with a connected busbar balances the grid;
+    both backends give the same solution, and the old slack is reported cut."""
     grid, pf = backend("case14")
     topo = Topology.reference(grid)
     topo.line_status[[0, 1]] = False  # both lines of the slack's substation
     inj = Injections.reference(grid)
-    assert pf.run_ac(topo, inj).status == PFStatus.NO_SLACK
-    assert pf.run_dc(topo, inj).status == PFStatus.NO_SLACK
+    for r in (pf.run_ac(topo, inj), pf.run_dc(topo, inj)):
+        assert r.converged
+        assert r.prod_cut_mask[grid.slack_prod_idx]
+        assert r.prod_p_mw[grid.slack_prod_idx] == 0.0
+        assert abs(r.prod_p_mw.sum() - r.load_p_mw.sum()) < 0.2 * r.load_p_mw.sum()
     assert pf.run_ac(Topology.reference(grid), inj).converged  # and it recovers
+
+
+def test_moved_slack_and_production_off_agree_with_pandapower(numba_pf_class) -> None:
+    """A production with a voltage set-point <= 0 is out of service (pypownet's chronic
+    convention); when it is the slack, the next generator takes over. numba == runpp."""
+    net, grid = load_case("case14")
+    ref, ours = PandapowerPowerFlow(grid, net), numba_pf_class(grid)
+    inj = Injections.reference(grid)
+    pv = [k for k in range(grid.n_prod) if k != grid.slack_prod_idx]
+    for off in ([pv[0]], [grid.slack_prod_idx], [grid.slack_prod_idx, pv[0]]):
+        v = inj.prod_v_pu.copy()
+        v[off] = 0.0
+        case = Injections(inj.prod_p_mw, v, inj.load_p_mw, inj.load_q_mvar, inj.prod_q_mvar)
+        for run in ("run_ac", "run_dc"):
+            a = getattr(ours, run)(Topology.reference(grid), case)
+            b = getattr(ref, run)(Topology.reference(grid), case)
+            assert a.converged and b.converged, (off, run)
+            assert (a.prod_p_mw[off] == 0).all() and (a.prod_v_pu[off] == 0).all()
+            assert not a.prod_cut_mask[off].any()  # off, not isolated
+            tol = {"line_a_or": (1e-6, 1e-6), "bus_vm_pu": (1e-8, 0), "prod_p_mw": (1e-6, 1e-6)}
+            diffs = differences(a, b, tol)
+            assert not diffs, (off, run, diffs)
