@@ -32,8 +32,9 @@ from .errors import ConfigurationError
 logger = logging.getLogger(__name__)
 
 #: Power-flow backends we run; pypownet's names are read as ``"pandapower"``.
-LOADFLOW_BACKENDS = ("numba", "pandapower")
-PYPOWNET_BACKENDS = ("pypower", "matpower")
+LOADFLOW_BACKENDS = ("numba", "pandapower", "pypower")
+#: pypownet's other backend name, read as ``"pandapower"``
+PYPOWNET_BACKENDS = ("matpower",)
 LOADFLOW_MODES = ("AC", "DC")
 GAME_OVER_MODES = ("soft", "hard", "easy")
 CHRONIC_LOOPING_MODES = ("natural", "random", "fixed")
@@ -62,8 +63,12 @@ class GameConfig:
     """Every parameter of the game, as in pypownet's ``configuration.yaml``.
 
     Attributes:
-        loadflow_backend: ``"numba"`` (fast core, default) or ``"pandapower"`` (reference
-            oracle). pypownet's ``"pypower"`` and ``"matpower"`` are read as ``"pandapower"``.
+        loadflow_backend: ``"numba"`` (fast core, Newton-Raphson; default), ``"pypower"``
+            (pypownet's default, the value its folders carry: the numba core with PYPOWER's
+            fast-decoupled XB method, 25 iterations, 1e-6 p.u., as pypownet solves, so that
+            steps where that method fails end the game as in pypownet) or ``"pandapower"``
+            (reference oracle, ``runpp``). pypownet's ``"matpower"`` is read as
+            ``"pandapower"``.
         loadflow_mode: ``"AC"`` or ``"DC"`` (case-insensitive, stored upper-case).
         max_seconds_per_timestep: not supported yet (pypownet neither): agent time budget.
         hard_overflow_coefficient: ratio of the thermal limit above which a line breaks at once.
@@ -268,7 +273,8 @@ def _check_value(f: dataclasses.Field, value: Any) -> Any:
         text = value.strip()
         if name == "loadflow_backend" and text.lower() in PYPOWNET_BACKENDS:
             logger.info("loadflow_backend %r (pypownet) is read as 'pandapower': the reference "
-                        "backend of gym_powergrid; use 'numba' for the fast core", value)
+                        "backend of gym_powergrid; use 'numba' for the fast core or 'pypower' "
+                        "for pypownet's solver", value)
             return "pandapower"
         norm = text.upper() if name == "loadflow_mode" else text.lower()
         if norm not in choices:

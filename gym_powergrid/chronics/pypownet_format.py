@@ -297,16 +297,18 @@ def _voltages_to_pu(table: _Table, base_kv: np.ndarray | None) -> np.ndarray:
         if not np.isfinite(m) or 0.5 <= m <= 1.5:
             continue
         if base_kv[col] > 0 and 0.5 <= m / base_kv[col] <= 1.5:
-            out[:, col] = values[:, col] / base_kv[col]
+            # as pypownet: its float32 reading of the kV values over the float64 base kV
+            out[:, col] = values[:, col].astype(np.float32).astype(np.float64) / base_kv[col]
             converted.append(col)
             continue
         row = int(np.flatnonzero(values[:, col] > 0)[0])
         raise table.fail(row, col, f"production voltages around {m:.4g} are neither p.u. "
                                    f"(0.5-1.5) nor kV for a base of {base_kv[col]:.4g} kV",
                          values[row, col])
-    if converted:
-        logger.info("%s: %d production voltage column(s) are in kV (pypownet's convention) and "
-                    "were divided by their bus base kV", table.path, len(converted))
+    if not converted:
+        return values
+    logger.info("%s: %d production voltage column(s) are in kV (pypownet's convention) and "
+                "were divided by their bus base kV", table.path, len(converted))
     return out
 
 
@@ -405,8 +407,11 @@ def read_chronic(
     arrays: dict[str, np.ndarray] = {}
     for attr, table in results.items():
         values = table.values
+        keep_f64 = False
         if attr in ("prod_v_pu", "prod_v_planned_pu"):
-            values = _voltages_to_pu(table, prod_v_base_kv)
+            pu = _voltages_to_pu(table, prod_v_base_kv)
+            keep_f64 = pu is not values  # converted from kV: float32 would round 1.045 off
+            values = pu
         if attr == "line_limit_a":
             values = values[0]
         problem = value_problems(attr, values, allow_prod_off=allow_prod_off)
@@ -422,7 +427,7 @@ def read_chronic(
             if uniq.size != values.size:
                 dup = int(np.setdiff1d(np.arange(values.size), first)[0])
                 raise table.fail(dup, 0, "duplicate timestep id", values[dup])
-        arrays[attr] = values.astype(dtype) if attr in INJECTION_FIELDS else values
+        arrays[attr] = values.astype(dtype) if attr in INJECTION_FIELDS and not keep_f64 else values
     return Chronic(name=name or folder.name, datetimes=datetimes, source=folder,
                    allow_prod_off=allow_prod_off, **arrays)
 

@@ -4,7 +4,8 @@ This is the fast path of the search agents (:mod:`gym_powergrid.agents.search`).
 candidate switch vector it reproduces what ``PowerGridEnv.simulate(action, "DC")`` computes —
 apply the switches to the current topology, take out the lines whose maintenance starts at the
 next step, run a DC power flow on the *planned* injections, break hard-overflowed lines and
-lines overflowed for too many consecutive steps, re-run until stable — and scores the final
+lines overflowed for too many consecutive steps (at every level, :mod:`.game_rules`), re-run
+until stable — and scores the final
 state with pypownet-like terms. Candidates are independent: ``prange`` runs them over the
 threads, each thread with its own power-flow workspace.
 
@@ -30,10 +31,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .game_rules import (
+    BREAK_NONE,
+    ISLAND_DIVERGES,
+    breaks,
+    island_without_slack,
+    isolated_elements,
+)
 from .pf_kernel import LN_A_OR, run_powerflow, sizes
 from .status import PFStatus
 
 CONVERGED = int(PFStatus.CONVERGED)
+ISLAND = int(PFStatus.ISLAND)
 
 # columns of the statistics array returned per candidate
 ST_GAME_OVER = 0  # 1.0 when the candidate ends the game
@@ -103,7 +112,7 @@ def _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outa
     stats[ST_LINE_SW] = n_line_sw
     stats[ST_DISTANCE] = distance
     stats[ST_LINES_OFF] = n_off
-    # ---- power flow and cascade (as gym_powergrid.envs.cascade.run_cascade)
+    # ---- power flow and cascade (the rules of gym_powergrid.core.game_rules)
     line0 = 3 * n_prod + 3 * n_load
     depth = 0
     n_broken = 0
@@ -114,6 +123,12 @@ def _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outa
             bus_v[1, b] = 0.0
         status, _ = run_powerflow(False, False, _DC_MAX_ITER, _DC_TOL, grid_i, grid_f, topo, inj,
                                   bus_v, out_mask, out_res, ws_i, ws_f)
+        if status == CONVERGED and island_without_slack(grid_i, topo, inj,
+                                                        out_mask[:n_bus]) == ISLAND_DIVERGES:
+            status = ISLAND
+        elif status == CONVERGED:
+            isolated_elements(grid_i, topo, out_mask[n_bus:n_bus + n_prod],
+                              out_mask[n_bus + n_prod:])
         stats[ST_STATUS] = status
         if status != CONVERGED:
             game_over = True
@@ -124,17 +139,10 @@ def _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outa
         for l in range(n_line):
             brk[l] = False
             if topo[n_nodes + l] == 0:
-                if depth == 0:
-                    steps[l] = 0
                 continue
             lim = limits_a[l]
             u = out_res[line0 + 8 * l + LN_A_OR] / lim if lim > 0 else 0.0
-            over = u > 1.0
-            if depth == 0:
-                steps[l] = steps[l] + 1 if over else 0
-            hard = u > hard_coef
-            soft = depth == 0 and over and steps[l] >= n_soft and not hard
-            if hard or soft:
+            if breaks(u, steps[l], hard_coef, n_soft) != BREAK_NONE:
                 brk[l] = True
                 n_break += 1
         if n_break == 0:
@@ -142,7 +150,6 @@ def _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outa
         for l in range(n_line):
             if brk[l]:
                 topo[n_nodes + l] = 0
-                steps[l] = 0
         n_broken += n_break
         depth += 1
         if depth > n_line:
@@ -191,7 +198,8 @@ def _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outa
 #: file of the cached function, so their hash is a closure constant of the kernel: numba keys
 #: cached code on closure values, and an edited power flow recompiles instead of loading stale
 #: machine code.
-_DEPENDENCIES = ("pf_kernel.py", "network.py", "solvers.py", "sparse_lu.py", "status.py")
+_DEPENDENCIES = ("pf_kernel.py", "network.py", "solvers.py", "sparse_lu.py", "status.py",
+                 "game_rules.py")
 
 
 def _dependency_hash() -> str:

@@ -20,7 +20,8 @@ LF_B_DC = 8  # DC susceptance 1 / (x * tap)
 LF_SHIFT = 9  # phase shift (rad)
 LF_IBASE_OR = 10  # base current (A) at the origin end: sn_mva / (sqrt(3) * vn_kv) * 1e3
 LF_IBASE_EX = 11
-N_LINE_COLS = 12
+LF_X = 12  # series reactance (p.u. on the system base): B' of the fast-decoupled method
+N_LINE_COLS = 13
 # columns of the static substation array ``sub_f`` (shunt at 1 p.u., busbar 0)
 SF_SHUNT_G, SF_SHUNT_B = 0, 1
 N_SUB_COLS = 2

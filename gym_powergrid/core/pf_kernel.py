@@ -52,6 +52,7 @@ from .network import (
     LF_IBASE_EX,
     LF_IBASE_OR,
     LF_SHIFT,
+    LF_X,
     LF_YFF_B,
     LF_YFF_G,
     LF_YFT_B,
@@ -80,6 +81,7 @@ from .solvers import (
     dc_solve,
     mismatch_jacobian,
 )
+from .fdpf import fast_decoupled_xb
 from .sparse_lu import copy_into, symbolic_min_degree
 from .status import PFStatus
 
@@ -87,6 +89,8 @@ if TYPE_CHECKING:
     from ..grid.arrays import GridArrays
 
 NO_SLACK = int(PFStatus.NO_SLACK)
+#: values of ``run_powerflow``'s ``ac`` argument
+DC, AC_NEWTON, AC_FAST_DECOUPLED = 0, 1, 2
 #: Status returned when the packed arrays' sizes disagree with ``grid_i`` (never from
 #: :class:`~gym_powergrid.core.powerflow.NumbaPowerFlow`, which validates first).
 BAD_INPUT = -1
@@ -323,10 +327,11 @@ def _borrow(typingctx, arr):
 @njit(cache=True, error_model="numpy")
 def run_powerflow(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res,
                   ws_i, ws_f):
-    """Run an AC (``ac=True``, Newton-Raphson) or DC power flow; return ``(status, n_iter)``.
+    """Run an AC or DC power flow; return ``(status, n_iter)``.
 
     Args:
-        ac: AC (True) or DC (False) power flow.
+        ac: :data:`AC_NEWTON` (or True: Newton-Raphson), :data:`AC_FAST_DECOUPLED`
+            (PYPOWER's fast-decoupled XB method, :mod:`.fdpf`) or :data:`DC` (False).
         warm: start the AC iterations from ``bus_v`` (busbars with ``|V| > 0``; a busbar 1 with
             no value starts from its busbar 0) instead of a flat start. When the warm start
             fails, or ends on a root with a ``|V|`` below :data:`VM_LOW_PU`, a flat start is
@@ -359,7 +364,7 @@ def run_powerflow(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out
         return BAD_INPUT, 0
     # Numba code calling with constants (``warm=True``, ``max_iter=30``) gets a specialization
     # of this function per literal value; the heavy part below takes plain types, compiled once.
-    ac_, warm_, max_iter_, tol_ = bool(ac), bool(warm), int(max_iter), float(tol)
+    ac_, warm_, max_iter_, tol_ = int(ac), bool(warm), int(max_iter), float(tol)
     # the caller owns (and keeps alive) every argument: no reference counting below
     b_grid_i, b_grid_f = _borrow(grid_i), _borrow(grid_f)
     b_topo, b_inj, b_bus_v = _borrow(topo), _borrow(inj), _borrow(bus_v)
@@ -652,10 +657,17 @@ def _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, 
             q_spec[c] -= load_q[k] / sn_mva
 
     # ---- initial point
-    _initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, warm and ac, ac, vm, va)
+    _initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, warm and ac != 0, ac != 0,
+                   vm, va)
 
     n_iter = 0
-    if ac:
+    if ac == AC_FAST_DECOUPLED:  # pypownet's solver: no second try from a flat start
+        if warm and bus_v[0, cbus[0]] > 0.0:  # PYPOWER keeps the reference bus's angle (the
+            va[0] = bus_v[1, cbus[0]]  # previous solution's when the slack has moved)
+        status, n_iter = fast_decoupled_xb(n_c, bus_cidx, lbus_or, lbus_ex, line_status, line_f,
+                                           y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec,
+                                           q_spec, vm, va, max_iter, tol, e, f)
+    elif ac:
         status, n_iter = ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec, q_spec,
                                    vm, va, max_iter, tol, perm, iperm, u_ptr, u_col, l_ptr,
                                    l_col, u_val, l_val, d_inv, w, e, f, inv_v, p_calc, q_calc,
@@ -669,8 +681,8 @@ def _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, 
             vm_w = vm[:n_c].copy() if keep else vm[:0].copy()
             va_w = va[:n_c].copy() if keep else va[:0].copy()
             # (not warm: False, typed like the first call's flag, so one compilation)
-            _initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, not warm, ac, vm,
-                           va)
+            _initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, not warm, ac != 0,
+                           vm, va)
             status, n_flat = ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec,
                                        q_spec, vm, va, max_iter, tol, perm, iperm, u_ptr, u_col,
                                        l_ptr, l_col, u_val, l_val, d_inv, w, e, f, inv_v, p_calc,
@@ -857,6 +869,7 @@ def pack_grid(grid: GridArrays) -> tuple[np.ndarray, np.ndarray]:
     line_f[:, LF_B_DC] = 1.0 / (np.asarray(grid.line_x_pu, np.float64)
                                 * np.asarray(grid.line_tap, np.float64))
     line_f[:, LF_SHIFT] = grid.line_shift_rad
+    line_f[:, LF_X] = grid.line_x_pu
     vn = np.asarray(grid.sub_vn_kv, dtype=np.float64)
     line_f[:, LF_IBASE_OR] = sn_mva / (SQRT3 * vn[grid.line_sub_or_idx]) * 1e3
     line_f[:, LF_IBASE_EX] = sn_mva / (SQRT3 * vn[grid.line_sub_ex_idx]) * 1e3

@@ -12,6 +12,9 @@ import numpy as np
 from ..grid.arrays import GridArrays
 from ..grid.topology import Topology
 from .pf_kernel import (
+    AC_FAST_DECOUPLED,
+    AC_NEWTON,
+    DC,
     LN_A_EX,
     LN_A_OR,
     LN_P_EX,
@@ -41,6 +44,9 @@ from .status import PFStatus
 
 DEFAULT_TOL_PU = 1e-10
 DEFAULT_MAX_ITER = 30
+AC_ALGORITHMS = {"newton": AC_NEWTON, "fast_decoupled": AC_FAST_DECOUPLED}
+#: pypownet's PYPOWER settings (``ppoption(PF_ALG=2, PF_MAX_IT_FD=25, PF_TOL=1e-6)``)
+PYPOWER_TOL_PU, PYPOWER_MAX_ITER = 1e-6, 25
 
 
 class NumbaPowerFlow:
@@ -57,8 +63,15 @@ class NumbaPowerFlow:
     """
 
     def __init__(self, grid: GridArrays, tol_pu: float = DEFAULT_TOL_PU,
-                 max_iter: int = DEFAULT_MAX_ITER) -> None:
+                 max_iter: int = DEFAULT_MAX_ITER, algorithm: str = "newton") -> None:
+        if algorithm not in AC_ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {sorted(AC_ALGORITHMS)}, got "
+                             f"{algorithm!r}")
         self.grid = grid
+        #: AC method: ``"newton"`` (Newton-Raphson) or ``"fast_decoupled"`` (PYPOWER's XB
+        #: method, as pypownet solves; :mod:`gym_powergrid.core.fdpf`)
+        self.algorithm = algorithm
+        self.ac_mode = AC_ALGORITHMS[algorithm]
         self.tol_pu = float(tol_pu)
         self.max_iter = int(max_iter)
         self.grid_i, self.grid_f = pack_grid(grid)
@@ -75,8 +88,20 @@ class NumbaPowerFlow:
         self.bus_vm[:] = 0.0
         self.bus_va[:] = 0.0
 
+    def set_initial_voltages(self, bus_vm_pu: np.ndarray, bus_va_rad: np.ndarray) -> None:
+        """Start the next warm-started :meth:`run_ac` from these busbar voltages (length
+        ``2 * n_sub``; a magnitude <= 0 means unknown: busbar 1 then starts from busbar 0)."""
+        vm = np.asarray(bus_vm_pu, dtype=np.float64)
+        va = np.asarray(bus_va_rad, dtype=np.float64)
+        if vm.shape != (self.grid.n_bus,) or va.shape != (self.grid.n_bus,):
+            raise ValueError(f"bus voltages must have shape ({self.grid.n_bus},), "
+                             f"got {vm.shape} and {va.shape}")
+        ok = np.isfinite(vm) & np.isfinite(va) & (vm > 0)
+        self.bus_vm[:] = np.where(ok, vm, 0.0)
+        self.bus_va[:] = np.where(ok, va, 0.0)
+
     def run_ac(self, topo: Topology, inj: Injections, warm_start: bool = True) -> PowerFlowResult:
-        """AC power flow (polar Newton-Raphson)."""
+        """AC power flow (polar Newton-Raphson, or :attr:`algorithm`)."""
         return self._run(True, topo, inj, warm_start)
 
     def run_dc(self, topo: Topology, inj: Injections) -> PowerFlowResult:
@@ -95,7 +120,7 @@ class NumbaPowerFlow:
         out_mask = np.zeros(sz.mask_len, dtype=np.bool_)
         out_res = np.zeros(sz.res_len)
         bus_v = self.bus_v.copy()
-        status, n_iter = run_powerflow(ac, warm, self.max_iter, self.tol_pu, self.grid_i,
+        status, n_iter = run_powerflow(self.ac_mode if ac else DC, warm, self.max_iter, self.tol_pu, self.grid_i,
                                        self.grid_f, topo_arr, inj_arr, bus_v, out_mask, out_res,
                                        self.ws_i, self.ws_f)
         if workspace_needs_growth(self.ws_i):  # a topology with more fill than planned

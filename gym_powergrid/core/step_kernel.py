@@ -50,9 +50,11 @@ from .game_rules import (  # noqa: F401  (re-exported: the packed-rules layout)
     count_overflows,
     cut_flag,
     island_without_slack,
+    isolated_elements,
 )
+from .game_rules import ISLAND_DEAD, ISLAND_DIVERGES, dead_island_settles
 from .obs_kernel import fill_observation
-from .pf_kernel import LN_A_OR, run_powerflow
+from .pf_kernel import AC_FAST_DECOUPLED, LN_A_OR, run_powerflow
 from .status import PFStatus
 
 CONVERGED = int(PFStatus.CONVERGED)
@@ -77,15 +79,30 @@ def solve_cascade(topo, line_unavail, line_over, rules_i, rules_f, inj, limits_a
     line_a = np.empty(n_line)
     n_broken = 0
     depth = 0
+    pypower = ac == AC_FAST_DECOUPLED
     while True:
+        start = bus_v.copy() if pypower else bus_v[:, :0]
         status, n_iter = run_powerflow(ac, True, max_iter, tol, grid_i, grid_f, topo, inj, bus_v,
                                        out_mask, out_res, ws_i, ws_f)
         report[RP_ITER] += n_iter
-        if status == CONVERGED and island_without_slack(grid_i, topo, out_mask[:n_bus]):
-            status = ISLAND
-            out_res[:] = 0.0
-            out_mask[:n_bus] = False
-            out_mask[n_bus:] = True
+        if status == CONVERGED:
+            island = island_without_slack(grid_i, topo, inj, out_mask[:n_bus])
+            if island == ISLAND_DEAD and pypower:
+                if dead_island_settles(grid_i, grid_f, topo, out_mask[:n_bus], start, tol):
+                    for b in range(n_bus):  # the island keeps its voltages, as in pypownet
+                        if not out_mask[b]:
+                            bus_v[0, b] = start[0, b]
+                            bus_v[1, b] = start[1, b]
+                else:
+                    island = ISLAND_DIVERGES
+            if island == ISLAND_DIVERGES:
+                status = ISLAND
+                out_res[:] = 0.0
+                out_mask[:n_bus] = False
+                out_mask[n_bus:] = True
+            elif island == ISLAND_DEAD:
+                isolated_elements(grid_i, topo, out_mask[n_bus:n_bus + n_prod],
+                                  out_mask[n_bus + n_prod:])
         report[RP_STATUS] = status
         if status != CONVERGED:
             report[RP_FLAG] = FLAG_DIVERGED

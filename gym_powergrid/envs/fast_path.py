@@ -169,7 +169,8 @@ def fast_transition(env, state: GameState, action: np.ndarray, pf, ac: bool, sim
     planned = env._packed(c)[1][min(t + 1, c.n_steps - 1)]
     env_step(action, st.topo, st.line_unavailable, st.line_overflow_steps, st.line_cooldown,
              st.sub_cooldown, env.action_helper.node_switch_sub, env._rules_i, env._rules_f,
-             maint_row, hazards, inj, env.limits_a, ac, pf.max_iter, pf.tol_pu,
+             maint_row, hazards, inj, env.limits_a, pf.ac_mode if ac else 0, pf.max_iter,
+             pf.tol_pu,
              pf.grid_i, pf.grid_f, bus_v, pf.ws_i, pf.ws_f, planned, maint_fc[t], dates[t],
              out_mask, out_res, applied, line_event, sub_event, broken_seq, report,
              f32, i32, i8, feats)

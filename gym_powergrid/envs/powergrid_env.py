@@ -62,13 +62,17 @@ from gymnasium import spaces
 from ..chronics.events import steps_to_next_event
 from ..core.obs_kernel import obs_layout
 from ..core.game_rules import (
+    ISLAND_DEAD,
+    ISLAND_DIVERGES,
+    ISLAND_NONE,
     begin_step,
     cascade_level,
     count_overflows,
     cut_flag,
     island_without_slack,
+    isolated_elements,
 )
-from ..core.pf_kernel import pack_grid
+from ..core.pf_kernel import pack_grid, pack_injections
 from ..core.results import Injections, PowerFlowResult
 from ..core.rules import ActionLimits, GameState, LegalityReport
 from ..core.status import PFStatus
@@ -76,7 +80,7 @@ from ..errors import ConfigurationError
 from .actions import ActionHelper, validate_action
 from .fast_path import FLAG_NAMES, fast_transition, pack_rules, step_info
 from .observation import observation_space
-from .rewards import FLAG_ILLEGAL, constraint_costs, make_reward
+from .rewards import FLAG_ILLEGAL, FLAG_TOO_MANY_SWITCHES, constraint_costs, make_reward
 from .sources import resolve_source
 
 logger = logging.getLogger(__name__)
@@ -142,7 +146,7 @@ class PowerGridEnv(gym.Env):
         layout, self._obs_lengths = obs_layout(grid.n_sub, grid.n_prod, grid.n_load, grid.n_line)
         self._obs_layout_items = tuple((k, layout[k]) for k in self.observation_space.spaces)
         #: numba backend: the whole transition runs in one kernel call (core/step_kernel.py)
-        self._fast = cfg.loadflow_backend == "numba"
+        self._fast = cfg.loadflow_backend in ("numba", "pypower")
         self._rules_i, self._rules_f = pack_rules(cfg)
         self._grid_i = pack_grid(grid)[0]
         self._zero_lines = np.zeros(grid.n_line, np.int32)
@@ -176,15 +180,19 @@ class PowerGridEnv(gym.Env):
 
     # ------------------------------------------------------------------ set-up helpers
     def _make_backend(self, name: str):
-        if name == "numba":
-            from ..core.powerflow import NumbaPowerFlow
+        if name in ("numba", "pypower"):
+            from ..core.powerflow import PYPOWER_MAX_ITER, PYPOWER_TOL_PU, NumbaPowerFlow
 
+            if name == "pypower":  # pypownet's solver on the numba core (core/fdpf.py)
+                return NumbaPowerFlow(self.grid, PYPOWER_TOL_PU, PYPOWER_MAX_ITER,
+                                      algorithm="fast_decoupled")
             return NumbaPowerFlow(self.grid)
         if name == "pandapower":
             from ..grid.pandapower_backend import PandapowerPowerFlow
 
             return PandapowerPowerFlow(self.grid, self._net)
-        raise ConfigurationError(f"unknown loadflow_backend {name!r}; use 'numba' or 'pandapower'")
+        raise ConfigurationError(f"unknown loadflow_backend {name!r}; use 'numba', 'pypower' or "
+                                 "'pandapower'")
 
     def _events(self, chronic):
         """Per-chronic arrays computed once: maintenance forecast (T, L) and date parts (T, 7)."""
@@ -223,12 +231,9 @@ class PowerGridEnv(gym.Env):
                 (chronic.prod_p_mw, chronic.prod_v_pu, chronic.load_p_mw, chronic.load_q_mvar),
                 (chronic.prod_p_planned_mw, chronic.prod_v_planned_pu, chronic.load_p_planned_mw,
                  chronic.load_q_planned_mvar)):
-            p = np.asarray(pp, dtype=np.float64).copy()
-            v = np.asarray(pv, dtype=np.float64).copy()
-            off = v <= 0  # pypownet: a production with V <= 0 is off
-            if off.any():
-                p[off] = 0.0
-                v = np.where(off, g.prod_vm_pu[None, :], v)
+            p = np.asarray(pp, dtype=np.float64)
+            # pypownet: a production with V <= 0 is off; the power flow reads V <= 0 so
+            v = np.maximum(np.asarray(pv, dtype=np.float64), 0.0)
             q = np.broadcast_to(g.prod_q_mvar[None, :], p.shape)
             arr = np.ascontiguousarray(np.concatenate(
                 [p, q, v, np.asarray(lp, np.float64), np.asarray(lq, np.float64)], axis=1))
@@ -284,7 +289,11 @@ class PowerGridEnv(gym.Env):
         self.limits_a = np.asarray(chronic.line_limit_a, dtype=np.float64)
         self._limits32 = _ro(self.limits_a.astype(F32))
         g = self.grid
-        self._pf.reset_voltages()  # the same reset gives the same episode, whatever came before
+        # the same reset gives the same episode, whatever came before: a flat start, or with
+        # pypownet's solver the grid file's voltages, as pypownet's reset
+        self._pf.reset_voltages()
+        if self.config.loadflow_backend == "pypower" and "bus_v0" in g.extra:
+            self._pf.set_initial_voltages(*g.extra["bus_v0"])
         do_nothing = self.action_helper.do_nothing()
         t = start
         while True:
@@ -304,7 +313,8 @@ class PowerGridEnv(gym.Env):
                            "starting at the next step, as pypownet does", t, chronic.name,
                            step_info_["power_flow_status"])
             t += 1
-        self.state, self._result = state, result
+        self.state = state
+        self._result = result() if callable(result) else result  # a value: the env pickles
         extra = step_info_.get("cosim")
         self._needs_reset = False
         self.cumulative_reward = 0.0
@@ -441,10 +451,14 @@ class PowerGridEnv(gym.Env):
         flag = None
         while True:
             result = self._solve(pf, inj, ac, st)
-            if result.converged and island_without_slack(self._grid_i, st.topo,
-                                                         result.bus_energized_mask):
+            island = ISLAND_NONE if not result.converged else island_without_slack(
+                self._grid_i, st.topo, self._packed_inj(inj), result.bus_energized_mask)
+            if island == ISLAND_DIVERGES:
                 result = PowerFlowResult.failure(PFStatus.ISLAND, g.n_bus, g.n_prod, g.n_load,
                                                  g.n_line, result.n_iter)
+            elif island == ISLAND_DEAD:
+                isolated_elements(self._grid_i, st.topo, result.prod_cut_mask,
+                                  result.load_cut_mask)
             if not result.converged:
                 flag = "diverged"
                 break
@@ -472,11 +486,18 @@ class PowerGridEnv(gym.Env):
         info["_report"] = report
         return st, result, flag, info, applied
 
+    @staticmethod
+    def _packed_inj(inj: Injections) -> np.ndarray:
+        return pack_injections(inj.prod_p_mw, inj.prod_q_mvar, inj.prod_v_pu, inj.load_p_mw,
+                               inj.load_q_mvar)
+
     def _reward(self, obs: dict, applied: np.ndarray, flag: str | None, info: dict,
                 feats: np.ndarray | None = None) -> dict:
         report: LegalityReport = info.pop("_report")
-        n_illegal = 0 if report.illegal_reconnections is None else len(report.illegal_reconnections)
-        if flag is None and n_illegal:
+        n_illegal = report.n_refused  # refused switches, pypownet's three kinds of illegal moves
+        if flag is None and report.replaced_by_do_nothing:
+            flag = FLAG_TOO_MANY_SWITCHES
+        elif flag is None and n_illegal:
             flag = FLAG_ILLEGAL
         if feats is not None and hasattr(self.reward_fn, "from_features"):
             return self.reward_fn.from_features(feats, flag, n_illegal)

@@ -11,7 +11,7 @@ Shipped rewards (selectable by name with ``reward=...``):
   ``0.5 * margin`` (``margin``: the mean of ``1 - usage`` over in-service lines, clipped to
   [0, 1]; ``usage`` = ampere flow / thermal limit) minus the action cost
   (``action_cost``: ``0.25 x`` pypownet's switch cost, 0.1 per node switch, 0.2 per line switch
-  and per illegal reconnection, capped at 0.2). A surviving step is therefore worth between
+  and per refused switch, capped at 0.2; an action over the limits costs the cap). A surviving step is therefore worth between
   :data:`SURVIVAL_STEP_MIN` (0.3) and :data:`SURVIVAL_STEP_MAX` (1.0); the game-over step is
   worth :data:`SURVIVAL_GAME_OVER` (-1) and ends the episode, so a game over is always worth
   less than surviving, whatever the agent would have collected afterwards.
@@ -63,8 +63,13 @@ logger = logging.getLogger(__name__)
 FLAG_DIVERGED = "diverged"
 FLAG_TOO_MANY_LOADS_CUT = "too_many_loads_cut"
 FLAG_TOO_MANY_PRODS_CUT = "too_many_prods_cut"
+#: some switches were refused (cooldown, line not reconnectable); ``n_illegal_reconnections``
+#: then counts every refused switch (pypownet's three kinds of illegal moves)
 FLAG_ILLEGAL = "illegal_action"
-FLAGS = (FLAG_DIVERGED, FLAG_TOO_MANY_LOADS_CUT, FLAG_TOO_MANY_PRODS_CUT, FLAG_ILLEGAL)
+#: the action touched more than the limits allow and was replaced by do-nothing
+FLAG_TOO_MANY_SWITCHES = "too_many_switches"
+FLAGS = (FLAG_DIVERGED, FLAG_TOO_MANY_LOADS_CUT, FLAG_TOO_MANY_PRODS_CUT, FLAG_ILLEGAL,
+         FLAG_TOO_MANY_SWITCHES)
 
 COMPONENTS = ("loads_cut", "prods_cut", "action_cost", "distance_to_reference", "line_usage")
 
@@ -101,9 +106,16 @@ class PypownetReward:
         self.loads_cut_factor = -c / 5.0
         self.prods_cut_factor = -c / 10.0
         self.game_over_reward = -c
-        self.illegal_reconnection_factor = -c / 100.0
+        self.illegal_reconnection_factor = -c / 100.0  # per refused switch
+        self.too_many_switches_reward = -5.0 * c  # action over the limits (pypownet: -5 c)
         self.line_switch_cost = 0.2
         self.node_switch_cost = 0.1
+
+    def _illegal(self, flag: str | None, n_refused: int) -> float:
+        """pypownet's penalty for illegal moves, added to the action cost."""
+        if flag == FLAG_TOO_MANY_SWITCHES:
+            return self.too_many_switches_reward
+        return self.illegal_reconnection_factor * n_refused
 
     def action_cost(self, action: np.ndarray, n_line: int) -> float:
         nodes, lines = _switch_counts(action, n_line)
@@ -126,7 +138,7 @@ class PypownetReward:
         out["loads_cut"] = self.loads_cut_factor * float(np.sum(obs["are_loads_cut"]))
         out["prods_cut"] = self.prods_cut_factor * float(np.sum(obs["are_prods_cut"]))
         out["action_cost"] = (-self.action_cost(action, n_line)
-                              + self.illegal_reconnection_factor * n_illegal_reconnections)
+                              + self._illegal(flag, n_illegal_reconnections))
         out["distance_to_reference"] = self.distance_factor * _distance(obs)
         out["line_usage"] = self.line_usage_factor * float(np.sum(np.square(_usage(obs))))
         return out
@@ -149,7 +161,7 @@ class PypownetReward:
             return out
         out["loads_cut"] = self.loads_cut_factor * float(f[FT_LOADS_CUT])
         out["prods_cut"] = self.prods_cut_factor * float(f[FT_PRODS_CUT])
-        out["action_cost"] = float(-cost + self.illegal_reconnection_factor * n_illegal)
+        out["action_cost"] = float(-cost + self._illegal(flag, n_illegal))
         out["distance_to_reference"] = self.distance_factor * float(f[FT_DISTANCE])
         out["line_usage"] = self.line_usage_factor * float(f[FT_SUM_SQ_USAGE])
         return out
@@ -180,6 +192,8 @@ class SurvivalReward:
         if flag in _GAME_OVER_FLAGS:
             return {"survival": self.game_over_reward, "margin": 0.0, "action_cost": 0.0}
         cost = switch_cost + self.cost.line_switch_cost * n_illegal
+        if flag == FLAG_TOO_MANY_SWITCHES:
+            cost = self.max_action_cost / self.cost_weight
         return {"survival": self.survival,
                 "margin": self.margin_weight * float(np.clip(mean_margin, 0.0, 1.0)),
                 "action_cost": -min(self.max_action_cost, self.cost_weight * float(cost))}
@@ -311,9 +325,16 @@ def _flag_exception(flag: str | None, n_illegal: int):
     cls = {FLAG_DIVERGED: "DivergingLoadflowException",
            FLAG_TOO_MANY_LOADS_CUT: "TooManyConsumptionsCut",
            FLAG_TOO_MANY_PRODS_CUT: "TooManyProductionsCut",
-           FLAG_ILLEGAL: "IllegalActionException"}[flag]
+           FLAG_ILLEGAL: "IllegalActionException",
+           FLAG_TOO_MANY_SWITCHES: "IllegalActionException"}[flag]
     exc = getattr(env_mod, cls)(flag)
     exc.illegal_lines_reconnections = np.ones(n_illegal)
+    # pypownet's IllegalActionException API, as its reward_signal.py files read it
+    too_many = flag == FLAG_TOO_MANY_SWITCHES
+    exc.get_has_too_much_activations = lambda: too_many
+    exc.get_illegal_broken_lines_reconnections = lambda: np.ones(n_illegal)
+    exc.get_illegal_oncoolown_lines_switches = lambda: None
+    exc.get_illegal_oncoolown_substations_switches = lambda: None
     return exc
 
 

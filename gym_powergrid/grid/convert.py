@@ -369,7 +369,14 @@ def from_pandapower(net, name: str | None = None) -> GridArrays:
                     len(net.load) - len(load))
     load_scale = col(load, "scaling", 1.0)
 
+    extra = {}
+    if source is not None and "bus_v0" in source:
+        v0 = np.asarray(source["bus_v0"], dtype=np.float64)
+        n_rows = v0.shape[1] // 2
+        if len(pp_bus) == n_rows and (np.sort(pp_bus) == np.arange(n_rows)).all():
+            extra["bus_v0"] = np.concatenate([v0[:, pp_bus], v0[:, n_rows + pp_bus]], axis=1)
     return GridArrays(
+        extra=extra,
         name=str(name or getattr(net, "name", "") or "grid"),
         sn_mva=sn,
         f_hz=float(getattr(net, "f_hz", 50.0)),

@@ -64,6 +64,8 @@ from .matpower_model import (
     QD,
     SOURCE_KEY,
     T_BUS,
+    VA,
+    VM,
     build_net,
     exact_preimage,
     shift_rad,
@@ -335,8 +337,17 @@ def read_matpower(path: str | os.PathLike, f_hz: float = 50.0, base_kv: float | 
     if base_kv is not None and not (math.isfinite(base_kv) and base_kv > 0):
         raise UnsupportedGridError(f"base_kv must be a positive voltage in kV, got {base_kv!r}")
     mpc = _read_mpc(path)
-    _, loads = _fold_sister_buses(mpc, path)
+    file_v = {int(b): (vm, va) for b, vm, va in mpc["bus"][:, [BUS_I, VM, VA]]}
+    sisters, loads = _fold_sister_buses(mpc, path)
     bus, gen, branch = mpc["bus"], mpc["gen"], mpc["branch"]
+    # the file's voltages, per busbar (busbar 1 from pypownet's sister bus; 0 = unknown): the
+    # starting point of pypownet's solver at each reset
+    bus_v0 = np.zeros((2, 2 * len(bus)))
+    bus_v0[0, :len(bus)], bus_v0[1, :len(bus)] = bus[:, VM], np.deg2rad(bus[:, VA])
+    row_of_id = {int(b): i for i, b in enumerate(bus[:, BUS_I])}
+    for sister, original in sisters.items():
+        vm, va = file_v[sister]
+        bus_v0[:, len(bus) + row_of_id[original]] = vm, np.deg2rad(va)
     row_of = {int(b): i for i, b in enumerate(bus[:, BUS_I])}
     for table, cols, what in ((gen, (GEN_BUS,), "gen"), (branch, (F_BUS, T_BUS), "branch")):
         for col in cols:
@@ -381,7 +392,7 @@ def read_matpower(path: str | os.PathLike, f_hz: float = 50.0, base_kv: float | 
         net, prods, load_idx, branches = build_net(path.stem, mpc["baseMVA"], f_hz, bus, gen,
                                                    branch, loads, int(on_ref[0]))
     net[SOURCE_KEY] = {"file": str(path), "gen": prods, "load": load_idx, "branch": branches,
-                       "branch_rows": branch, "branch_g": mpc["branch_g"]}
+                       "branch_rows": branch, "branch_g": mpc["branch_g"], "bus_v0": bus_v0}
     logger.info("%s: %d buses, %d productions, %d loads, %d branches", path.name, len(net.bus),
                 len(gen), len(loads), len(branch))
     return net

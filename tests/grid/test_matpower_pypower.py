@@ -253,3 +253,50 @@ def test_rows_pandapower_cannot_model_are_named(caplog) -> None:
     np.testing.assert_allclose(grid.line_y_tt[k], ys + 0.5j * br[:, 4], rtol=1e-14)
     np.testing.assert_allclose(grid.line_y_ff[k], (ys + 0.5j * br[:, 4]) / br[:, 8] ** 2,
                                rtol=1e-14)
+
+
+FD_CASES = ("case14", "case30", "case57", "case118")
+
+
+@pytest.mark.parametrize("name", FD_CASES)
+def test_fast_decoupled_equals_pypower_fdxb(name: str) -> None:
+    """``loadflow_backend: pypower`` solves as pypownet's PYPOWER (``PF_ALG=2``, XB): from the
+    file's voltages, the same outcome in the same number of iterations and the same |V|."""
+    from gym_powergrid.core.powerflow import PYPOWER_MAX_ITER, PYPOWER_TOL_PU
+
+    mpc, net, grid, _ = _case(name)
+    pf = NumbaPowerFlow(grid, PYPOWER_TOL_PU, PYPOWER_MAX_ITER, algorithm="fast_decoupled")
+    inj = Injections.reference(grid)
+    n_sub = grid.n_sub
+    opt = pypower_api.ppoption(VERBOSE=0, OUT_ALL=0, PF_ALG=2, PF_TOL=PYPOWER_TOL_PU,
+                               PF_MAX_IT_FD=PYPOWER_MAX_ITER, ENFORCE_Q_LIMS=0)
+    import pypower.runpf as pypower_runpf
+
+    iterations = []
+    fdpf = pypower_runpf.fdpf
+
+    def counting_fdpf(*args, **kwargs):  # PYPOWER's runpf does not report its iterations
+        out = fdpf(*args, **kwargs)
+        iterations.append(int(out[2]))
+        return out
+
+    compared = 0
+    for i, topo in enumerate(_topologies(grid, CASES[name], seed=len(name) + grid.n_sub)):
+        case, busbar_row = split_case(mpc, net, grid, topo)
+        with np.errstate(all="ignore"), pytest.MonkeyPatch.context() as mp:
+            mp.setattr(pypower_runpf, "fdpf", counting_fdpf)
+            res, ok = pypower_api.runpf(case, opt)
+        pf.reset_voltages()
+        pf.bus_v[0, :n_sub] = mpc["bus"][:n_sub, VM]  # PYPOWER starts from the file's voltages
+        pf.bus_v[1, :n_sub] = np.deg2rad(mpc["bus"][:n_sub, VA])
+        ours = pf.run_ac(topo, inj, warm_start=True)
+        what = f"{name} {'base topology' if i == 0 else f'random split {i}'}"
+        assert ours.converged == bool(ok), f"{what}: numba {ours.status.name}, PYPOWER {ok}"
+        if not ok:
+            continue
+        assert ours.n_iter == iterations[-1] > 0, (what, ours.n_iter, iterations[-1])
+        on = np.flatnonzero((busbar_row >= 0) & ours.bus_energized_mask)
+        err = np.abs(ours.bus_vm_pu[on] - res["bus"][busbar_row[on], VM])
+        assert err.max() < 1e-9, f"{what}: |V| off by {err.max():.3g} p.u."
+        compared += 1
+    assert compared >= 1
