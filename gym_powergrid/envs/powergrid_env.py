@@ -321,7 +321,8 @@ class PowerGridEnv(gym.Env):
         self._last_action = do_nothing
         info = {k: step_info_[k] for k in ("chronic_name", "timestep", "datetime",
                                            "power_flow_status", "lines_broken",
-                                           "lines_maintenance_started", "lines_hazards_started")}
+                                           "cascade_depth", "lines_maintenance_started",
+                                           "lines_hazards_started")}
         if extra:
             info["cosim"] = extra
         self._last_obs, self._last_info = obs, info

@@ -113,9 +113,13 @@ def test_wrong_shape_and_bad_setpoint_injections(setup) -> None:
         pf.run_ac(topo, inj)
     inj = Injections.reference(grid)
     inj.prod_v_pu = inj.prod_v_pu.copy()
-    inj.prod_v_pu[grid.slack_prod_idx] = 0.0
+    inj.prod_v_pu[grid.slack_prod_idx] = np.nan
     with pytest.raises(InjectionError, match="prod_v_pu"):
         pf.run_ac(topo, inj)
+    # a set-point <= 0 is not an error: the production is out of service (pypownet's rule)
+    inj.prod_v_pu[grid.slack_prod_idx] = 0.0
+    r = pf.run_ac(topo, inj)
+    assert r.converged and r.prod_p_mw[grid.slack_prod_idx] == 0.0
     _still_works(grid, pf)
 
 

@@ -67,13 +67,16 @@ def test_maintenance_takes_line_out_for_d_steps_and_reconnection_refused():
     obs, _, _, _, info = env.step(env.action_helper.do_nothing())  # step 2: maintenance
     assert info["lines_maintenance_started"] == [5]
     assert obs["lines_status"][5] == 0
-    assert obs["timesteps_before_lines_reconnectable"][5] == 2
+    assert obs["timesteps_before_lines_reconnectable"][5] == 3  # pypownet: d, then d - 1 ...
     obs, _, _, _, info = env.step(line_switch(env, 5))  # step 3: refused
     assert info["illegal"]["illegal_reconnections"] == [5]
     assert obs["lines_status"][5] == 0
     obs, _, _, _, info = env.step(env.action_helper.do_nothing())  # step 4: still out
+    assert obs["timesteps_before_lines_reconnectable"][5] == 1
+    obs, _, _, _, info = env.step(line_switch(env, 5))  # step 5: still refused (counter 1)
+    assert info["illegal"]["illegal_reconnections"] == [5]
     assert obs["timesteps_before_lines_reconnectable"][5] == 0
-    obs, _, _, _, info = env.step(line_switch(env, 5))  # step 5: allowed, stays off until then
+    obs, _, _, _, info = env.step(line_switch(env, 5))  # step 6 = 2 + d + 1: allowed
     assert info["illegal"]["illegal_reconnections"] == []
     assert obs["lines_status"][5] == 1
 
@@ -85,25 +88,25 @@ def test_soft_overflow_breaks_on_nth_step():
     env = make_env(chronics=[make_chronic(limits=limits)],
                    n_timesteps_consecutive_soft_overflow_breaks=3,
                    n_timesteps_soft_overflow_is_broken=4, max_number_loads_game_over=20)
-    env.reset(seed=0)
-    for _ in range(2):
+    env.reset(seed=0)  # pypownet's reset plays step 0: the line is overflowed at its end (1)
+    for _ in range(2):  # ... and at the end of steps 1 and 2 (3 in a row)
         obs, _, term, _, info = env.step(env.action_helper.do_nothing())
         assert obs["lines_status"][line] == 1 and info["lines_broken"] == []
-    obs, _, term, _, info = env.step(env.action_helper.do_nothing())
+    obs, _, term, _, info = env.step(env.action_helper.do_nothing())  # still over: breaks
     assert line in info["lines_broken"]
     assert obs["lines_status"][line] == 0
-    assert obs["timesteps_before_lines_reconnectable"][line] == 3
+    assert obs["timesteps_before_lines_reconnectable"][line] == 4  # reconnectable 5 steps later
 
 
 def test_hard_overflow_breaks_at_once_with_cascade():
     l1, l2, limits = cascade_pair()
     env = make_env(chronics=[make_chronic(limits=limits)], max_number_loads_game_over=20,
                    max_number_prods_game_over=20)
-    env.reset(seed=0)
-    obs, _, term, _, info = env.step(env.action_helper.do_nothing())
+    obs, info = env.reset(seed=0)  # pypownet's reset plays its step, cascade included
     assert info["lines_broken"][:2] == [l1, l2]
     assert info["cascade_depth"] >= 2
     assert obs["lines_status"][l1] == 0 and obs["lines_status"][l2] == 0
+    assert obs["timesteps_before_lines_reconnectable"][l1] == 10  # hard: n = 10
 
 
 def test_easy_mode_never_breaks_lines():
