@@ -149,7 +149,9 @@ class Recorder:
         if name not in FLAG_CODES:
             raise RuntimeError(f"unexpected pypownet flag {flag!r}")
         self.actions.append(action.astype(np.int8))
-        self.applied.append(np.asarray(submitted.as_array(), dtype=np.int8))  # zeroed in place
+        # RunEnv.step deep-copies the action; Game.step keeps that copy in ``last_action`` and
+        # zeroes its illegal switches in place (the reward is computed on it too)
+        self.applied.append(np.asarray(self.game.last_action.as_array(), dtype=np.int8))
         self.rewards.append([float(x) for x in reward])
         self.flags.append(FLAG_CODES[name])
         self.texts.append(getattr(flag, "text", "") if flag is not None else "")
