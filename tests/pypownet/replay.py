@@ -155,9 +155,11 @@ def compare_rewards(comps: dict, theirs: np.ndarray) -> str | None:
     bad = []
     for (pname, ours_name), value in zip(REWARD_MAP.items(), theirs):
         mine = comps.get(ours_name)
-        if mine is None or not abs(mine - value) <= REWARD_TOL * max(1.0, abs(value)):
-            bad.append(f"{pname} (ours {ours_name}={_num(mine) if mine is not None else None}"
-                       f", pypownet {_num(value)})")
+        if mine is None:
+            bad.append(f"{pname} (ours has no {ours_name!r} component)")
+        elif not abs(mine - value) <= REWARD_TOL * max(1.0, abs(value)):
+            bad.append(f"{pname} (ours {ours_name}={mine:.9g}, pypownet {value:.9g}, "
+                       f"difference {mine - value:.2g})")
     return ", ".join(bad) if bad else None
 
 
