@@ -232,7 +232,8 @@ def _candidates(rec: Recorder):
         idx = [i for i in range(n_nodes) if owner[i] == sub and kinds[i].startswith("line")]
         moved = idx[-2:]  # two line ends: the new busbar carries a path through the station
         for line in range(len(s["lines_or_substations_ids"])):
-            a, b = int(s["lines_or_substations_ids"][line]), int(s["lines_ex_substations_ids"][line])
+            a = int(s["lines_or_substations_ids"][line])
+            b = int(s["lines_ex_substations_ids"][line])
             if sub in (a, b) or line_ends[a] < 3 or line_ends[b] < 3:
                 continue
             out.append((sub, moved, line))
@@ -302,7 +303,8 @@ def _try_script(job, base, moved, line, n_nodes, tail):
                                   or rec.illegal_lines[-1][line] != 1
                                   or rec.last("lines_status")[line] != 0):
             return rec, False, "reconnection not refused"
-        if t - 1 == base + EVENTS["line_on"] and (name is not None or rec.last("lines_status")[line] != 1):
+        if t - 1 == base + EVENTS["line_on"] and (name is not None
+                                                  or rec.last("lines_status")[line] != 1):
             return rec, False, "line not back on"
         if t - 1 == base + EVENTS["node_merge"] and np.any(_topology(rec)[moved] != 0):
             return rec, False, "merge not visible"

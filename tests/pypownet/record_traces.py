@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -131,9 +132,11 @@ def main(argv=None) -> int:
                if not (args.out / q.name).is_file()
                or (args.out / q.name).read_bytes() != q.read_bytes()]
         if bad:
-            print(f"DIFFERENT from {args.out}: {', '.join(bad)}", file=sys.stderr)
+            print(f"DIFFERENT from {args.out}: {', '.join(bad)} (new files kept in {out_dir})",
+                  file=sys.stderr)
             return 1
         print(f"identical to {args.out}: {len(written)} files")
+        shutil.rmtree(out_dir, ignore_errors=True)
     return 0
 
 

@@ -238,6 +238,8 @@ def replay(trace: T.Trace | str | Path, parameters: Path | None = None,
             else:
                 bad = compare_equal(obs[name], theirs)
             if bad:
+                if k >= 0 and int(trace["flag"][k]) in T.GAME_OVER_REASON:
+                    bad = f"(observation of the soft restart after both game overs) {bad}"
                 rep.add(Divergence(k, name, bad, when), name not in ACCEPTANCE_OBS)
         return True
 

@@ -8,10 +8,9 @@ minutes, hence the ``slow`` marker); the test is skipped, with pip's reason, whe
 
 from __future__ import annotations
 
+import _traces as T
 import numpy as np
 import pytest
-
-import _traces as T
 import record_traces
 import replay as R
 

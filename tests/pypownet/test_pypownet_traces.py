@@ -14,10 +14,9 @@ or pypownet's wheel (``pip download``, extracted once into ~/.cache/gym_powergri
 
 from __future__ import annotations
 
+import _traces as T
 import numpy as np
 import pytest
-
-import _traces as T
 import replay as R
 
 TRACES = T.committed_traces()
