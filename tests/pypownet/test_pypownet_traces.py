@@ -85,6 +85,16 @@ def test_trace_replays_like_pypownet(path, parameters, env_for) -> None:
     assert report.ok, report.summary()
 
 
+def test_cli_prints_the_first_divergence_and_exits_accordingly(parameters, capsys) -> None:
+    path = T.TRACES_DIR / "default14_a_scripted.npz"
+    report = R.replay(path, parameters, backend="numba")
+    code = R.main([str(path), "--parameters", str(parameters)])
+    out = capsys.readouterr().out
+    assert out.startswith(report.summary().splitlines()[0].split(" (")[0])
+    assert code == (0 if report.ok else 1)
+    assert ("first divergence" in out) == (not report.ok)
+
+
 # ---------------------------------------------------------------------- the comparator itself
 def test_amps_tolerance_is_relative_with_a_small_floor() -> None:
     ref = np.array([100.0, 0.0, 1000.0, 0.5], np.float32)
