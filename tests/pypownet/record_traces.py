@@ -2,7 +2,7 @@
 
 Run with the project's python, from the repository root::
 
-    python tests/pypownet/record_traces.py                   # everything (~7 min)
+    python tests/pypownet/record_traces.py                   # everything (~4-5 min)
     python tests/pypownet/record_traces.py --only default30  # names containing "default30"
     python tests/pypownet/record_traces.py --check           # record again, compare bytes
 
