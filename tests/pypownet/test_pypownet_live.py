@@ -1,0 +1,56 @@
+"""Live comparison with pypownet 2.2.9 itself (issue 10): record ~50 steps now, in the side
+venv, and compare them with the committed trace (pypownet is deterministic) and with our env.
+
+The side venv is ``$GYM_POWERGRID_PYPOWNET_VENV`` or ~/.cache/gym_powergrid/pypownet-2.2.9;
+it is built on first use (``pip install "pypownet==2.2.9" "gym==0.17.3" "numpy<2"``, a few
+minutes, hence the ``slow`` marker); the test is skipped, with pip's reason, when it cannot be.
+"""
+
+from __future__ import annotations
+
+import _traces as T
+import numpy as np
+import pytest
+import record_traces
+import replay as R
+
+N_STEPS = 50
+FOLDER, INDEX, SCENARIO = "default14", 0, "do_nothing"
+
+
+@pytest.fixture(scope="module")
+def live_trace(tmp_path_factory):
+    venv = T.side_venv()
+    try:
+        T.build_venv(venv, log=lambda msg: None)
+    except RuntimeError as exc:
+        pytest.skip(f"pypownet's side venv cannot be built: {exc}")
+    params = venv / "parameters"
+    out = tmp_path_factory.mktemp("live")
+    (path,) = record_traces.record_one(T.venv_python(venv), params, FOLDER, INDEX, (SCENARIO,),
+                                       out, max_steps=N_STEPS)
+    return T.read_trace(path), params
+
+
+@pytest.mark.slow
+def test_live_pypownet_repeats_the_committed_trace(live_trace) -> None:
+    live, _ = live_trace
+    committed = T.read_trace(T.TRACES_DIR / T.trace_name(FOLDER, live.chronic, SCENARIO))
+    assert live.n_steps == N_STEPS
+    assert live.meta["versions"] == committed.meta["versions"]
+    for key, value in live.arrays.items():
+        ref = committed[key]
+        if key.startswith("static_"):
+            assert np.array_equal(value, ref), key
+        else:
+            n = len(value)
+            assert np.array_equal(value, ref[:n]), f"{key} differs from the committed trace"
+    texts = {k: v for k, v in committed.meta["flag_texts"].items() if int(k) < N_STEPS}
+    assert live.meta["flag_texts"] == texts
+
+
+@pytest.mark.slow
+def test_live_pypownet_trace_replays_on_our_env(live_trace) -> None:
+    live, params = live_trace
+    report = R.replay(live, params, backend="numba")
+    assert report.ok, report.summary()
