@@ -14,11 +14,28 @@ from typing import Any
 
 import numpy as np
 
-from ...envs.actions import ElementType
+from enum import Enum
+
+from ...envs import actions as env_actions
 from .errors import unsupported
 from .observation import SUBSTATION_ID_OFFSET
 
 _PARTS = ("prods", "loads", "lines_or", "lines_ex", "lines_status")
+
+
+class ElementType(Enum):
+    """pypownet's ``ElementType`` (a plain Enum, so that ``types == ElementType.PRODUCTION``
+    compares element-wise on numpy arrays, as agents do; our ``str`` Enum would not)."""
+
+    PRODUCTION = env_actions.ElementType.PRODUCTION.value
+    CONSUMPTION = env_actions.ElementType.CONSUMPTION.value
+    ORIGIN_POWER_LINE = env_actions.ElementType.ORIGIN_POWER_LINE.value
+    EXTREMITY_POWER_LINE = env_actions.ElementType.EXTREMITY_POWER_LINE.value
+
+
+def pypownet_types(types) -> np.ndarray:
+    """Our element types as an object array of pypownet's :class:`ElementType`."""
+    return np.array([ElementType(t.value) for t in types], dtype=object)
 
 
 def _part_property(part: str) -> property:
@@ -202,7 +219,7 @@ class ActionSpace:
         values, types = self.action_helper.get_switches_configuration_of_substation(
             a.vector, self.substation_index(substation_id))
         values = values.astype(int)
-        types = np.asarray(types)
+        types = pypownet_types(types)
         if concatenated_output:
             return values, types
         groups = tuple(values[types == t] for t in (

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ...envs.actions import ElementType
-from .actions import Action, ActionSpace
+from .actions import Action, ActionSpace, ElementType
 from .errors import UnsupportedPypownetAPI, unsupported
 from .observation import Observation, ObservationSpace, to_pypownet_array
 

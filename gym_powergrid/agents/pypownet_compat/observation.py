@@ -134,8 +134,10 @@ class Observation:
         """Busbar (0/1) of each element of a substation and the element types (pypownet's
         order: productions, loads, line origins, line extremities)."""
         s = self._space.substation_index(substation_id)
+        from .actions import pypownet_types
+
         nodes, types = get_nodes_of_substation(self._ours(), self._space.action_helper, s)
-        return nodes, list(types)
+        return nodes, list(pypownet_types(types))
 
     def get_lines_status_of_substation(self, substation_id):
         """Status of the lines touching a substation and the (pypownet) ids at their other end."""
