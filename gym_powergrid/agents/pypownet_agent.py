@@ -10,6 +10,10 @@ file (``import pypownet.agent``, ``class MyAgent(pypownet.agent.Agent)``) with t
 * each step its ``act`` receives pypownet's observation array and may return an ``Action`` or
   a binary array; ``feed_reward(action, consequent_observation, rewards_aslist)`` follows the
   step, ``rewards_aslist`` being the list of the env's reward components;
+* the shim answers ``import pypownet...`` while the file is loaded and the agent is built
+  (``sys.modules`` is restored after); the agent's methods use the modules they imported then,
+  so an ``import pypownet...`` inside ``act`` itself is not served (a pypownet reward file of
+  the env keeps its own stand-in, :mod:`gym_powergrid.envs.rewards`);
 * the seed seeds numpy's global generator (``np.random.seed``), which pypownet agents draw
   from, as pypownet's ``RunEnv(seed=...)`` does.
 
@@ -72,8 +76,7 @@ class PypownetAgent(Agent):
     def act(self, observation: Any) -> np.ndarray:
         self.environment.observe(observation)
         array = to_pypownet_array(observation)
-        with pypownet_modules():
-            returned = self.pypownet_agent.act(array)
+        returned = self.pypownet_agent.act(array)
         self._last_returned = returned
         try:
             return self.environment.action_space.to_vector(returned)
@@ -90,8 +93,7 @@ class PypownetAgent(Agent):
         rewards = [float(v) for v in (info.get("reward_components") or {"reward": reward}
                                       ).values()]
         returned = self._last_returned if self._last_returned is not None else action
-        with pypownet_modules():
-            self.pypownet_agent.feed_reward(returned, to_pypownet_array(observation), rewards)
+        self.pypownet_agent.feed_reward(returned, to_pypownet_array(observation), rewards)
 
     def __repr__(self) -> str:
         return f"PypownetAgent({self.spec!r}, seed={self.seed_value!r})"

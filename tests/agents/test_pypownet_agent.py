@@ -88,6 +88,8 @@ def test_observation_array_carries_every_field_in_pypownet_order(env):
     touching = (g.line_sub_or_idx == sub) | (g.line_sub_ex_idx == sub)
     assert len(status) == len(other) == int(touching.sum())
     assert all(SUBSTATION_ID_OFFSET <= s < g.n_sub + SUBSTATION_ID_OFFSET for s in other)
+    with pytest.raises(UnsupportedPypownetAPI, match="Observation.are_lines_on is not"):
+        o.are_lines_on  # noqa: B018  (not a field of pypownet 2.2.9)
     with pytest.raises(ValueError, match="Expected observation array of length"):
         runenv.observation_space.array_to_observation(array[:-1])
     with pytest.raises(TypeError, match="Dict observation"):

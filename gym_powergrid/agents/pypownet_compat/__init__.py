@@ -2,7 +2,7 @@
 
 A pypownet agent file does ``import pypownet.agent`` / ``import pypownet.environment``,
 subclasses ``pypownet.agent.Agent`` and uses ``RunEnv``'s ``action_space``,
-``observation_space`` and ``simulate``. While such a file is loaded, and while its agent acts,
+``observation_space`` and ``simulate``. While such a file is loaded and its agent built,
 :func:`pypownet_modules` puts this package's modules in ``sys.modules`` under pypownet's names
 (``pypownet``, ``pypownet.agent``, ``pypownet.environment``, ``pypownet.game``), then restores
 whatever was there. The real pypownet is never imported, even when installed: it needs gym 0.17

@@ -112,6 +112,12 @@ class Observation:
         self.__dict__.update(values)
         self._space = space
 
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise unsupported("Observation", name, set(FIELDS) | {
+            n for n in dir(Observation) if not n.startswith("_")})
+
     def as_array(self) -> np.ndarray:
         return np.concatenate([np.asarray(getattr(self, f), dtype=np.float64).ravel()
                                for f in FIELDS])
