@@ -68,7 +68,7 @@ class PypownetAgent(Agent):
     def seed(self, seed: int | None = None) -> None:
         super().seed(seed)
         if seed is not None:
-            np.random.seed(seed)
+            np.random.seed(seed)  # noqa: NPY002 - pypownet agents draw from it
 
     def reset(self, observation: Any, info: dict | None = None) -> None:
         self.environment.observe(observation)

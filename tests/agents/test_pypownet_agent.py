@@ -21,6 +21,7 @@ import pytest
 
 from gym_powergrid.agents import agent_name, make_agent, resolve_agent
 from gym_powergrid.agents.pypownet_agent import PypownetAgent, PypownetAgentError
+from gym_powergrid.agents.pypownet_compat.actions import ElementType
 from gym_powergrid.agents.pypownet_compat.environment import RunEnv
 from gym_powergrid.agents.pypownet_compat.errors import UnsupportedPypownetAPI
 from gym_powergrid.agents.pypownet_compat.observation import (
@@ -30,7 +31,6 @@ from gym_powergrid.agents.pypownet_compat.observation import (
     to_pypownet_array,
 )
 from gym_powergrid.cli import main
-from gym_powergrid.agents.pypownet_compat.actions import ElementType
 from gym_powergrid.runner import Runner
 
 HERE = Path(__file__).resolve().parent / "pypownet_agents"

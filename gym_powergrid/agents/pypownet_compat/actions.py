@@ -10,11 +10,10 @@ the layout is written once.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import numpy as np
-
-from enum import Enum
 
 from ...envs import actions as env_actions
 from .errors import unsupported
@@ -197,7 +196,7 @@ class ActionSpace:
 
     def sample(self) -> np.ndarray:
         """A random switch vector (numpy's global generator, as pypownet's agents use)."""
-        return np.random.randint(0, 2, self.action_length).astype(np.int8)
+        return np.random.randint(0, 2, self.action_length).astype(np.int8)  # noqa: NPY002
 
     def contains(self, x) -> bool:
         try:

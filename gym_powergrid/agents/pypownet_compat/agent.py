@@ -27,7 +27,7 @@ class Agent(ABC):
     def act(self, observation):
         """Return an action (pypownet ``Action`` or binary array) for an observation array."""
 
-    def feed_reward(self, action, consequent_observation, rewards_aslist):
+    def feed_reward(self, action, consequent_observation, rewards_aslist):  # noqa: B027
         pass
 
 

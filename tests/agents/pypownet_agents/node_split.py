@@ -1,6 +1,5 @@
 """A pypownet 2.2.9 agent that splits the largest substation once, then waits."""
 import numpy as np
-
 import pypownet.agent
 import pypownet.environment
 

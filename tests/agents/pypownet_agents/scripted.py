@@ -6,7 +6,6 @@ the largest substation that is free to the other busbar. Used to compare the ada
 pypownet itself, step by step.
 """
 import numpy as np
-
 import pypownet.agent
 import pypownet.environment
 

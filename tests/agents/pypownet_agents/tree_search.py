@@ -4,7 +4,6 @@ pypownet 2.2.9's simulate returns (observation, reward, done, flag); with do_sum
 is the list of reward components.
 """
 import numpy as np
-
 import pypownet.agent
 import pypownet.environment
 
