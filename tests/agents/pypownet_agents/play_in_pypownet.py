@@ -4,6 +4,10 @@ Run with the side venv's python (pypownet 2.2.9, gym 0.17, numpy < 2), e.g.::
 
     /work/venv-pypownet/bin/python play_in_pypownet.py PARAMS_FOLDER level0 agent.py:Class 20
 
+With ``simulate`` instead of the agent spec, plays do-nothing for N steps and prints, at each
+step, what ``simulate(action, do_sum=False)`` returns for do-nothing and for every single line
+status switch: ``{"simulate": [[[reward components], done, flag class name], ...], ...]}``.
+
 With ``layout`` instead of the agent spec, prints pypownet's switch layout instead: for every
 substation its id, number of elements, element types and the 1s of the action setting all its
 switches (``set_substation_switches_in_action``).
@@ -35,8 +39,32 @@ def layout(env):
     return {"substations": subs, "action_length": int(space.action_length)}
 
 
+def simulations(env, n_steps):
+    space = env.action_space
+    out = []
+    for _ in range(n_steps):
+        step = []
+        for line in range(-1, space.lines_status_subaction_length):
+            action = space.get_do_nothing_action(as_class_Action=True)
+            if line >= 0:
+                space.set_lines_status_switch_from_id(action, line, 1)
+            _, rewards, done, flag = env.simulate(action, do_sum=False)
+            step.append([[float(r) for r in rewards], bool(done),
+                         type(flag).__name__ if flag is not None else None])
+        out.append(step)
+        env.step(space.get_do_nothing_action(), do_sum=False)
+    return {"simulate": out}
+
+
 def main(folder, level, agent_spec, n_steps=0, seed=0):
     import pypownet.environment
+
+    if agent_spec == "simulate":
+        with contextlib.redirect_stdout(io.StringIO()):
+            env = pypownet.environment.RunEnv(folder, level, seed=seed)
+            result = simulations(env, int(n_steps))
+        print(json.dumps(result))
+        return
 
     if agent_spec == "layout":
         with contextlib.redirect_stdout(io.StringIO()):
