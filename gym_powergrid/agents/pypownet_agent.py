@@ -55,11 +55,15 @@ class PypownetAgent(Agent):
     pypownet_class: ClassVar[type | None] = None
     spec: ClassVar[str] = ""
 
-    def __init__(self, env: Any, seed: int | None = None) -> None:
-        super().__init__(env, seed=seed)
+    def __init__(self, env: Any, seed: int | None = None, **options: Any) -> None:
+        if options:
+            raise PypownetAgentError(
+                f"{self.spec or 'a pypownet agent'} takes no options (pypownet builds agents as "
+                f"ClassName(environment)); got {', '.join(sorted(options))}")
         if self.pypownet_class is None:
             raise TypeError("PypownetAgent is played through a spec: "
                             "make_agent('pypownet:path/to/file.py:ClassName', env)")
+        super().__init__(env, seed=seed)
         self.environment = RunEnv(env)
         self._last_returned: Any = None
         with pypownet_modules():

@@ -218,10 +218,16 @@ def test_cli_runs_a_pypownet_agent_file(tmp_path, capsys):
     (f"pypownet:{HERE / 'bad_agents.py'}:NotAnAgent", "not a pypownet agent"),
     (f"pypownet:{HERE / 'bad_agents.py'}:helper", "not a class"),
     (f"pypownet:{HERE / 'bad_agents.py'}:UsesTheGame", r"RunEnv\.game \(line"),
+    (f"pypownet:{HERE / 'bad_agents.py'}:Agent", "abstract Agent base"),
 ])
 def test_bad_specs_get_clear_errors(agent_spec, message):
     with pytest.raises(PypownetAgentError, match=message):
         resolve_agent(agent_spec)
+
+
+def test_options_are_refused_by_name(env):
+    with pytest.raises(PypownetAgentError, match="takes no options.*got depth"):
+        make_agent(spec("do_nothing.py", "DoNothingAgent"), env, seed=0, depth=2)
 
 
 def test_cli_reports_a_bad_pypownet_spec(capsys):

@@ -137,6 +137,13 @@ def load_pypownet_class(spec: str) -> type:
     if not inspect.isclass(cls):
         raise PypownetAgentError(f"{path}:{name} is a {type(cls).__name__}, not a class; "
                                  "expected a subclass of pypownet.agent.Agent")
+    own = getattr(module, "Agent", None)
+    if cls is Agent or (cls is own and inspect.isclass(own)
+                        and own.__module__ == module.__name__):
+        agents = sorted(n for n, v in vars(module).items() if inspect.isclass(v)
+                        and v is not cls and issubclass(v, cls))
+        raise PypownetAgentError(f"{path}:{name} is pypownet's abstract Agent base; name one of "
+                                 f"its subclasses: {', '.join(agents) or 'none in this file'}")
     if not _is_pypownet_agent(cls, module):
         raise PypownetAgentError(
             f"{path}:{name} is not a pypownet agent: expected a subclass of "

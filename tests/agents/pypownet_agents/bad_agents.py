@@ -1,5 +1,6 @@
 """pypownet-style files the adapter must refuse, each with a clear error (tests only)."""
 import pypownet.agent
+from pypownet.agent import Agent  # noqa: F401  (naming the base itself is an error)
 
 
 class NotAnAgent:
