@@ -427,3 +427,24 @@ def test_simulate_gives_pypownets_reward_components(simulate_traces):
 def test_simulate_with_productions_off_gives_pypownets_rewards(simulate_traces):
     ref, ours = simulate_traces
     _assert_same_simulations(ref[2], ours[2], 2)
+
+
+@needs_pypownet
+@pytest.mark.parametrize("cls", ["RandomLineSwitch", "RandomNodeSplitting", "RandomPointAction"])
+def test_pypownets_random_agents_draw_the_same_actions(default14_env, tmp_path, monkeypatch,
+                                                         cls):
+    """Seeded alike (pypownet's RunEnv(seed=0), our seed=0: np.random.seed), pypownet's own
+    random agents take the same 10 actions in pypownet and here, game overs included: the
+    same draws meet the same substation ids, element counts and switch layout."""
+    monkeypatch.chdir(tmp_path)
+    ref = _pypownet(f"{_AGENT_PY[0]}:{cls}", "10", cwd=tmp_path)
+    agent = make_agent(f"pypownet:{_AGENT_PY[0]}:{cls}", default14_env, seed=0)
+    obs, info = default14_env.reset(seed=0, options={"chronic": 0, "start_step": 0})
+    actions = []
+    for _ in range(10):
+        action = agent.act(obs)
+        actions.append(np.flatnonzero(action).tolist())
+        obs, reward, terminated, truncated, info = default14_env.step(action)
+        if terminated:
+            obs, info = default14_env.reset()
+    assert actions == ref["actions"]
