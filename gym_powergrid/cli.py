@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pypownet spelling of ENV")
     g = run.add_argument_group("agent and episodes")
     g.add_argument("-a", "--agent", default="do-nothing", help="agent name or import path "
-                   "(default do-nothing)")
+                   "(default do-nothing); a pypownet agent file: pypownet:FILE.py:Class")
     g.add_argument("--agent-option", action="append", metavar="KEY=VALUE",
                    help="keyword argument of the agent's constructor (repeatable)")
     g.add_argument("-n", "--steps", "--niter", type=int, default=None, dest="steps",

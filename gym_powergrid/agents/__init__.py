@@ -2,7 +2,8 @@
 search agents with a batched DC look-ahead, a line-reconnection heuristic, action replay.
 
 Agents are registered by short name; :func:`make_agent` also accepts pypownet's class names,
-an import path ``"package.module:Class"``, a file ``"path/to/agents.py:Class"``, an
+an import path ``"package.module:Class"``, a file ``"path/to/agents.py:Class"``, a pypownet
+agent file ``"pypownet:path/to/file.py:Class"`` (:mod:`.pypownet_agent`), an
 :class:`Agent` subclass or an instance.
 
 Registered agents:
@@ -106,6 +107,10 @@ def resolve_agent(spec: str | type) -> type:
     if inspect.isclass(spec):
         return spec
     text = str(spec)
+    if text.startswith("pypownet:"):  # a pypownet 2.2.9 agent file, played by the adapter
+        from .pypownet_agent import pypownet_agent_class
+
+        return pypownet_agent_class(text)
     if text in AGENTS:
         return AGENTS[text]
     if text in ALIASES:
