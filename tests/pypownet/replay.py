@@ -197,8 +197,8 @@ def replay(trace: T.Trace | str | Path, parameters: Path | None = None,
         trace: a :class:`Trace` or a trace file.
         parameters: folder holding pypownet's parameter folders (default:
             :func:`_traces.parameters_root`).
-        backend: ``"numba"`` or ``"pandapower"``; None: the folder's configuration
-            (pypownet's ``pypower`` is read as pandapower).
+        backend: ``"pypower"`` (pypownet's solver on the numba core), ``"numba"`` (Newton)
+            or ``"pandapower"``; None: the folder's configuration (``pypower``).
         extra: also compare cooldowns, cut masks and injections (informational).
         stop_at_first: stop at the first divergence in an acceptance field.
         verbose: print one line per step.
@@ -304,8 +304,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Replay pypownet traces on PowerGridEnv and print "
                                 "the first divergence of each.")
     p.add_argument("traces", nargs="+", type=Path, help="trace files (.npz)")
-    p.add_argument("--backend", choices=("numba", "pandapower"), default="numba",
-                   help="power-flow backend of our env (default numba)")
+    p.add_argument("--backend", choices=("pypower", "numba", "pandapower"), default="pypower",
+                   help="power-flow backend of our env (default pypower: pypownet's solver)")
     p.add_argument("--all", action="store_true", help="compare extra fields too and go on "
                    "after the first divergence; print per-field counts")
     p.add_argument("--verbose", action="store_true", help="one line per step")

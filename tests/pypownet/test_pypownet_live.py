@@ -52,5 +52,5 @@ def test_live_pypownet_repeats_the_committed_trace(live_trace) -> None:
 @pytest.mark.slow
 def test_live_pypownet_trace_replays_on_our_env(live_trace) -> None:
     live, params = live_trace
-    report = R.replay(live, params, backend="numba")
+    report = R.replay(live, params, backend="pypower")
     assert report.ok, report.summary()

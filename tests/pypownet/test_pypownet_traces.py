@@ -2,7 +2,8 @@
 
 Every committed trace (tests/pypownet/traces/, recorded by record_traces.py with pypownet
 itself) is replayed step by step on ``PowerGridEnv(parameters=<pypownet folder>,
-level="level0", game_over_mode="soft", reward="pypownet")`` with the numba backend: ampere
+level="level0", game_over_mode="soft", reward="pypownet")`` with the folder's backend,
+``pypower`` (pypownet's fast-decoupled solver on the numba core, gym_powergrid/core/fdpf.py): ampere
 flows within 1e-4 relative (+10 mA), line status and topology equal, the same game-over steps
 and reasons, the same applied actions, pypownet's reward components within 1e-6. A failure
 prints the first differing step and field with both values (``python -m
@@ -38,7 +39,7 @@ def env_for(parameters):
 
     def get(trace):
         if trace.folder not in envs:
-            envs[trace.folder] = R.make_env(trace, parameters, backend="numba")
+            envs[trace.folder] = R.make_env(trace, parameters, backend="pypower")
         return envs[trace.folder]
 
     return get
@@ -78,16 +79,33 @@ def test_scripted_events_happen_in_pypownet(path) -> None:
     assert (topo[ev["node_merge"] + 1, moved] == 0).all()
 
 
-@pytest.mark.parametrize("path", TRACES, ids=lambda p: p.stem)
+#: Traces we do not reproduce, and why (strict: the test fails when one starts to agree).
+KNOWN_DIFFERENCES = {
+    "default30_a_do_nothing": (
+        "step 62: an island with nothing to serve (buses 9 and 11) leaves pypownet's B' matrix "
+        "singular; SciPy's SuperLU reports it exactly singular here (pypownet: 'grid is not "
+        "connexe'), while on default14_f step 591 the same kind of island factorises by rounding "
+        "and settles. We follow the rule that matches the other cases (the island settles when "
+        "its active-power mismatch at the starting point is below the tolerance), docs/rules.md"),
+}
+
+
+def _case(path):
+    reason = KNOWN_DIFFERENCES.get(path.stem)
+    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+    return pytest.param(path, marks=marks, id=path.stem)
+
+
+@pytest.mark.parametrize("path", [_case(p) for p in TRACES])
 def test_trace_replays_like_pypownet(path, parameters, env_for) -> None:
     trace = T.read_trace(path)
-    report = R.replay(trace, parameters, backend="numba", env=env_for(trace))
+    report = R.replay(trace, parameters, backend="pypower", env=env_for(trace))
     assert report.ok, report.summary()
 
 
 def test_cli_prints_the_first_divergence_and_exits_accordingly(parameters, capsys) -> None:
     path = T.TRACES_DIR / "default14_a_scripted.npz"
-    report = R.replay(path, parameters, backend="numba")
+    report = R.replay(path, parameters, backend="pypower")
     code = R.main([str(path), "--parameters", str(parameters)])
     out = capsys.readouterr().out
     assert out.startswith(report.summary().splitlines()[0].split(" (")[0])
