@@ -366,9 +366,6 @@ def test_same_observation_at_reset_and_same_actions_as_pypownet(default14_env, s
 
 
 @needs_pypownet
-@pytest.mark.xfail(strict=True, reason="issue 10 item 3 (the rules, not the adapter): a line's "
-                   "timesteps_before_lines_reconnectable reaches 0 one step before pypownet's; "
-                   "remove this mark when the rules follow pypownet")
 def test_same_topology_and_countdowns_as_pypownet(default14_env, scripted_traces):
     """Statuses, busbars, cooldowns, countdowns, ids and dates equal to pypownet's at every
     step up to pypownet's first game over."""
@@ -420,10 +417,6 @@ def test_simulate_gives_pypownets_reward_components(simulate_traces):
 
 
 @needs_pypownet
-@pytest.mark.xfail(strict=True, reason="issue 10 item 3 (the rules, not the adapter): the planned "
-                   "injections simulated from row 2 (_N_prods_v_planned.csv, row 3) have two "
-                   "productions at -1 (pypownet: production off) and the flows differ; "
-                   "remove this mark when the rules follow pypownet")
 def test_simulate_with_productions_off_gives_pypownets_rewards(simulate_traces):
     ref, ours = simulate_traces
     _assert_same_simulations(ref[2], ours[2], 2)
