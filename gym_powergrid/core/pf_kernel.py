@@ -47,6 +47,7 @@ from numba import njit
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .fdpf import fast_decoupled_xb
 from .network import (
     LF_B_DC,
     LF_IBASE_EX,
@@ -81,7 +82,6 @@ from .solvers import (
     dc_solve,
     mismatch_jacobian,
 )
-from .fdpf import fast_decoupled_xb
 from .sparse_lu import copy_into, symbolic_min_degree
 from .status import PFStatus
 
@@ -458,9 +458,9 @@ def _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, ou
             key[n_topo + k] = 1 if prod_v[k] > 0.0 else 0
         ws_i[WI_VALID] = 1
     return _solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res,
-                  ws_i, ws_f, o_work, slack, n_c, bus_cidx, cbus, bus_type, bus_vsrc, prod_bus, load_bus,
-                  lbus_or, lbus_ex, y_ptr, y_col, y_g, y_b, y_diag, b_dc, dc_mat, p_dc0, jac,
-                  perm, iperm, u_ptr, u_col[:nnz_u], l_ptr, l_col[:nnz_u], u_val[:4 * nnz_u],
+                  ws_i, ws_f, o_work, slack, n_c, bus_cidx, cbus, bus_type, bus_vsrc, prod_bus,
+                  load_bus, lbus_or, lbus_ex, y_ptr, y_col, y_g, y_b, y_diag, b_dc, dc_mat, p_dc0,
+                  jac, perm, iperm, u_ptr, u_col[:nnz_u], l_ptr, l_col[:nnz_u], u_val[:4 * nnz_u],
                   l_val[:4 * nnz_u], dc_u[:nnz_u], dc_l[:nnz_u], dc_dinv, nnz_u <= cap_u)
 
 

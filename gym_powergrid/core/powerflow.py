@@ -120,7 +120,8 @@ class NumbaPowerFlow:
         out_mask = np.zeros(sz.mask_len, dtype=np.bool_)
         out_res = np.zeros(sz.res_len)
         bus_v = self.bus_v.copy()
-        status, n_iter = run_powerflow(self.ac_mode if ac else DC, warm, self.max_iter, self.tol_pu, self.grid_i,
+        mode = self.ac_mode if ac else DC
+        status, n_iter = run_powerflow(mode, warm, self.max_iter, self.tol_pu, self.grid_i,
                                        self.grid_f, topo_arr, inj_arr, bus_v, out_mask, out_res,
                                        self.ws_i, self.ws_f)
         if workspace_needs_growth(self.ws_i):  # a topology with more fill than planned

@@ -33,6 +33,8 @@ from .game_rules import (  # noqa: F401  (re-exported: the packed-rules layout)
     FLAG_LOADS,
     FLAG_NONE,
     FLAG_PRODS,
+    ISLAND_DEAD,
+    ISLAND_DIVERGES,
     N_RULES_I,
     R_EASY,
     R_HARD_BROKEN,
@@ -49,10 +51,10 @@ from .game_rules import (  # noqa: F401  (re-exported: the packed-rules layout)
     cascade_level,
     count_overflows,
     cut_flag,
+    dead_island_settles,
     island_without_slack,
     isolated_elements,
 )
-from .game_rules import ISLAND_DEAD, ISLAND_DIVERGES, dead_island_settles
 from .obs_kernel import fill_observation
 from .pf_kernel import AC_FAST_DECOUPLED, LN_A_OR, run_powerflow
 from .status import PFStatus

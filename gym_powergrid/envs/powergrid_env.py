@@ -60,7 +60,6 @@ import numpy as np
 from gymnasium import spaces
 
 from ..chronics.events import steps_to_next_event
-from ..core.obs_kernel import obs_layout
 from ..core.game_rules import (
     ISLAND_DEAD,
     ISLAND_DIVERGES,
@@ -72,6 +71,7 @@ from ..core.game_rules import (
     island_without_slack,
     isolated_elements,
 )
+from ..core.obs_kernel import obs_layout
 from ..core.pf_kernel import pack_grid, pack_injections
 from ..core.results import Injections, PowerFlowResult
 from ..core.rules import ActionLimits, GameState, LegalityReport

@@ -11,10 +11,11 @@ Shipped rewards (selectable by name with ``reward=...``):
   ``0.5 * margin`` (``margin``: the mean of ``1 - usage`` over in-service lines, clipped to
   [0, 1]; ``usage`` = ampere flow / thermal limit) minus the action cost
   (``action_cost``: ``0.25 x`` pypownet's switch cost, 0.1 per node switch, 0.2 per line switch
-  and per refused switch, capped at 0.2; an action over the limits costs the cap). A surviving step is therefore worth between
-  :data:`SURVIVAL_STEP_MIN` (0.3) and :data:`SURVIVAL_STEP_MAX` (1.0); the game-over step is
-  worth :data:`SURVIVAL_GAME_OVER` (-1) and ends the episode, so a game over is always worth
-  less than surviving, whatever the agent would have collected afterwards.
+  and per refused switch, capped at 0.2; an action over the limits costs the cap). A
+  surviving step is therefore worth between :data:`SURVIVAL_STEP_MIN` (0.3) and
+  :data:`SURVIVAL_STEP_MAX` (1.0); the game-over step is worth :data:`SURVIVAL_GAME_OVER`
+  (-1) and ends the episode, so a game over is always worth less than surviving, whatever
+  the agent would have collected afterwards.
 * ``"pypownet"``: pypownet's five sub-rewards of its ``defaultXX`` environments (loads cut,
   productions cut, action cost, distance to the reference topology, line capacity usage),
   scaled by the grid size, with pypownet's flag rewards at game over; the default of parameter
