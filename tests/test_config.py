@@ -56,8 +56,8 @@ PYPOWNET_KEYS = (
 def test_every_pypownet_key_with_its_default():
     cfg = GameConfig()
     assert set(PYPOWNET_KEYS) <= set(GameConfig.keys())
-    assert set(GameConfig.keys()) - set(PYPOWNET_KEYS) == {"game_over_mode",
-                                                             "chronic_looping_mode", "reward"}
+    assert set(GameConfig.keys()) - set(PYPOWNET_KEYS) == {
+        "game_over_mode", "chronic_looping_mode", "reward", "outages_after_game_over"}
     assert cfg.to_dict() == {
         "loadflow_backend": "numba", "loadflow_mode": "AC", "max_seconds_per_timestep": 1.0,
         "hard_overflow_coefficient": 1.5, "n_timesteps_hard_overflow_is_broken": 10,
@@ -71,6 +71,7 @@ def test_every_pypownet_key_with_its_default():
         "max_number_actionned_substations": 7, "max_number_actionned_lines": 10,
         "max_number_actionned_total": 15, "game_over_mode": "soft",
         "chronic_looping_mode": "natural", "reward": "pypownet",
+        "outages_after_game_over": "forget",
     }
 
 
@@ -84,14 +85,13 @@ def test_pypownet_default_file(tmp_path, caplog):
     path.write_text(PYPOWNET_DEFAULT_YAML)
     with caplog.at_level(logging.DEBUG, logger="gym_powergrid.config"):
         cfg = GameConfig.from_yaml(path)
-    assert cfg.loadflow_backend == "pandapower"
-    assert "'pypower' (pypownet) is read as 'pandapower'" in caplog.text
+    assert cfg.loadflow_backend == "pypower"  # pypownet's solver, on the numba core
     for key in UNSUPPORTED_KEYS:
         assert f"{key!r}" in caplog.text and "not supported yet" in caplog.text
-    assert cfg == GameConfig(loadflow_backend="pandapower")
+    assert cfg == GameConfig(loadflow_backend="pypower")
 
 
-@pytest.mark.parametrize("given, expected", [("pypower", "pandapower"),
+@pytest.mark.parametrize("given, expected", [("pypower", "pypower"),
                                              ("matpower", "pandapower"),
                                              ("Numba", "numba"), ("pandapower", "pandapower")])
 def test_backends(given, expected):
@@ -122,7 +122,8 @@ def test_unknown_key_suggests_close_names():
 @pytest.mark.parametrize("key, value, fragment", [
     ("loadflow_mode", "ACDC", "allowed: AC, DC"),
     ("loadflow_mode", 1, "allowed: AC, DC"),
-    ("loadflow_backend", "octave", "allowed: numba, pandapower, pypower (read as pandapower)"),
+    ("loadflow_backend", "octave", "allowed: numba, pandapower, pypower, matpower (read as "
+     "pandapower)"),
     ("game_over_mode", "medium", "allowed: soft, hard, easy"),
     ("chronic_looping_mode", "shuffle", "allowed: natural, random, fixed"),
     ("reward", "", "a non-empty name"),
@@ -174,7 +175,14 @@ def test_pypownet_compatible_yaml(tmp_path):
     GameConfig(game_over_mode="hard").to_yaml(path, pypownet_compatible=True)
     text = path.read_text()
     assert "loadflow_backend: pypower" in text and "game_over_mode" not in text
-    assert GameConfig.from_yaml(path).loadflow_backend == "pandapower"
+    assert GameConfig.from_yaml(path).loadflow_backend == "pypower"
+
+
+def test_matpower_backend_is_read_as_pandapower(caplog):
+    with caplog.at_level(logging.DEBUG, logger="gym_powergrid.config"):
+        assert GameConfig.from_dict({"loadflow_backend": "matpower"}).loadflow_backend == (
+            "pandapower")
+    assert "'matpower' (pypownet) is read as 'pandapower'" in caplog.text
 
 
 def test_yaml_errors_name_the_file(tmp_path):

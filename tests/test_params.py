@@ -96,7 +96,7 @@ def test_pypownet_folder_loads(pypownet_env):
     folder = pypownet_env
     assert folder.levels == ("level0",) and folder.level == "level0"
     assert folder.reward_signal_path == folder.path / "reward_signal.py"
-    assert folder.config.loadflow_backend == "pandapower"
+    assert folder.config.loadflow_backend == "pypower"  # pypownet's solver, numba core
     assert folder.config.max_number_loads_game_over == 0
     grid = folder.grid
     assert (grid.n_sub, grid.n_prod, grid.n_load, grid.n_line) == (4, 2, 3, 5)

@@ -176,11 +176,12 @@ def test_chronic_subset_plays_only_allowed_chronics(memory_kwargs):
 
 
 def test_chronic_subset_continues_the_chronic_after_a_soft_game_over(memory_kwargs):
-    from envs._factory import base_flows, make_chronic
+    from envs._factory import make_chronic
 
-    limits = base_flows("case14") * 0.2  # every line hard-overflows: immediate game over
-    kwargs = dict(memory_kwargs, chronics=[make_chronic(name="x", limits=limits),
-                                           make_chronic(name="y", limits=limits)])
+    hazards = np.zeros((48, 20), int)
+    hazards[1, :] = 5  # every line breaks at step 1: game over (the reset at step 0 is fine)
+    kwargs = dict(memory_kwargs, chronics=[make_chronic(name="x", hazards=hazards),
+                                           make_chronic(name="y", hazards=hazards)])
     env = ChronicSubset(_env(kwargs, "discrete", "flat"), ["x", "y"])
     _, info = env.reset(seed=3)
     first = info["chronic_name"]
