@@ -51,20 +51,69 @@ def legal_random_action(env, rng) -> np.ndarray:
 BIG_GRIDS = ("case300", "case1354pegase")
 
 
-def big_grid_folder(root: str, case: str) -> str:
-    """``root/case``, generated (one week of chronics) when missing."""
+def big_grid_folder(root: str, case: str, year: bool = False) -> str:
+    """``root/case``, generated when missing (one week of chronics, or the documented year)."""
     from pathlib import Path
 
     folder = Path(root) / case
     if not (folder / "level0").is_dir():
         from gym_powergrid.new_env import main as new_env
 
-        print(f"writing {folder} (gym-powergrid new-env {case} --case {case} --out {root} "
-              "--seed 1 --n-chronics 1 --days 7)")
-        if new_env([case, "--case", case, "--out", str(root), "--seed", "1", "--n-chronics",
-                    "1", "--days", "7", "-q"]):
+        args = [case, "--case", case, "--out", str(root), "--seed", "1"]
+        args += [] if year else ["--n-chronics", "1", "--days", "7"]
+        print(f"writing {folder} (gym-powergrid new-env {' '.join(args)})")
+        if new_env([*args, "-q"]):
             raise SystemExit(f"could not write {folder}")
     return str(folder)
+
+
+def do_nothing_survival(spec: str, mode: str) -> dict:
+    """Every chronic of ``spec`` played once with the all-zero action, hard game over.
+
+    Returns the number of chronics, of game overs, of steps played and in the chronics, the
+    game-over reasons, and the steps per second of the whole run (resets included).
+    """
+    from collections import Counter
+
+    from gym_powergrid.runner import build_env
+
+    env = build_env(spec, loadflow_mode=mode.upper(), game_over_mode="hard")
+    u = env.unwrapped
+    dn = u.action_helper.do_nothing()
+    reasons: Counter = Counter()
+    played = total = 0
+    t0 = time.perf_counter()
+    for k in range(len(u.chronics)):
+        env.reset(seed=0, options={"chronic": k})
+        total += u.chronics[k].n_steps - 1  # the steps after the first one
+        while True:
+            _, _, term, trunc, info = env.step(dn)
+            played += 1
+            if term:
+                reasons[info["game_over_reason"]] += 1
+            if term or trunc:
+                break
+    dt = time.perf_counter() - t0
+    env.close()
+    return {"chronics": len(u.chronics), "game_overs": sum(reasons.values()),
+            "steps": played, "steps_total": total, "reasons": dict(reasons),
+            "steps_per_s": played / dt}
+
+
+def survival_rows(root: str, results: dict) -> None:
+    """Do-nothing survival of the big grids (year folders) and of the shipped case118."""
+    print("do-nothing survival, every chronic, hard game over:")
+    specs = [(case, big_grid_folder(root, case, year=True)) for case in BIG_GRIDS]
+    for case, spec in [*specs, ("case118 (shipped level0)", "PowerGrid-case118-v0")]:
+        for mode in ("ac", "dc"):
+            r = do_nothing_survival(spec, mode)
+            key = f"survival_{case.split()[0]}_{mode}"
+            for name in ("chronics", "game_overs", "steps", "steps_total", "steps_per_s"):
+                results[f"{key}_{name}"] = float(r[name])
+            print(f"  {case:26s} {mode.upper()}: {r['game_overs']} / {r['chronics']} chronics "
+                  f"end in a game over, {r['steps']} / {r['steps_total']} steps played "
+                  f"({', '.join(f'{k} {v}' for k, v in sorted(r['reasons'].items())) or '-'}; "
+                  f"{r['steps_per_s']:.0f} steps/s)")
 
 
 def bench_gym_powergrid(env_id: str, backend: str, policy: str, n_steps: int, seed: int = 0,
@@ -141,7 +190,20 @@ def main(argv=None) -> dict:
     p.add_argument("--big-grids", metavar="DIR", default=None,
                    help="also case300 and case1354pegase (parameter folders in DIR, written "
                         "when missing)")
+    p.add_argument("--survival", action="store_true",
+                   help="with --big-grids: only play every chronic of DIR/case300, "
+                        "DIR/case1354pegase (a year written when missing) and of the shipped "
+                        "case118 with do-nothing, hard game over, AC and DC")
     args = p.parse_args(argv)
+    if args.survival:
+        if not args.big_grids:
+            p.error("--survival needs --big-grids DIR")
+        results: dict[str, float] = {}
+        survival_rows(args.big_grids, results)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=1, sort_keys=True)
+        return results
     n = 500 if args.quick else 3000
     n_pp = 20 if args.quick else 100
     results: dict[str, float] = {}

@@ -9,7 +9,8 @@ calendar month (hourly steps by default) with:
   deterministic annual peak is ``peak_load_factor`` x its value in the case, times
   multiplicative noise made of a system-wide "weather" AR(1), a regional AR(1) (regions are
   clusters of substations by graph distance) and a per-load AR(1) plus white noise;
-* **reactive loads** at a fixed power factor per load drawn in [0.9, 0.98], with small noise;
+* **reactive loads** at a fixed power factor per load drawn in [0.9, 0.98], with small noise
+  (or, with ``reactive="reference"``, the default of large grids, at the case's own Q/P);
 * **productions**: some non-slack units become wind farms (autocorrelated wind, windier in
   winter) or solar plants (clear-sky daylight shape times regional cloudiness); the other units
   and the slack share the residual demand (load + estimated losses - renewables) pro-rata to
@@ -130,6 +131,8 @@ class GeneratedScenarios:
         sub_region: (n_sub,) region index of each substation.
         load_mix: (n_load, 3) share of each archetype (:data:`LOAD_TYPES`) in each load.
         line_stressed_mask: (n_line,) branches given a tight limit.
+        line_fragile_mask: (n_line,) branches kept out of maintenance and hazards by
+            ``secure_outages`` (all False without it).
         stats: one :class:`ChronicStats` per chronic.
     """
 
@@ -142,6 +145,7 @@ class GeneratedScenarios:
     sub_region: np.ndarray
     load_mix: np.ndarray
     line_stressed_mask: np.ndarray
+    line_fragile_mask: np.ndarray
     stats: list[ChronicStats]
 
     @property
@@ -600,7 +604,10 @@ def generate_scenarios(grid: GridArrays, seed: int,
     return GeneratedScenarios(grid=grid, seed=int(seed), config=cfg, chronics=chronics,
                               prod_role=st.role, prod_capacity_mw=st.capacity,
                               sub_region=st.sub_region, load_mix=st.load_mix,
-                              line_stressed_mask=stressed, stats=stats)
+                              line_stressed_mask=stressed,
+                              line_fragile_mask=(np.zeros(grid.n_line, dtype=bool)
+                                                 if protected is None else protected),
+                              stats=stats)
 
 
 def generate_chronics(grid: GridArrays, seed: int,

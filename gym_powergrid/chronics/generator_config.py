@@ -93,9 +93,10 @@ class GeneratorConfig:
         limit_floor_fraction: no limit (in MVA) below this fraction of the median limit.
         dispatch: how thermal units share the residual demand: ``"pro-rata"`` (weights drawn
             from capacity and reference set-point, renewables at their capacity) or
-            ``"reference"`` (weights from the case's own set-points, renewables sized at most
-            like an average unit), which keeps the case's power transfers and so an AC
-            solution on large grids. None: ``"reference"`` above 200 substations.
+            ``"reference"`` (weights from the case's own set-points, renewables on units
+            that produce in the case, at most twice their set-point), which keeps the case's
+            power transfers and voltages, and so an AC solution on large grids. None:
+            ``"reference"`` above 200 substations.
         repair_diverged: steps whose base-topology AC power flow diverges are redispatched
             towards the case's set-points scaled to the step's load (in quarters, until one
             converges); nothing changes when every step converges.
