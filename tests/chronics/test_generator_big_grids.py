@@ -76,7 +76,7 @@ def test_case300_outages_avoid_fragile_branches_and_bridges_are_not_stressed(
     fragile = week300.line_fragile_mask
     c = week300.chronics[0]
     hit = (c.maintenance > 0).any(axis=0) | (c.hazards > 0).any(axis=0)
-    assert hit.sum() > 20 and fragile.sum() > 0
+    assert hit.sum() > 8 and fragile.sum() > 0  # maintenance: one a working day at most
     assert not (hit & fragile).any()
     bridges = bridge_lines(case300)
     assert (bridges & ~fragile).any()  # harmless bridges keep their hazards
