@@ -60,7 +60,13 @@ from .generator_events import (
     maintenance_schedule,
     substation_regions,
 )
-from .generator_pf import base_topology_flows, contingency_flows, thermal_limits
+from .generator_pf import (
+    base_topology_dc_currents,
+    base_topology_flows,
+    contingency_flows,
+    n1_sample_rows,
+    thermal_limits,
+)
 from .generator_shapes import (
     LOAD_TYPES,
     ar1,
@@ -534,18 +540,17 @@ def generate_scenarios(grid: GridArrays, seed: int,
         flows.append(_repair(grid, cfg, st, d, f, bar.update))
     all_a = np.concatenate([f.line_a_or for f in flows if f.converged_mask.any()], axis=0)
     ok = np.concatenate([f.converged_mask for f in flows if f.converged_mask.any()])
+    if cfg.dc_limits:  # limits from the larger of the AC and DC currents of each step
+        dc_a = np.concatenate([base_topology_dc_currents(grid, d.prod_p, d.prod_v, d.load_p,
+                                                         d.load_q)
+                               for d, f in zip(drafts, flows) if f.converged_mask.any()])
+        all_a = np.maximum(all_a, dc_a)
     n1 = protected = None
     if cfg.n1_samples > 0:
         stack = {k: np.concatenate([getattr(d, k) for d in drafts])
                  for k in ("prod_p", "prod_v", "load_p", "load_q")}
-        conv = np.concatenate([f.converged_mask for f in flows])
-        total = np.where(conv, stack["load_p"].sum(axis=1), -np.inf)
-        order = np.argsort(-total, kind="stable")[: int(conv.sum())]
-        n_peak = (cfg.n1_samples + 1) // 2  # half at the highest loads, half spread over time
-        rest = np.sort(order[n_peak:])
-        spread = rest[np.linspace(0, rest.size - 1, cfg.n1_samples - n_peak).astype(np.int64)
-                      ] if rest.size else rest
-        peak = np.unique(np.concatenate([order[:n_peak], spread]))
+        peak = n1_sample_rows(np.concatenate([f.converged_mask for f in flows]),
+                              stack["load_p"].sum(axis=1), cfg.n1_samples)
         secure = {}
         if cfg.secure_outages:  # bridges too (hazards hit them), and what a game tolerates
             secure = {"checked": np.setdiff1d(np.flatnonzero(grid.line_in_service),

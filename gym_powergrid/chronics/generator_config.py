@@ -18,7 +18,7 @@ BIG_GRID_SUBSTATIONS = 200
 #: folder rewrites the same report.
 NO_OP_SETTINGS = {"dispatch": "pro-rata", "repair_diverged": True, "secure_outages": False,
                   "reactive": "power-factor", "stress_bridges": True,
-                  "secure_max_vm_drop_pu": None}
+                  "secure_max_vm_drop_pu": None, "dc_limits": False}
 
 #: Share of the loads (and of the productions) that may be isolated before the game of a new
 #: parameter folder is over (at least 1); the generator keeps outages that isolate more out
@@ -82,6 +82,10 @@ class GeneratorConfig:
             above 200 substations.
         stressed_ratio: range of the peak loading (quantile / limit) of stressed branches.
         relaxed_ratio: range of the peak loading of the other branches.
+        dc_limits: calibrate the thermal limits on the larger of each step's AC and DC
+            currents, so that the DC game (``loadflow_mode: DC``) is not overloaded from the
+            start (on case1354pegase the lossless DC flows put branches at 1.45 x limits that
+            the AC flows load at 0.96). None: True above 200 substations.
         max_overload_hours: at most this many hours per year above its limit, in the base
             topology, for each stressed branch.
         n1_ratio: range of the worst single-outage peak loading of the relaxed branches.
@@ -155,6 +159,7 @@ class GeneratorConfig:
     stressed_ratio: tuple[float, float] = _range(0.92, 1.06)
     relaxed_ratio: tuple[float, float] = _range(0.55, 0.85)
     max_overload_hours: float = 12.0
+    dc_limits: bool | None = None
     n1_ratio: tuple[float, float] = _range(0.8, 1.05)
     stressed_n1_ratio: tuple[float, float] = _range(1.05, 1.3)
     n1_samples: int | None = None
@@ -248,6 +253,8 @@ class GeneratorConfig:
             changes["secure_max_vm_drop_pu"] = 0.05
         if self.stress_bridges is None:
             changes["stress_bridges"] = not big
+        if self.dc_limits is None:
+            changes["dc_limits"] = big
         if self.dispatch is None:
             changes["dispatch"] = "reference" if big else "pro-rata"
         if self.reactive is None:

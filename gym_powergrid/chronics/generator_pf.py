@@ -60,6 +60,40 @@ def base_topology_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray
     return BaseFlows(prod_p_mw=out_p, line_a_or=out_a, converged_mask=ok)
 
 
+def base_topology_dc_currents(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray,
+                              load_p: np.ndarray, load_q: np.ndarray) -> np.ndarray:
+    """(T, n_line) origin currents (A) of a DC power flow per row, every branch in service."""
+    pf = NumbaPowerFlow(grid)
+    topo = Topology.reference(grid)
+    prod_q = np.asarray(grid.prod_q_mvar, dtype=np.float64)
+    out = np.zeros((prod_p.shape[0], grid.n_line))
+    for t in range(prod_p.shape[0]):
+        res = pf.run_dc(topo, Injections(prod_p[t], prod_v[t], load_p[t], load_q[t], prod_q))
+        if res.converged:
+            out[t] = res.line_a_or
+    return out
+
+
+def n1_sample_rows(converged: np.ndarray, total_load: np.ndarray, n_samples: int) -> np.ndarray:
+    """Rows of the N-1 pass: half at the highest total loads, half spread over the year.
+
+    Args:
+        converged: (T,) rows whose base-topology power flow converged (the only candidates).
+        total_load: (T,) total load of each row.
+        n_samples: number of rows wanted.
+
+    Returns:
+        Sorted unique row indices (at most ``n_samples``).
+    """
+    total = np.where(converged, total_load, -np.inf)
+    order = np.argsort(-total, kind="stable")[: int(converged.sum())]
+    n_peak = (n_samples + 1) // 2
+    rest = np.sort(order[n_peak:])
+    spread = rest[np.linspace(0, rest.size - 1, n_samples - n_peak).astype(np.int64)
+                  ] if rest.size else rest
+    return np.unique(np.concatenate([order[:n_peak], spread]))
+
+
 @dataclass(frozen=True, eq=False)
 class Contingencies:
     """Single-branch outages (N-1) at sampled steps, from :func:`contingency_flows`.

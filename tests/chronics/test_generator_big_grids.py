@@ -27,11 +27,11 @@ def test_automatic_settings_depend_on_grid_size(case300):
     small = GeneratorConfig().resolved(_round_trip_grid("case14", "case14"))
     big = GeneratorConfig().resolved(case300)
     assert (small.dispatch, small.secure_outages, small.n1_samples) == ("pro-rata", False, 96)
-    assert (small.reactive, small.stress_bridges, small.secure_max_vm_drop_pu) == (
-        "power-factor", True, None)
+    assert (small.reactive, small.stress_bridges, small.secure_max_vm_drop_pu,
+            small.dc_limits) == ("power-factor", True, None, False)
     assert big.dispatch == "reference" and big.secure_outages
-    assert (big.reactive, big.stress_bridges, big.secure_max_vm_drop_pu) == (
-        "reference", False, 0.05)
+    assert (big.reactive, big.stress_bridges, big.secure_max_vm_drop_pu, big.dc_limits) == (
+        "reference", False, 0.05, True)
     assert 8 <= big.n1_samples < 96
     with pytest.raises(ConfigurationError, match="dispatch"):
         GeneratorConfig(dispatch="random")
@@ -163,3 +163,17 @@ def test_shipped_case14_is_regenerated_byte_for_byte(tmp_path):
         assert (new / f).read_bytes() == (old / f).read_bytes(), f
     body = lambda text: text.split("```", 2)[2]  # noqa: E731 - the report after the command
     assert body((tmp_path / "case14" / "GENERATED.md").read_text()) == body(record)
+
+
+def test_dc_limits_cover_the_dc_currents(case300, week300):
+    """dc_limits: fewer branches start above their limit in DC (base topology)."""
+    from gym_powergrid.chronics.generator_pf import base_topology_dc_currents
+
+    c = week300.chronics[0]
+    dc_a = base_topology_dc_currents(case300, c.prod_p_mw, c.prod_v_pu, c.load_p_mw,
+                                     c.load_q_mvar)
+    ac_only = generate_scenarios(case300, seed=3, config=week300.config.replace(
+        dc_limits=False)).chronics[0]
+    over = (dc_a > c.line_limit_a).sum()
+    over_ac_only = (dc_a > ac_only.line_limit_a).sum()
+    assert over_ac_only > 0 and over < over_ac_only
