@@ -51,20 +51,69 @@ def legal_random_action(env, rng) -> np.ndarray:
 BIG_GRIDS = ("case300", "case1354pegase")
 
 
-def big_grid_folder(root: str, case: str) -> str:
-    """``root/case``, generated (one week of chronics) when missing."""
+def big_grid_folder(root: str, case: str, year: bool = False) -> str:
+    """``root/case``, generated when missing (one week of chronics, or the documented year)."""
     from pathlib import Path
 
     folder = Path(root) / case
     if not (folder / "level0").is_dir():
         from gym_powergrid.new_env import main as new_env
 
-        print(f"writing {folder} (gym-powergrid new-env {case} --case {case} --out {root} "
-              "--seed 1 --n-chronics 1 --days 7)")
-        if new_env([case, "--case", case, "--out", str(root), "--seed", "1", "--n-chronics",
-                    "1", "--days", "7", "-q"]):
+        args = [case, "--case", case, "--out", str(root), "--seed", "1"]
+        args += [] if year else ["--n-chronics", "1", "--days", "7"]
+        print(f"writing {folder} (gym-powergrid new-env {' '.join(args)})")
+        if new_env([*args, "-q"]):
             raise SystemExit(f"could not write {folder}")
     return str(folder)
+
+
+def do_nothing_survival(spec: str, mode: str) -> dict:
+    """Every chronic of ``spec`` played once with the all-zero action, hard game over.
+
+    Returns the number of chronics, of game overs, of steps played and in the chronics, the
+    game-over reasons, and the steps per second of the whole run (resets included).
+    """
+    from collections import Counter
+
+    from gym_powergrid.runner import build_env
+
+    env = build_env(spec, loadflow_mode=mode.upper(), game_over_mode="hard")
+    u = env.unwrapped
+    dn = u.action_helper.do_nothing()
+    reasons: Counter = Counter()
+    played = total = 0
+    t0 = time.perf_counter()
+    for k in range(len(u.chronics)):
+        env.reset(seed=0, options={"chronic": k})
+        total += u.chronics[k].n_steps - 1  # the steps after the first one
+        while True:
+            _, _, term, trunc, info = env.step(dn)
+            played += 1
+            if term:
+                reasons[info["game_over_reason"]] += 1
+            if term or trunc:
+                break
+    dt = time.perf_counter() - t0
+    env.close()
+    return {"chronics": len(u.chronics), "game_overs": sum(reasons.values()),
+            "steps": played, "steps_total": total, "reasons": dict(reasons),
+            "steps_per_s": played / dt}
+
+
+def survival_rows(root: str, results: dict) -> None:
+    """Do-nothing survival of the big grids (year folders) and of the shipped case118."""
+    print("do-nothing survival, every chronic, hard game over:")
+    specs = [(case, big_grid_folder(root, case, year=True)) for case in BIG_GRIDS]
+    for case, spec in [*specs, ("case118 (shipped level0)", "PowerGrid-case118-v0")]:
+        for mode in ("ac", "dc"):
+            r = do_nothing_survival(spec, mode)
+            key = f"survival_{case.split()[0]}_{mode}"
+            for name in ("chronics", "game_overs", "steps", "steps_total", "steps_per_s"):
+                results[f"{key}_{name}"] = float(r[name])
+            print(f"  {case:26s} {mode.upper()}: {r['game_overs']} / {r['chronics']} chronics "
+                  f"end in a game over, {r['steps']} / {r['steps_total']} steps played "
+                  f"({', '.join(f'{k} {v}' for k, v in sorted(r['reasons'].items())) or '-'}; "
+                  f"{r['steps_per_s']:.0f} steps/s)")
 
 
 def bench_gym_powergrid(env_id: str, backend: str, policy: str, n_steps: int, seed: int = 0,
@@ -96,6 +145,51 @@ def bench_gym_powergrid(env_id: str, backend: str, policy: str, n_steps: int, se
         reset_times.append(time.perf_counter() - t)
     env.close()
     return n / dt, float(np.median(reset_times)) * 1e3, resets
+
+
+def bench_big_grid(folder: str, mode: str, n_steps: int, seed: int = 0) -> dict:
+    """Do-nothing on a big-grid folder (soft game over), with the game-over steps timed apart.
+
+    A step that ends in a game over usually holds an AC power flow that does not converge;
+    near voltage collapse its sparse LU meets tiny pivots and falls back to a dense LU of the
+    whole Jacobian (seconds on case1354pegase), so a few such steps dominate a short run.
+    Returns the steps/s of the whole run (resets included), the steps/s of the other steps,
+    the number of game overs, the seconds spent in game-over steps and the median reset time.
+    """
+    from gym_powergrid.runner import build_env
+
+    env = build_env(folder, backend="numba", loadflow_mode=mode.upper(), game_over_mode="soft")
+    env.reset(seed=seed)
+    dn = env.unwrapped.action_helper.do_nothing()
+    for _ in range(3):  # warm-up (numba caches are loaded on first use)
+        env.step(dn)
+    env.reset(seed=seed)
+    played = over = reset_s = 0.0
+    n_over = 0
+    t0 = time.perf_counter()
+    for _ in range(n_steps):
+        t = time.perf_counter()
+        _, _, term, trunc, _ = env.step(dn)
+        dt = time.perf_counter() - t
+        if term:
+            n_over += 1
+            over += dt
+        else:
+            played += dt
+        if term or trunc:
+            t = time.perf_counter()
+            env.reset()
+            reset_s += time.perf_counter() - t
+    total = time.perf_counter() - t0
+    reset_times = []
+    for i in range(5):
+        t = time.perf_counter()
+        env.reset(seed=i)
+        reset_times.append(time.perf_counter() - t)
+    env.close()
+    return {"steps_per_s": n_steps / total, "steps_per_s_no_game_over": (n_steps - n_over) / played,
+            "game_overs": float(n_over), "game_over_s": over, "resets_s": reset_s,
+            "reset_ms": float(np.median(reset_times)) * 1e3}
 
 
 def bench_grid2op(policy: str, n_steps: int, seed: int = 0):
@@ -141,7 +235,20 @@ def main(argv=None) -> dict:
     p.add_argument("--big-grids", metavar="DIR", default=None,
                    help="also case300 and case1354pegase (parameter folders in DIR, written "
                         "when missing)")
+    p.add_argument("--survival", action="store_true",
+                   help="with --big-grids: only play every chronic of DIR/case300, "
+                        "DIR/case1354pegase (a year written when missing) and of the shipped "
+                        "case118 with do-nothing, hard game over, AC and DC")
     args = p.parse_args(argv)
+    if args.survival:
+        if not args.big_grids:
+            p.error("--survival needs --big-grids DIR")
+        results: dict[str, float] = {}
+        survival_rows(args.big_grids, results)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=1, sort_keys=True)
+        return results
     n = 500 if args.quick else 3000
     n_pp = 20 if args.quick else 100
     results: dict[str, float] = {}
@@ -164,15 +271,15 @@ def main(argv=None) -> dict:
     for case in BIG_GRIDS if args.big_grids else ():
         folder = big_grid_folder(args.big_grids, case)
         for mode in ("ac", "dc"):
-            sps, reset_ms, resets = bench_gym_powergrid(
-                folder, "numba", "do-nothing", n, loadflow_mode=mode.upper(),
-                game_over_mode="soft")
+            r = bench_big_grid(folder, mode, n)
             key = f"{case}_{mode}_do_nothing_numba"
-            results[f"{key}_steps_per_s"] = sps
-            results[f"{key}_reset_ms"] = reset_ms
-            results[f"{key}_game_overs"] = float(resets)
-            rows.append(("gym_powergrid numba", case, mode.upper(), "do-nothing", sps, reset_ms))
-            print(f"{case} {mode.upper()} do-nothing: {resets} game over(s) in {n} steps")
+            for name, value in r.items():
+                results[f"{key}_{name}"] = value
+            rows.append(("gym_powergrid numba", case, mode.upper(), "do-nothing",
+                         r["steps_per_s"], r["reset_ms"]))
+            print(f"{case} {mode.upper()} do-nothing: {r['game_overs']:.0f} game over(s) in {n} "
+                  f"steps, {r['game_over_s']:.2f} s in game-over steps, {r['resets_s']:.2f} s in "
+                  f"resets; {r['steps_per_s_no_game_over']:.0f} steps/s without them")
     for policy in ("do-nothing", "random"):
         g = bench_grid2op(policy, n_pp * 5 if args.quick else 1000)
         if g is None:

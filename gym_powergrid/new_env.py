@@ -29,7 +29,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from .chronics.generator import GeneratedScenarios, GeneratorConfig, generate_scenarios
-from .chronics.generator_config import NO_OP_SETTINGS
+from .chronics.generator_config import NO_OP_SETTINGS, tolerated_cut
 from .config import GameConfig
 from .errors import ConfigurationError, UnsupportedGridError
 from .grid.arrays import GridArrays
@@ -57,11 +57,12 @@ def default_config(grid: GridArrays, **overrides) -> GameConfig:
         grid: the grid.
         **overrides: any ``configuration.yaml`` key.
     """
+    loads, prods = tolerated_cut(grid)
     values = {
         "loadflow_backend": "numba",
         "loadflow_mode": "AC",
-        "max_number_loads_game_over": max(1, round(0.1 * grid.n_load)),
-        "max_number_prods_game_over": max(1, round(0.1 * grid.n_prod)),
+        "max_number_loads_game_over": loads,
+        "max_number_prods_game_over": prods,
     }
     values.update(overrides)
     return GameConfig.from_dict(values)

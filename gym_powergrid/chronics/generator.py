@@ -9,7 +9,8 @@ calendar month (hourly steps by default) with:
   deterministic annual peak is ``peak_load_factor`` x its value in the case, times
   multiplicative noise made of a system-wide "weather" AR(1), a regional AR(1) (regions are
   clusters of substations by graph distance) and a per-load AR(1) plus white noise;
-* **reactive loads** at a fixed power factor per load drawn in [0.9, 0.98], with small noise;
+* **reactive loads** at a fixed power factor per load drawn in [0.9, 0.98], with small noise
+  (or, with ``reactive="reference"``, the default of large grids, at the case's own Q/P);
 * **productions**: some non-slack units become wind farms (autocorrelated wind, windier in
   winter) or solar plants (clear-sky daylight shape times regional cloudiness); the other units
   and the slack share the residual demand (load + estimated losses - renewables) pro-rata to
@@ -52,14 +53,20 @@ import numpy as np
 from ..errors import ConfigurationError
 from ..grid.arrays import PROD_PQ, PROD_SLACK, GridArrays
 from .chronic import Chronic
-from .generator_config import GeneratorConfig
+from .generator_config import GeneratorConfig, tolerated_cut
 from .generator_events import (
     bridge_lines,
     hazard_schedule,
     maintenance_schedule,
     substation_regions,
 )
-from .generator_pf import base_topology_flows, contingency_flows, thermal_limits
+from .generator_pf import (
+    base_topology_dc_currents,
+    base_topology_flows,
+    contingency_flows,
+    n1_sample_rows,
+    thermal_limits,
+)
 from .generator_shapes import (
     LOAD_TYPES,
     ar1,
@@ -130,6 +137,8 @@ class GeneratedScenarios:
         sub_region: (n_sub,) region index of each substation.
         load_mix: (n_load, 3) share of each archetype (:data:`LOAD_TYPES`) in each load.
         line_stressed_mask: (n_line,) branches given a tight limit.
+        line_fragile_mask: (n_line,) branches kept out of maintenance and hazards by
+            ``secure_outages`` (all False without it).
         stats: one :class:`ChronicStats` per chronic.
     """
 
@@ -142,6 +151,7 @@ class GeneratedScenarios:
     sub_region: np.ndarray
     load_mix: np.ndarray
     line_stressed_mask: np.ndarray
+    line_fragile_mask: np.ndarray
     stats: list[ChronicStats]
 
     @property
@@ -183,6 +193,8 @@ def _assign_roles(grid: GridArrays, cfg: GeneratorConfig, ref_p: np.ndarray,
     role = np.full(grid.n_prod, ROLE_THERMAL, dtype=np.int8)
     role[grid.prod_kind == PROD_SLACK] = ROLE_SLACK
     others = np.flatnonzero(grid.prod_kind != PROD_SLACK)
+    if cfg.dispatch == "reference":  # producing units only: keep the case's injection sites
+        others = others[ref_p[others] > 0]
     n = others.size
     n_wind = int(round(cfg.wind_share * n))
     n_solar = int(round(cfg.solar_share * n))
@@ -218,6 +230,7 @@ class _Setup:
     maintainable: np.ndarray
     hazard_lines: np.ndarray
     loss_fraction: float
+    bridges: np.ndarray
 
 
 def _setup(grid: GridArrays, cfg: GeneratorConfig, seed: int, ref_p: np.ndarray) -> _Setup:
@@ -244,22 +257,24 @@ def _setup(grid: GridArrays, cfg: GeneratorConfig, seed: int, ref_p: np.ndarray)
         if load > 0:
             loss_fraction = max(cfg.loss_fraction, float(np.sum(ref_p)) / load - 1.0)
         # the case's own dispatch pattern (its power transfers have an AC solution), and
-        # renewables no bigger than an average unit (large cases give idle units 9999 MW)
+        # renewables on producing units, at most twice the set-point of the unit they
+        # replace (on average about 0.7 x it): sized like an average unit, or put on
+        # case300's idle units (synchronous condensers), they moved GWs across the grid and
+        # left 10% of the steps with a bus below 0.78 p.u. (0.59 at worst)
         weight = np.maximum(ref_p, 0.0) * jitter
         renewable = (role == ROLE_WIND) | (role == ROLE_SOLAR)
-        positive = ref_p[ref_p > 0]
-        size = float(positive.mean()) if positive.size else float(capacity.mean())
-        capacity = np.where(renewable, np.minimum(capacity, np.maximum(size, ref_p)), capacity)
+        capacity = np.where(renewable, np.minimum(capacity, 2.0 * ref_p), capacity)
     else:
         weight = (np.maximum(ref_p, 0.0) + 0.3 * capacity) * jitter
     load_follow = rng.uniform(-0.5, 1.5, grid.n_prod)
     load_follow[role == ROLE_SLACK] = 1.0
+    bridges = bridge_lines(grid)
     return _Setup(ref_p=ref_p, capacity=capacity, role=role, sub_region=sub_region,
                   load_region=load_region, prod_region=sub_region[grid.prod_sub_idx],
                   load_mix=load_mix, load_norm=load_norm, power_factor=power_factor,
                   dispatch_weight=weight, load_follow=load_follow,
-                  maintainable=np.flatnonzero(~bridge_lines(grid)),
-                  hazard_lines=np.arange(grid.n_line), loss_fraction=loss_fraction)
+                  maintainable=np.flatnonzero(~bridges), hazard_lines=np.arange(grid.n_line),
+                  loss_fraction=loss_fraction, bridges=bridges)
 
 
 # ---------------------------------------------------------------------- one chronic
@@ -278,8 +293,12 @@ def _loads(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, cal: dict, seed: 
              + cfg.load_white_sigma * rng.standard_normal((n_steps, grid.n_load)))
     base = np.maximum(grid.load_p_mw, 0.0) * cfg.peak_load_factor
     p = base * shape * np.exp(noise)
-    tan_phi = np.tan(np.arccos(st.power_factor))
-    q = p * tan_phi * np.exp(ar1(rng, n_steps, grid.n_load, 0.9 ** (1 / k), 0.02))
+    q_noise = np.exp(ar1(rng, n_steps, grid.n_load, 0.9 ** (1 / k), 0.02))
+    if cfg.reactive == "reference":  # the case's own Q, following the load's P
+        q = (np.asarray(grid.load_q_mvar, dtype=np.float64) * cfg.peak_load_factor
+             * shape * np.exp(noise) * q_noise)
+    else:
+        q = p * np.tan(np.arccos(st.power_factor)) * q_noise
     err = ar1(_rng(seed, _S_FORECAST, index), n_steps, grid.n_load, 0.8, cfg.load_forecast_sigma)
     return p, q, err
 
@@ -432,8 +451,9 @@ def _secure_events(grid: GridArrays, cfg: GeneratorConfig, st: _Setup, seed: int
                    drafts: list[_Draft], fragile: np.ndarray) -> _Setup:
     """Reschedule maintenance and hazards without the branches whose outage diverges."""
     bad = np.flatnonzero(fragile)
-    logger.info("%d branch(es) whose single outage had no AC solution at a sampled step get "
-                "no maintenance nor hazard: %s", bad.size, bad.tolist())
+    logger.info("%d branch(es) whose single outage had no AC solution at a sampled step (or "
+                "isolated too much, or lowered a voltage by more than %s p.u.) get no "
+                "maintenance nor hazard: %s", bad.size, cfg.secure_max_vm_drop_pu, bad.tolist())
     st = dataclasses.replace(st, maintainable=st.maintainable[~fragile[st.maintainable]],
                              hazard_lines=st.hazard_lines[~fragile[st.hazard_lines]])
     for k, d in enumerate(drafts):
@@ -509,7 +529,8 @@ def generate_scenarios(grid: GridArrays, seed: int,
     from tqdm.auto import tqdm
 
     n_rows = sum(d.prod_p.shape[0] for d in drafts)
-    n_n1 = st.maintainable.size * cfg.n1_samples
+    n_n1 = (int(grid.line_in_service.sum()) if cfg.secure_outages
+            else st.maintainable.size) * cfg.n1_samples
     bar = tqdm(total=n_rows + n_n1, unit="pf", unit_scale=True, disable=not progress,
                desc=f"{grid.name}: power flows", leave=False)
     flows = []
@@ -519,25 +540,33 @@ def generate_scenarios(grid: GridArrays, seed: int,
         flows.append(_repair(grid, cfg, st, d, f, bar.update))
     all_a = np.concatenate([f.line_a_or for f in flows if f.converged_mask.any()], axis=0)
     ok = np.concatenate([f.converged_mask for f in flows if f.converged_mask.any()])
-    n1 = None
+    if cfg.dc_limits:  # limits from the larger of the AC and DC currents of each step
+        dc_a = np.concatenate([base_topology_dc_currents(grid, d.prod_p, d.prod_v, d.load_p,
+                                                         d.load_q)
+                               for d, f in zip(drafts, flows) if f.converged_mask.any()])
+        all_a = np.maximum(all_a, dc_a)
+    n1 = protected = None
     if cfg.n1_samples > 0:
         stack = {k: np.concatenate([getattr(d, k) for d in drafts])
                  for k in ("prod_p", "prod_v", "load_p", "load_q")}
-        conv = np.concatenate([f.converged_mask for f in flows])
-        total = np.where(conv, stack["load_p"].sum(axis=1), -np.inf)
-        order = np.argsort(-total, kind="stable")[: int(conv.sum())]
-        n_peak = (cfg.n1_samples + 1) // 2  # half at the highest loads, half spread over time
-        rest = np.sort(order[n_peak:])
-        spread = rest[np.linspace(0, rest.size - 1, cfg.n1_samples - n_peak).astype(np.int64)
-                      ] if rest.size else rest
-        peak = np.unique(np.concatenate([order[:n_peak], spread]))
-        n1, fragile = contingency_flows(grid, stack["prod_p"][peak], stack["prod_v"][peak],
-                                        stack["load_p"][peak], stack["load_q"][peak],
-                                        st.maintainable, tick=bar.update)
-        if cfg.secure_outages and fragile.any():
-            st = _secure_events(grid, cfg, st, seed, drafts, fragile)
+        peak = n1_sample_rows(np.concatenate([f.converged_mask for f in flows]),
+                              stack["load_p"].sum(axis=1), cfg.n1_samples)
+        secure = {}
+        if cfg.secure_outages:  # bridges too (hazards hit them), and what a game tolerates
+            secure = {"checked": np.setdiff1d(np.flatnonzero(grid.line_in_service),
+                                              st.maintainable),
+                      "max_vm_drop_pu": cfg.secure_max_vm_drop_pu,
+                      "max_cut": tolerated_cut(grid)}
+        n1_pass = contingency_flows(grid, stack["prod_p"][peak], stack["prod_v"][peak],
+                                    stack["load_p"][peak], stack["load_q"][peak],
+                                    st.maintainable, tick=bar.update, **secure)
+        n1 = n1_pass.worst_a
+        if cfg.secure_outages and n1_pass.fragile_mask.any():
+            st = _secure_events(grid, cfg, st, seed, drafts, n1_pass.fragile_mask)
+            protected = n1_pass.fragile_mask
     bar.close()
-    limits, stressed = thermal_limits(grid, all_a[ok], n1, cfg, _rng(seed, _S_LIMITS))
+    limits, stressed = thermal_limits(grid, all_a[ok], n1, cfg, _rng(seed, _S_LIMITS),
+                                      bridges=st.bridges, protected=protected)
     slack = grid.slack_prod_idx
     chronics: list[Chronic] = []
     stats: list[ChronicStats] = []
@@ -580,7 +609,10 @@ def generate_scenarios(grid: GridArrays, seed: int,
     return GeneratedScenarios(grid=grid, seed=int(seed), config=cfg, chronics=chronics,
                               prod_role=st.role, prod_capacity_mw=st.capacity,
                               sub_region=st.sub_region, load_mix=st.load_mix,
-                              line_stressed_mask=stressed, stats=stats)
+                              line_stressed_mask=stressed,
+                              line_fragile_mask=(np.zeros(grid.n_line, dtype=bool)
+                                                 if protected is None else protected),
+                              stats=stats)
 
 
 def generate_chronics(grid: GridArrays, seed: int,

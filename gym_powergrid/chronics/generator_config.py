@@ -16,7 +16,20 @@ BIG_GRID_SUBSTATIONS = 200
 #: Settings added after the shipped folders were generated, with the value that changes
 #: nothing: ``GENERATED.md`` lists them only when they differ, so regenerating a shipped
 #: folder rewrites the same report.
-NO_OP_SETTINGS = {"dispatch": "pro-rata", "repair_diverged": True, "secure_outages": False}
+NO_OP_SETTINGS = {"dispatch": "pro-rata", "repair_diverged": True, "secure_outages": False,
+                  "reactive": "power-factor", "stress_bridges": True,
+                  "secure_max_vm_drop_pu": None, "dc_limits": False}
+
+#: Share of the loads (and of the productions) that may be isolated before the game of a new
+#: parameter folder is over (at least 1); the generator keeps outages that isolate more out
+#: of the scenarios of large grids.
+TOLERATED_CUT_FRACTION = 0.1
+
+
+def tolerated_cut(grid: GridArrays) -> tuple[int, int]:
+    """``(loads, productions)`` a new parameter folder tolerates isolated (game over beyond)."""
+    return (max(1, round(TOLERATED_CUT_FRACTION * grid.n_load)),
+            max(1, round(TOLERATED_CUT_FRACTION * grid.n_prod)))
 
 
 def _range(lo: float, hi: float) -> tuple[float, float]:
@@ -40,7 +53,13 @@ class GeneratorConfig:
         regional_sigma, regional_phi: same for the regional noise.
         load_sigma, load_phi: same for the per-load noise.
         load_white_sigma: per-load white noise std.
-        power_factor_range: range of the loads' power factors.
+        power_factor_range: range of the loads' power factors (``reactive="power-factor"``).
+        reactive: how the loads' reactive powers are drawn: ``"power-factor"`` (a power
+            factor per load drawn in ``power_factor_range``) or ``"reference"`` (each load
+            keeps the case's own Q/P ratio, capacitive loads included, so the case's reactive
+            balance and voltage profile are kept). None: ``"reference"`` above 200
+            substations (case300's drawn power factors add 22% of reactive load at the peak
+            and bring its voltages down to 0.78 p.u., next to collapse).
         wind_share, solar_share: fraction of the non-slack productions turned into wind farms
             and solar plants (at least one of each when there are 3 non-slack units or more).
         loss_fraction: losses assumed when dispatching (the slack covers the real losses).
@@ -58,8 +77,15 @@ class GeneratorConfig:
         hazard_duration_hours: inclusive range of hazard durations, hours.
         limit_quantile: quantile of each branch's base-topology current used for its limit.
         n_stressed: number of branches given a tight limit (None: 4 x sqrt(n_line / 20)).
+        stress_bridges: whether branches whose outage splits the grid may get a tight limit
+            (no action relieves them, and their break isolates what they feed). None: False
+            above 200 substations.
         stressed_ratio: range of the peak loading (quantile / limit) of stressed branches.
         relaxed_ratio: range of the peak loading of the other branches.
+        dc_limits: calibrate the thermal limits on the larger of each step's AC and DC
+            currents, so that the DC game (``loadflow_mode: DC``) is not overloaded from the
+            start (on case1354pegase the lossless DC flows put branches at 1.45 x limits that
+            the AC flows load at 0.96). None: True above 200 substations.
         max_overload_hours: at most this many hours per year above its limit, in the base
             topology, for each stressed branch.
         n1_ratio: range of the worst single-outage peak loading of the relaxed branches.
@@ -71,15 +97,26 @@ class GeneratorConfig:
         limit_floor_fraction: no limit (in MVA) below this fraction of the median limit.
         dispatch: how thermal units share the residual demand: ``"pro-rata"`` (weights drawn
             from capacity and reference set-point, renewables at their capacity) or
-            ``"reference"`` (weights from the case's own set-points, renewables sized at most
-            like an average unit), which keeps the case's power transfers and so an AC
-            solution on large grids. None: ``"reference"`` above 200 substations.
+            ``"reference"`` (weights from the case's own set-points, renewables on units
+            that produce in the case, at most twice their set-point), which keeps the case's
+            power transfers and voltages, and so an AC solution on large grids. None:
+            ``"reference"`` above 200 substations.
         repair_diverged: steps whose base-topology AC power flow diverges are redispatched
             towards the case's set-points scaled to the step's load (in quarters, until one
             converges); nothing changes when every step converges.
         secure_outages: no maintenance nor hazard on a branch whose single outage had no AC
             solution at a step of the N-1 pass (large grids have a few; the game would end at
-            once). None: True above 200 substations.
+            once). With it, every branch is tested (bridges included, for the hazards), and
+            an outage isolating more loads or productions than a new folder tolerates
+            (:func:`tolerated_cut`) or lowering the lowest bus voltage by more than
+            ``secure_max_vm_drop_pu`` counts as having no solution. None: True above 200
+            substations.
+        secure_max_vm_drop_pu: with ``secure_outages``, a single outage that lowers the
+            lowest bus voltage by more than this (p.u., against the base topology at the same
+            sampled step) gets no maintenance nor hazard: it is next to voltage collapse and
+            diverges at steps the sample missed (on case300, 0.05 flags 12% of the branches
+            and catches most outages that diverge only at unsampled steps). None: 0.05 above
+            200 substations, else no voltage criterion.
         mw_decimals: decimals of the realised active powers (MW).
         coarse_decimals: decimals of the reactive powers and of every forecast (MW, MVAr):
             coarser, since they matter less and make most of the bytes.
@@ -101,6 +138,7 @@ class GeneratorConfig:
     load_phi: float = 0.85
     load_white_sigma: float = 0.004
     power_factor_range: tuple[float, float] = _range(0.9, 0.98)
+    reactive: str | None = None
     wind_share: float = 0.3
     solar_share: float = 0.2
     loss_fraction: float = 0.02
@@ -117,9 +155,11 @@ class GeneratorConfig:
     hazard_duration_hours: tuple[int, int] = _range(1, 12)
     limit_quantile: float = 0.995
     n_stressed: int | None = None
+    stress_bridges: bool | None = None
     stressed_ratio: tuple[float, float] = _range(0.92, 1.06)
     relaxed_ratio: tuple[float, float] = _range(0.55, 0.85)
     max_overload_hours: float = 12.0
+    dc_limits: bool | None = None
     n1_ratio: tuple[float, float] = _range(0.8, 1.05)
     stressed_n1_ratio: tuple[float, float] = _range(1.05, 1.3)
     n1_samples: int | None = None
@@ -127,6 +167,7 @@ class GeneratorConfig:
     dispatch: str | None = None
     repair_diverged: bool = True
     secure_outages: bool | None = None
+    secure_max_vm_drop_pu: float | None = None
     mw_decimals: int = 2
     coarse_decimals: int = 1
     pu_decimals: int = 3
@@ -178,6 +219,10 @@ class GeneratorConfig:
                 raise bad(key, "None (automatic) or >= 0")
         if self.dispatch not in (None, "pro-rata", "reference"):
             raise bad("dispatch", "None (automatic), 'pro-rata' or 'reference'")
+        if self.secure_max_vm_drop_pu is not None and not 0.0 < self.secure_max_vm_drop_pu < 1.0:
+            raise bad("secure_max_vm_drop_pu", "None or a voltage drop in p.u. between 0 and 1")
+        if self.reactive not in (None, "power-factor", "reference"):
+            raise bad("reactive", "None (automatic), 'power-factor' or 'reference'")
         for key, lo in (("mw_decimals", 0), ("coarse_decimals", 0), ("pu_decimals", 2)):
             if not lo <= getattr(self, key) <= 6:
                 raise bad(key, f"an integer from {lo} to 6")
@@ -201,8 +246,17 @@ class GeneratorConfig:
         if self.n1_samples is None:  # 96; fewer on large grids (~24k contingency flows)
             changes["n1_samples"] = (96 if grid.n_sub <= BIG_GRID_SUBSTATIONS
                                      else int(np.clip(24000 // max(grid.n_line, 1), 8, 96)))
+        big = grid.n_sub > BIG_GRID_SUBSTATIONS
         if self.secure_outages is None:
-            changes["secure_outages"] = grid.n_sub > BIG_GRID_SUBSTATIONS
+            changes["secure_outages"] = big
+        if self.secure_max_vm_drop_pu is None and big:
+            changes["secure_max_vm_drop_pu"] = 0.05
+        if self.stress_bridges is None:
+            changes["stress_bridges"] = not big
+        if self.dc_limits is None:
+            changes["dc_limits"] = big
         if self.dispatch is None:
-            changes["dispatch"] = "reference" if grid.n_sub > BIG_GRID_SUBSTATIONS else "pro-rata"
+            changes["dispatch"] = "reference" if big else "pro-rata"
+        if self.reactive is None:
+            changes["reactive"] = "reference" if big else "power-factor"
         return dataclasses.replace(self, **changes)

@@ -60,28 +60,93 @@ def base_topology_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray
     return BaseFlows(prod_p_mw=out_p, line_a_or=out_a, converged_mask=ok)
 
 
+def base_topology_dc_currents(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray,
+                              load_p: np.ndarray, load_q: np.ndarray) -> np.ndarray:
+    """(T, n_line) origin currents (A) of a DC power flow per row, every branch in service."""
+    pf = NumbaPowerFlow(grid)
+    topo = Topology.reference(grid)
+    prod_q = np.asarray(grid.prod_q_mvar, dtype=np.float64)
+    out = np.zeros((prod_p.shape[0], grid.n_line))
+    for t in range(prod_p.shape[0]):
+        res = pf.run_dc(topo, Injections(prod_p[t], prod_v[t], load_p[t], load_q[t], prod_q))
+        if res.converged:
+            out[t] = res.line_a_or
+    return out
+
+
+def n1_sample_rows(converged: np.ndarray, total_load: np.ndarray, n_samples: int) -> np.ndarray:
+    """Rows of the N-1 pass: half at the highest total loads, half spread over the year.
+
+    Args:
+        converged: (T,) rows whose base-topology power flow converged (the only candidates).
+        total_load: (T,) total load of each row.
+        n_samples: number of rows wanted.
+
+    Returns:
+        Sorted unique row indices (at most ``n_samples``).
+    """
+    total = np.where(converged, total_load, -np.inf)
+    order = np.argsort(-total, kind="stable")[: int(converged.sum())]
+    n_peak = (n_samples + 1) // 2
+    rest = np.sort(order[n_peak:])
+    spread = rest[np.linspace(0, rest.size - 1, n_samples - n_peak).astype(np.int64)
+                  ] if rest.size else rest
+    return np.unique(np.concatenate([order[:n_peak], spread]))
+
+
+@dataclass(frozen=True, eq=False)
+class Contingencies:
+    """Single-branch outages (N-1) at sampled steps, from :func:`contingency_flows`.
+
+    Attributes:
+        worst_a: (S, n_line) max over the sized outages of each branch's origin current (A),
+            diverged contingencies skipped.
+        fragile_mask: (n_line,) outages (sized or checked) that, at some sampled step, had no
+            AC solution, lowered the lowest bus voltage by more than ``max_vm_drop_pu`` or
+            isolated more loads or productions than ``max_cut``.
+    """
+
+    worst_a: np.ndarray
+    fragile_mask: np.ndarray
+
+
 def contingency_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray,
                       load_p: np.ndarray, load_q: np.ndarray,
-                      outages: np.ndarray, tick=None) -> tuple[np.ndarray, np.ndarray]:
+                      outages: np.ndarray, tick=None, *, checked: np.ndarray | None = None,
+                      max_vm_drop_pu: float | None = None,
+                      max_cut: tuple[int, int] | None = None) -> Contingencies:
     """Worst current of every branch over single-branch outages (N-1), per sampled step.
 
     Args:
         grid: the grid.
         prod_p, prod_v, load_p, load_q: (S, n) injections of the sampled steps.
-        outages: indices of the branches taken out one at a time (non-bridges).
+        outages: indices of the branches taken out one at a time for the sizing (non-bridges).
         tick: called with the number of power flows run after each outage (progress bars).
+        checked: more outages tested for fragility only (not in ``worst_a``), e.g. bridges.
+        max_vm_drop_pu: an outage lowering the lowest energised bus voltage by more than this
+            (p.u.) below the base topology's at the same step is fragile (None: only
+            divergence and ``max_cut`` count).
+        max_cut: ``(loads, productions)``: an outage isolating more is fragile (None: no
+            limit).
 
     Returns:
-        (S, n_line) max over the outages of each branch's origin current (A), diverged
-        contingencies skipped; and the (n_line,) mask of the outages that diverged at some
-        sampled step.
+        The worst currents and the fragile outages.
     """
     pf = NumbaPowerFlow(grid)
     base = Topology.reference(grid)
     prod_q = np.asarray(grid.prod_q_mvar, dtype=np.float64)
     worst = np.zeros((prod_p.shape[0], grid.n_line))
-    diverged = np.zeros(grid.n_line, dtype=bool)
-    for c in np.asarray(outages, dtype=np.int64).tolist():
+    fragile = np.zeros(grid.n_line, dtype=bool)
+    base_vm = np.full(prod_p.shape[0], np.inf)
+    if max_vm_drop_pu is not None:
+        for s in range(prod_p.shape[0]):
+            pf.reset_voltages()
+            res = pf.run_ac(base, Injections(prod_p[s], prod_v[s], load_p[s], load_q[s], prod_q))
+            if res.converged:
+                base_vm[s] = res.bus_vm_pu[res.bus_energized_mask].min()
+    sized = np.asarray(outages, dtype=np.int64).tolist()
+    extra = [] if checked is None else np.asarray(checked, dtype=np.int64).tolist()
+    for k, c in enumerate(sized + extra):
         status = base.line_status.copy()
         status[c] = False
         topo = Topology(base.prod_node, base.load_node, base.line_or_node, base.line_ex_node,
@@ -89,18 +154,26 @@ def contingency_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray,
         pf.reset_voltages()
         for s in range(prod_p.shape[0]):
             res = pf.run_ac(topo, Injections(prod_p[s], prod_v[s], load_p[s], load_q[s], prod_q))
-            if res.converged:
-                np.maximum(worst[s], res.line_a_or, out=worst[s])
-            else:
-                diverged[c] = True
+            if not res.converged:
+                fragile[c] = True
                 pf.reset_voltages()
+                continue
+            if k < len(sized):
+                np.maximum(worst[s], res.line_a_or, out=worst[s])
+            if max_vm_drop_pu is not None and (res.bus_vm_pu[res.bus_energized_mask].min(
+                    initial=np.inf) < base_vm[s] - max_vm_drop_pu):
+                fragile[c] = True
+            if max_cut is not None and (int(res.load_cut_mask.sum()) > max_cut[0]
+                                        or int(res.prod_cut_mask.sum()) > max_cut[1]):
+                fragile[c] = True
         if tick is not None:
             tick(prod_p.shape[0])
-    return worst, diverged
+    return Contingencies(worst_a=worst, fragile_mask=fragile)
 
 
 def thermal_limits(grid: GridArrays, line_a: np.ndarray, line_a_n1: np.ndarray | None,
                    cfg: GeneratorConfig, rng: np.random.Generator,
+                   bridges: np.ndarray | None = None, protected: np.ndarray | None = None,
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Thermal limits (A) that make the grid stressed at its peaks.
 
@@ -116,7 +189,9 @@ def thermal_limits(grid: GridArrays, line_a: np.ndarray, line_a_n1: np.ndarray |
     ``cfg.stressed_ratio[0]``, nor more than ``cfg.max_overload_hours`` overloaded hours per
     year in the base topology (branches whose flow is nearly flat would otherwise be
     overloaded most of the time); they are preferably branches that single outages do not load
-    much more. Limits are compared in
+    much more; with ``cfg.stress_bridges`` False they are never ``bridges`` (no action
+    relieves a branch whose outage splits the grid, and its break isolates what it feeds).
+    Limits are compared in
     MVA (``sqrt(3) V I``) to floor them at ``cfg.limit_floor_fraction`` of the median, so that
     nearly idle branches do not get absurdly small limits. Limits are rounded to 3 significant
     digits.
@@ -127,6 +202,12 @@ def thermal_limits(grid: GridArrays, line_a: np.ndarray, line_a_n1: np.ndarray |
         line_a_n1: (S, n_line) worst N-1 currents at sampled peak steps, or None.
         cfg: generator configuration.
         rng: random generator.
+        bridges: (n_line,) branches whose outage splits the grid (used when
+            ``cfg.stress_bridges`` is False).
+        protected: (n_line,) branches whose own outage the game would not survive (the
+            fragile outages of ``secure_outages``): never stressed, and sized so that their
+            worst N-1 current is ``cfg.n1_ratio[0]`` of their limit, the largest margin, so
+            that overloads do not break them.
 
     Returns:
         ``(limits_a, stressed_mask)``, both (n_line,).
@@ -145,9 +226,19 @@ def thermal_limits(grid: GridArrays, line_a: np.ndarray, line_a_n1: np.ndarray |
     max_amp = cfg.stressed_n1_ratio[1] / cfg.stressed_ratio[1]
     n_stressed = min(int(cfg.n_stressed or 0), int((q_mva > 0).sum()))
     eligible = np.isfinite(amplification) & (amplification <= max_amp)
+    allowed = np.ones(n_line, dtype=bool)
+    if not cfg.stress_bridges and bridges is not None:
+        allowed &= ~np.asarray(bridges, dtype=bool)
+    if protected is not None:
+        allowed &= ~np.asarray(protected, dtype=bool)
+    if not allowed.all():
+        amplification = np.where(allowed, amplification, np.inf)
+        eligible &= allowed
+        n_stressed = min(n_stressed, int((allowed & (q_mva > 0)).sum()))
     if eligible.sum() < n_stressed:
         eligible = np.zeros(n_line, dtype=bool)
         eligible[np.argsort(amplification, kind="stable")[:n_stressed]] = True
+        eligible &= allowed
     weight = np.where(eligible, q_mva, 0.0)
     n_stressed = min(n_stressed, int((weight > 0).sum()))
     stressed = np.zeros(n_line, dtype=bool)
@@ -159,6 +250,8 @@ def thermal_limits(grid: GridArrays, line_a: np.ndarray, line_a_n1: np.ndarray |
     limit_mva = q_mva / ratio
     n1_ratio = np.where(stressed, rng.uniform(*cfg.stressed_n1_ratio, n_line),
                         rng.uniform(*cfg.n1_ratio, n_line))
+    if protected is not None:
+        n1_ratio = np.where(protected, cfg.n1_ratio[0], n1_ratio)
     n1_mva = np.sqrt(3.0) * kv * q_n1 / 1000.0 / n1_ratio
     limit_mva = np.maximum(limit_mva, n1_mva)
     # stressed branches keep a peak loading of at least stressed_ratio[0] whatever N-1 says,

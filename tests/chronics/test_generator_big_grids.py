@@ -27,10 +27,82 @@ def test_automatic_settings_depend_on_grid_size(case300):
     small = GeneratorConfig().resolved(_round_trip_grid("case14", "case14"))
     big = GeneratorConfig().resolved(case300)
     assert (small.dispatch, small.secure_outages, small.n1_samples) == ("pro-rata", False, 96)
+    assert (small.reactive, small.stress_bridges, small.secure_max_vm_drop_pu,
+            small.dc_limits) == ("power-factor", True, None, False)
     assert big.dispatch == "reference" and big.secure_outages
+    assert (big.reactive, big.stress_bridges, big.secure_max_vm_drop_pu, big.dc_limits) == (
+        "reference", False, 0.05, True)
     assert 8 <= big.n1_samples < 96
     with pytest.raises(ConfigurationError, match="dispatch"):
         GeneratorConfig(dispatch="random")
+    with pytest.raises(ConfigurationError, match="reactive"):
+        GeneratorConfig(reactive="cos-phi")
+    with pytest.raises(ConfigurationError, match="secure_max_vm_drop_pu"):
+        GeneratorConfig(secure_max_vm_drop_pu=1.5)
+
+
+@pytest.fixture(scope="module")
+def week300(case300):
+    cfg = GeneratorConfig(n_chronics=1, days_per_chronic=7, n1_samples=6,
+                          maintenance_per_month=40.0, hazards_per_month=40.0)
+    return generate_scenarios(case300, seed=3, config=cfg)
+
+
+def test_case300_loads_keep_the_case_reactive_ratio(case300, week300):
+    """reactive="reference": each load's Q/P is the case's (capacitive loads stay so)."""
+    c = week300.chronics[0]
+    on = (case300.load_p_mw > 1.0) & (np.abs(case300.load_q_mvar) > 1.0)
+    ratio = (c.load_q_mvar[:, on] / c.load_p_mw[:, on]) / (case300.load_q_mvar[on]
+                                                            / case300.load_p_mw[on])
+    assert np.all(np.abs(np.log(ratio)) < 0.15)  # the 2% AR(1) noise and the rounding
+    assert (c.load_q_mvar[:, case300.load_q_mvar < -1.0] < 0).all()
+
+
+def test_case300_renewables_replace_producing_units_at_most_twice(case300, week300):
+    from gym_powergrid.grid.arrays import PROD_SLACK
+
+    ren = week300.prod_role >= 2
+    ref_p = case300.prod_p_mw
+    assert ren.sum() > 10 and (ref_p[ren] > 0).all()
+    assert np.all(week300.prod_capacity_mw[ren] <= 2.0 * ref_p[ren] + 1e-9)
+    idle = (ref_p <= 0) & (case300.prod_kind != PROD_SLACK)
+    assert idle.any() and not ren[idle].any()  # synchronous condensers stay thermal
+
+
+def test_case300_outages_avoid_fragile_branches_and_bridges_are_not_stressed(
+        case300, week300):
+    from gym_powergrid.chronics.generator_events import bridge_lines
+
+    fragile = week300.line_fragile_mask
+    c = week300.chronics[0]
+    hit = (c.maintenance > 0).any(axis=0) | (c.hazards > 0).any(axis=0)
+    assert hit.sum() > 8 and fragile.sum() > 0  # maintenance: one a working day at most
+    assert not (hit & fragile).any()
+    bridges = bridge_lines(case300)
+    assert (bridges & ~fragile).any()  # harmless bridges keep their hazards
+    assert not (week300.line_stressed_mask & (bridges | fragile)).any()
+    assert week300.line_stressed_mask.sum() > 0
+
+
+def test_contingency_criteria(case300):
+    """An outage is fragile when it diverges, isolates too much or drops the voltage."""
+    from gym_powergrid.chronics.generator_config import tolerated_cut
+    from gym_powergrid.chronics.generator_events import bridge_lines
+    from gym_powergrid.chronics.generator_pf import contingency_flows
+
+    g = case300
+    args = (g, g.prod_p_mw[None], g.prod_vm_pu[None], g.load_p_mw[None], g.load_q_mvar[None],
+            np.empty(0, dtype=np.int64))
+    bridges = np.flatnonzero(bridge_lines(g))
+    plain = contingency_flows(*args, checked=bridges).fragile_mask
+    cut = contingency_flows(*args, checked=bridges, max_cut=tolerated_cut(g)).fragile_mask
+    assert (cut & ~plain).any()  # a bridge feeding more loads than the game tolerates
+    assert not (plain & ~cut).any()
+    lines = np.flatnonzero(~bridge_lines(g))[:60]
+    args = args[:-1] + (np.empty(0, dtype=np.int64),)
+    base = contingency_flows(*args, checked=lines).fragile_mask
+    drop = contingency_flows(*args, checked=lines, max_vm_drop_pu=0.05).fragile_mask
+    assert (drop & ~base).any() and not (base & ~drop).any()
 
 
 def test_case300_converges_at_every_step(case300):
@@ -91,3 +163,17 @@ def test_shipped_case14_is_regenerated_byte_for_byte(tmp_path):
         assert (new / f).read_bytes() == (old / f).read_bytes(), f
     body = lambda text: text.split("```", 2)[2]  # noqa: E731 - the report after the command
     assert body((tmp_path / "case14" / "GENERATED.md").read_text()) == body(record)
+
+
+def test_dc_limits_cover_the_dc_currents(case300, week300):
+    """dc_limits: fewer branches start above their limit in DC (base topology)."""
+    from gym_powergrid.chronics.generator_pf import base_topology_dc_currents
+
+    c = week300.chronics[0]
+    dc_a = base_topology_dc_currents(case300, c.prod_p_mw, c.prod_v_pu, c.load_p_mw,
+                                     c.load_q_mvar)
+    ac_only = generate_scenarios(case300, seed=3, config=week300.config.replace(
+        dc_limits=False)).chronics[0]
+    over = (dc_a > c.line_limit_a).sum()
+    over_ac_only = (dc_a > ac_only.line_limit_a).sum()
+    assert over_ac_only > 0 and over < over_ac_only
