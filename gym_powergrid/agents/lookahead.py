@@ -273,6 +273,14 @@ def horizon_score(stats: np.ndarray, game_over_step: np.ndarray, weights: np.nda
     return total, step
 
 
+def check_horizon_option(horizon: Any) -> int:
+    """``horizon`` as an int >= 1, or a ValueError."""
+    if (not isinstance(horizon, (int, np.integer)) or isinstance(horizon, (bool, np.bool_))
+            or horizon < 1):
+        raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}")
+    return int(horizon)
+
+
 class _HorizonLookahead(_Lookahead):
     """Common part of the horizon look-aheads: the candidate at the next step, then do-nothing,
     over ``horizon`` steps (fewer near the chronic's end), scored by :func:`horizon_score`.
@@ -288,10 +296,7 @@ class _HorizonLookahead(_Lookahead):
         from ..envs.horizon import discount_weights
 
         super().__init__(env, weights)
-        if (not isinstance(horizon, (int, np.integer)) or isinstance(horizon, bool)
-                or horizon < 1):
-            raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}")
-        self.horizon = int(horizon)
+        self.horizon = check_horizon_option(horizon)
         discount_weights(1, discount)  # checks it
         self.discount = float(discount)
         self.last_step_stats = np.zeros((0, self.horizon, kb.N_STATS))
@@ -378,7 +383,7 @@ def make_lookahead(env: Any, use_batch: bool = True,
     """The batched evaluator, or the ``simulate`` reference when ``use_batch`` is False;
     ``horizon > 1``: the candidate then do-nothing over ``horizon`` steps
     (:class:`BatchHorizonLookahead`, :class:`SimulateHorizonLookahead`)."""
-    if horizon != 1:
+    if check_horizon_option(horizon) != 1:
         if ac_correction:
             raise ValueError("ac_correction works with horizon=1 only")
         cls = BatchHorizonLookahead if use_batch else SimulateHorizonLookahead
