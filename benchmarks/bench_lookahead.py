@@ -5,8 +5,8 @@ Speed (one process, measured in the same run): for each horizon ``h`` in 1, 3, 6
 set of do-nothing plus every legal single line switch (and, on case14, the greedy agent's set
 with busbar splits) is scored
 
-* one candidate at a time with ``env.simulate(action, "DC", horizon=h)`` (a Python loop of ``h``
-  one-step transitions per candidate), and
+* one candidate at a time with ``env.simulate(action, mode, horizon=h)``, DC and AC (a Python
+  loop of ``h`` one-step transitions per candidate), and
 * all at once by :class:`~gym_powergrid.agents.lookahead.BatchHorizonLookahead` (one numba call,
   ``game_step`` composed ``h`` times per candidate); ``h = 1`` also by the one-step
   :class:`~gym_powergrid.agents.lookahead.BatchLookahead`;
@@ -75,14 +75,17 @@ def bench_ours(env_id: str, seconds: float, substations: bool) -> dict:
         out[f"{set_name}_n_candidates"] = n
         for h in HORIZONS:
             if set_name == "lines":
-                def single(h=h):
-                    for c in cands:
-                        env.simulate(c, "DC", horizon=h)
-                out[f"{set_name}_h{h}_simulate"] = _rate(single, n, seconds)
+                for mode, suffix in (("DC", ""), ("AC", "_ac")):
+                    def single(h=h, mode=mode, cands=cands):
+                        for c in cands:
+                            env.simulate(c, mode, horizon=h)
+                    out[f"{set_name}_h{h}_simulate{suffix}"] = _rate(single, n, seconds)
             la = BatchHorizonLookahead(env, horizon=h)
-            out[f"{set_name}_h{h}_batch"] = _rate(lambda la=la: la.evaluate(cands), n, seconds)
+            out[f"{set_name}_h{h}_batch"] = _rate(lambda la=la, c=cands: la.evaluate(c), n,
+                                                  seconds)
         one = BatchLookahead(env)
-        out[f"{set_name}_h1_batch_one_step"] = _rate(lambda: one.evaluate(cands), n, seconds)
+        out[f"{set_name}_h1_batch_one_step"] = _rate(lambda one=one, c=cands: one.evaluate(c), n,
+                                                     seconds)
     env.close()
     return out
 
@@ -94,7 +97,8 @@ def bench_grid2op(name: str, seconds: float) -> dict | str:
         from grid2op.Exceptions import NoForecastAvailable
         from lightsim2grid import LightSimBackend
     except ImportError as exc:
-        return f"grid2op / lightsim2grid not installed ({exc.name}): pip install grid2op lightsim2grid"
+        return (f"grid2op / lightsim2grid not installed ({exc.name}): "
+                "pip install grid2op lightsim2grid")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         env = grid2op.make(name, test=True, backend=LightSimBackend())
@@ -118,7 +122,7 @@ def bench_grid2op(name: str, seconds: float) -> dict | str:
             out[f"h{h}_simulate"] = _rate(simulate, len(cands), seconds)
             fenv = obs.get_forecast_env()
 
-            def rollout(h=h):
+            def rollout(h=h, fenv=fenv):
                 for a in cands:
                     fenv.reset()
                     done = fenv.step(a)[2]
@@ -135,7 +139,8 @@ def bench_grid2op(name: str, seconds: float) -> dict | str:
     return out
 
 
-def survival(env_id: str, chronics: list[str], budget: int, horizon: int) -> dict:
+def survival(env_id: str, chronics: list[str], budget: int, horizon: int,
+             discount: float = 1.0) -> dict:
     """Greedy with ``horizon`` on each chronic from step 0: steps survived (first game over)."""
     import gymnasium as gym
 
@@ -143,7 +148,7 @@ def survival(env_id: str, chronics: list[str], budget: int, horizon: int) -> dic
     from gym_powergrid.agents.search import GreedySearch
 
     env = gym.make(env_id).unwrapped
-    agent = GreedySearch(env, horizon=horizon)
+    agent = GreedySearch(env, horizon=horizon, discount=discount)
     survived, overs, seconds, n_steps = [], 0, 0.0, 0
     for name in chronics:
         obs, _ = env.reset(seed=0, options={"chronic": name, "start_step": 0})
@@ -176,6 +181,11 @@ def main(argv: list[str] | None = None) -> dict:
                    help="hard-level chronics played (default 3 with --quick, else 12)")
     p.add_argument("--budget", type=int, default=None,
                    help="steps per chronic (default 150 with --quick, else the whole chronic)")
+    p.add_argument("--horizons", type=int, nargs="+", default=[1, 3],
+                   help="greedy horizons compared in the survival runs (default 1 3)")
+    p.add_argument("--discount", type=float, default=1.0,
+                   help="discount of the horizon score in the survival runs (default 1)")
+    p.add_argument("--no-speed", action="store_true", help="skip the candidates/s tables")
     args = p.parse_args(argv)
     import logging
 
@@ -183,8 +193,10 @@ def main(argv: list[str] | None = None) -> dict:
     seconds = 0.3 if args.quick else 2.0
     res: dict = {}
     rows = []
-    for case, env_id, g2o in (("case14", "PowerGrid-case14-hard-v0", "l2rpn_case14_sandbox"),
-                              ("case118", "PowerGrid-case118-v0", "l2rpn_idf_2023")):
+    cases = () if args.no_speed else (
+        ("case14", "PowerGrid-case14-hard-v0", "l2rpn_case14_sandbox"),
+        ("case118", "PowerGrid-case118-v0", "l2rpn_idf_2023"))
+    for case, env_id, g2o in cases:
         ours = bench_ours(env_id, seconds, substations=case == "case14")
         res.update({f"{case}_{k}": v for k, v in ours.items()})
         theirs = "skipped (--no-grid2op)" if args.no_grid2op else bench_grid2op(g2o, seconds)
@@ -195,18 +207,21 @@ def main(argv: list[str] | None = None) -> dict:
             res.update({f"{case}_grid2op_{g2o}_{k}": v for k, v in theirs.items()})
         for h in HORIZONS:
             rows.append((case, h, ours["lines_n_candidates"], ours[f"lines_h{h}_simulate"],
-                         ours[f"lines_h{h}_batch"], theirs.get(f"h{h}_simulate", float("nan")),
+                         ours[f"lines_h{h}_simulate_ac"], ours[f"lines_h{h}_batch"],
+                         theirs.get(f"h{h}_simulate", float("nan")),
                          theirs.get(f"h{h}_forecast_env", float("nan"))))
             ref = theirs.get(f"h{h}_simulate", float("nan"))
             if ref == ref:
-                res[f"ratio_{case}_h{h}_batch_vs_grid2op_simulate"] = ours[f"lines_h{h}_batch"] / ref
-                res[f"ratio_{case}_h{h}_simulate_vs_grid2op_simulate"] = (
-                    ours[f"lines_h{h}_simulate"] / ref)
-    print("candidates/s, do-nothing + every single line switch (DC look-ahead here; Grid2Op: AC)")
-    print(f"{'case':8s} {'h':>2s} {'cands':>5s} {'simulate(h)':>12s} {'batched':>10s} "
-          f"{'g2o simulate':>13s} {'g2o fc-env':>11s}")
-    for case, h, n, s, b, gs, gf in rows:
-        print(f"{case:8s} {h:2d} {n:5d} {s:12.0f} {b:10.0f} {gs:13.0f} {gf:11.0f}")
+                res[f"ratio_{case}_h{h}_batch_vs_grid2op_simulate"] = (
+                    ours[f"lines_h{h}_batch"] / ref)
+                res[f"ratio_{case}_h{h}_simulate_ac_vs_grid2op_simulate"] = (
+                    ours[f"lines_h{h}_simulate_ac"] / ref)
+    if rows:
+        print("candidates/s, do-nothing + every single line switch (batched: DC; Grid2Op: AC)")
+        print(f"{'case':8s} {'h':>2s} {'cands':>5s} {'simulate DC':>12s} {'simulate AC':>12s} "
+              f"{'batched DC':>10s} {'g2o simulate':>13s} {'g2o fc-env':>11s}")
+    for case, h, n, s, sa, b, gs, gf in rows:
+        print(f"{case:8s} {h:2d} {n:5d} {s:12.0f} {sa:12.0f} {b:10.0f} {gs:13.0f} {gf:11.0f}")
     if "case14_greedy_n_candidates" in res:
         print(f"case14 greedy set ({res['case14_greedy_n_candidates']} candidates), batched: "
               + ", ".join(f"h={h} {res[f'case14_greedy_h{h}_batch']:.0f}/s" for h in HORIZONS)
@@ -217,15 +232,17 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.no_survival:
         import gymnasium as gym
 
+        import gym_powergrid  # noqa: F401 - registers the ids
+
         n_ch = args.chronics or (3 if args.quick else 12)
         probe = gym.make("PowerGrid-case14-hard-v0").unwrapped
         names = list(probe.chronics.names[:n_ch])
         probe.close()
         budget = args.budget or (150 if args.quick else 10 ** 9)
         print(f"\ngreedy survival on PowerGrid-case14-hard-v0, {len(names)} chronics, "
-              f"budget {min(budget, 10 ** 6)} steps")
-        for h in (1, 3):
-            s = survival("PowerGrid-case14-hard-v0", names, budget, h)
+              f"budget {min(budget, 10 ** 6)} steps, discount {args.discount}")
+        for h in args.horizons:
+            s = survival("PowerGrid-case14-hard-v0", names, budget, h, args.discount)
             res.update({f"greedy_h{h}_survival_mean": s["mean"],
                         f"greedy_h{h}_game_overs": s["game_overs"],
                         f"greedy_h{h}_act_ms": s["act_ms"]})

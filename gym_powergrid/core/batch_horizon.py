@@ -39,17 +39,17 @@ from .batch import (
 )
 from .pf_kernel import LN_A_OR, sizes
 from .step_kernel import (
+    CONVERGED,
     FLAG_NONE,
+    N_REPORT,
     RP_DEPTH,
     RP_FLAG,
     RP_LOADS_CUT,
     RP_N_BROKEN,
     RP_PRODS_CUT,
     RP_STATUS,
-    N_REPORT,
     game_step,
 )
-from .step_kernel import CONVERGED
 
 _DC_MAX_ITER = 1
 _DC_TOL = 1e-10

@@ -22,8 +22,9 @@ A predicted game over ends the simulation at that step (the game would reset the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,8 @@ def max_horizon(env) -> int:
 
 
 def check_horizon(env, horizon: Any) -> int:
-    """``horizon`` as an int in ``1 .. max_horizon(env)``, or a ConfigurationError saying the range."""
+    """``horizon`` as an int in ``1 .. max_horizon(env)``, else a ConfigurationError with the
+    allowed range."""
     hi = max_horizon(env)
     ok = isinstance(horizon, (int, np.integer)) and not isinstance(horizon, (bool, np.bool_))
     h = int(horizon) if ok else None

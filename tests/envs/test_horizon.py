@@ -163,7 +163,7 @@ def test_follow_up_policy_and_predicted_game_over():
         calls = []
 
         class Policy:  # an object with act(observation)
-            def act(self, obs, line=line):
+            def act(self, obs, line=line, calls=calls):
                 calls.append(obs)
                 if len(calls) > 1:
                     return helper.do_nothing()
