@@ -183,3 +183,19 @@ def test_follow_up_policy_and_predicted_game_over():
             assert len(res) == 4
     assert found, "no single line switch ends the game: the test does not exercise game over"
     assert env.simulate(dn, horizon=4).game_over_step is None
+
+
+@pytest.mark.parametrize("mode", ["DC", "AC"])
+def test_pandapower_backend_predicts_the_same_horizon(env, mode):
+    """The oracle: the same look-ahead on the pandapower backend's Python loop of the rules."""
+    pytest.importorskip("pandapower")
+    pp_env = _env(backend="pandapower")
+    helper = env.action_helper
+    a = helper.set_lines_status_switch_from_id(helper.do_nothing(), 4, 1)
+    fast, ref = env.simulate(a, mode, horizon=5), pp_env.simulate(a, mode, horizon=5)
+    assert fast.timesteps == ref.timesteps and fast.game_over_step == ref.game_over_step
+    for of, orf, inf, inr in zip(fast.observations, ref.observations, fast.infos, ref.infos):
+        np.testing.assert_allclose(of["ampere_flows"], orf["ampere_flows"], rtol=1e-4, atol=1e-3)
+        np.testing.assert_array_equal(of["lines_status"], orf["lines_status"])
+        assert inf["lines_maintenance_started"] == inr["lines_maintenance_started"]
+    np.testing.assert_allclose(fast.rewards, ref.rewards, rtol=1e-4, atol=1e-6)
