@@ -154,3 +154,39 @@ def test_bad_horizon_options(make_env):
         GreedySearch(env, horizon=3, discount=1.5)
     with pytest.raises(ValueError, match="ac_correction works with horizon=1 only"):
         GreedySearch(env, horizon=3, ac_correction=True)
+
+
+def test_batch_horizon_threads_give_the_same_results(make_env):
+    """Candidates are independent: one thread or several (one workspace each), same numbers."""
+    from gym_powergrid.core.batch_horizon import HorizonEvaluator
+
+    env = _stressed_env(make_env)
+    actions = _candidates(env)
+    la = BatchHorizonLookahead(env, horizon=4)
+    maint, inj = la.inputs(4)
+    out = []
+    for threads in (1, 2):
+        ev = HorizonEvaluator(env.grid, env.action_helper.node_switch_sub, threads=threads,
+                              min_per_thread=1)
+        out.append(ev.evaluate(actions, la.rules_i, la.rules_f, env.state, maint, inj,
+                               env.limits_a))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+
+
+def test_horizon_evaluator_refuses_bad_shapes(make_env):
+    from gym_powergrid.core.batch_horizon import HorizonEvaluator
+
+    env = make_env()
+    env.reset(seed=0)
+    la = BatchHorizonLookahead(env, horizon=2)
+    maint, inj = la.inputs(2)
+    ev = HorizonEvaluator(env.grid, env.action_helper.node_switch_sub)
+    good = env.action_helper.do_nothing()[None, :]
+    args = (la.rules_i, la.rules_f, env.state)
+    with pytest.raises(ValueError, match="candidates must have shape"):
+        ev.evaluate(good[:, :-1], *args, maint, inj, env.limits_a)
+    with pytest.raises(ValueError, match="inj_rows must have shape"):
+        ev.evaluate(good, *args, maint, inj[:, :-1], env.limits_a)
+    with pytest.raises(ValueError, match=r"maint_rows must have shape \(2, 20\)"):
+        ev.evaluate(good, *args, maint[:1], inj, env.limits_a)
