@@ -209,48 +209,185 @@ class BatchLookahead(_Lookahead):
         return self.evaluator.evaluate(candidates, weights=self.weight_vector, **self.inputs())
 
 
+def stats_from_simulation(env: Any, obs: dict, terminated: bool, info: dict,
+                          row: np.ndarray) -> None:
+    """Fill ``row`` (``ST_*`` columns) from one simulated step's observation and info."""
+    from ..core.status import PFStatus
+
+    n_line = env.grid.n_line
+    applied = np.asarray(info["action_applied"])
+    row[kb.ST_NODE_SW] = int(applied[:-n_line].sum())
+    row[kb.ST_LINE_SW] = int(applied[-n_line:].sum())
+    row[kb.ST_DISTANCE] = sum(int(np.count_nonzero(obs[k])) for k in (
+        "productions_nodes", "loads_nodes", "lines_or_nodes", "lines_ex_nodes"))
+    row[kb.ST_BROKEN] = len(info["lines_broken"])
+    row[kb.ST_DEPTH] = info["cascade_depth"]
+    # lines off before the cascade = off at the end minus those the cascade broke
+    row[kb.ST_LINES_OFF] = (int(np.sum(np.asarray(obs["lines_status"]) == 0))
+                            - len(info["lines_broken"]))
+    row[kb.ST_STATUS] = int(PFStatus[info["power_flow_status"]])
+    row[kb.ST_GAME_OVER] = 1.0 if terminated else 0.0
+    if info["game_over_reason"] == "diverged":
+        return
+    row[kb.ST_LOADS_CUT] = int(np.sum(obs["are_loads_cut"]))
+    row[kb.ST_PRODS_CUT] = int(np.sum(obs["are_prods_cut"]))
+    on = np.asarray(obs["lines_status"]).astype(bool)
+    amps = np.asarray(obs["ampere_flows"], np.float64)
+    lim = np.asarray(env.limits_a, np.float64)
+    usage = np.divide(amps, lim, out=np.zeros_like(amps), where=lim > 0)[on]
+    row[kb.ST_USAGE_SQ] = float(np.sum(usage ** 2))
+    row[kb.ST_N_OVERFLOW] = int(np.sum(usage > 1.0))
+    row[kb.ST_MAX_USAGE] = float(usage.max()) if usage.size else 0.0
+
+
 class SimulateLookahead(_Lookahead):
     """Reference: one ``env.simulate(action, "DC")`` per candidate (slow, obviously right)."""
 
     def _evaluate(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         env = self.env
-        n_line = env.grid.n_line
         stats = np.zeros((len(candidates), kb.N_STATS))
         for i, cand in enumerate(candidates):
             obs, _, terminated, info = env.simulate(cand, loadflow_mode="DC")
-            row = stats[i]
-            applied = np.asarray(info["action_applied"])
-            row[kb.ST_NODE_SW] = int(applied[:-n_line].sum())
-            row[kb.ST_LINE_SW] = int(applied[-n_line:].sum())
-            row[kb.ST_DISTANCE] = sum(int(np.count_nonzero(obs[k])) for k in (
-                "productions_nodes", "loads_nodes", "lines_or_nodes", "lines_ex_nodes"))
-            row[kb.ST_BROKEN] = len(info["lines_broken"])
-            row[kb.ST_DEPTH] = info["cascade_depth"]
-            # lines off before the cascade = off at the end minus those the cascade broke
-            row[kb.ST_LINES_OFF] = (int(np.sum(np.asarray(obs["lines_status"]) == 0))
-                                    - len(info["lines_broken"]))
-            from ..core.status import PFStatus
-
-            row[kb.ST_STATUS] = int(PFStatus[info["power_flow_status"]])
-            row[kb.ST_GAME_OVER] = 1.0 if terminated else 0.0
-            if info["game_over_reason"] == "diverged":
-                continue
-            row[kb.ST_LOADS_CUT] = int(np.sum(obs["are_loads_cut"]))
-            row[kb.ST_PRODS_CUT] = int(np.sum(obs["are_prods_cut"]))
-            on = np.asarray(obs["lines_status"]).astype(bool)
-            amps = np.asarray(obs["ampere_flows"], np.float64)
-            lim = np.asarray(env.limits_a, np.float64)
-            usage = np.divide(amps, lim, out=np.zeros_like(amps), where=lim > 0)[on]
-            row[kb.ST_USAGE_SQ] = float(np.sum(usage ** 2))
-            row[kb.ST_N_OVERFLOW] = int(np.sum(usage > 1.0))
-            row[kb.ST_MAX_USAGE] = float(usage.max()) if usage.size else 0.0
+            stats_from_simulation(env, obs, terminated, info, stats[i])
         return score_from_stats(stats, self.weight_vector), stats
+
+
+def horizon_score(stats: np.ndarray, game_over_step: np.ndarray, weights: np.ndarray,
+                  discount: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of candidates simulated over ``h`` steps; returns ``(score (n,), step (n, h))``.
+
+    ``step[:, k]`` is the one-step score (:func:`score_from_stats`) of step ``k + 1`` when the
+    game is still on after it, else 0. ``score = sum_k discount[k] * step[:, k]``, minus
+    ``w_game_over * (h - k + 1)`` for a game over predicted at step ``k`` (1-based): a later
+    game over always beats an earlier one, surviving beats both, and with ``h = 1`` the score
+    is the one-step score.
+    """
+    n, h, _ = stats.shape
+    step = score_from_stats(stats.reshape(n * h, -1), weights).reshape(n, h)
+    k = np.arange(1, h + 1)[None, :]
+    go = np.asarray(game_over_step, np.int64)[:, None]
+    step = np.where((go == 0) | (k < go), step, 0.0)
+    total = step @ np.asarray(discount, np.float64)
+    lost = go[:, 0] > 0
+    total[lost] -= weights[kb.W_GAME_OVER] * (h - go[lost, 0] + 1)
+    return total, step
+
+
+def check_horizon_option(horizon: Any) -> int:
+    """``horizon`` as an int >= 1, or a ValueError."""
+    if (not isinstance(horizon, (int, np.integer)) or isinstance(horizon, (bool, np.bool_))
+            or horizon < 1):
+        raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}")
+    return int(horizon)
+
+
+class _HorizonLookahead(_Lookahead):
+    """Common part of the horizon look-aheads: the candidate at the next step, then do-nothing,
+    over ``horizon`` steps (fewer near the chronic's end), scored by :func:`horizon_score`.
+
+    Attributes:
+        last_step_stats: ``(n, h, N_STATS)`` statistics of the last evaluation.
+        last_game_over_step: ``(n,)`` first predicted game-over step (1-based, 0: none).
+        last_step_scores: ``(n, h)`` per-step scores.
+    """
+
+    def __init__(self, env: Any, weights: ScoreWeights | dict | None = None, horizon: int = 3,
+                 discount: float = 1.0) -> None:
+        from ..envs.horizon import discount_weights
+
+        super().__init__(env, weights)
+        self.horizon = check_horizon_option(horizon)
+        discount_weights(1, discount)  # checks it
+        self.discount = float(discount)
+        self.last_step_stats = np.zeros((0, self.horizon, kb.N_STATS))
+        self.last_game_over_step = np.zeros(0, np.int64)
+        self.last_step_scores = np.zeros((0, self.horizon))
+
+    def steps(self) -> int:
+        """Steps simulated now: ``horizon``, or the planned steps left (at least 1)."""
+        from ..envs.horizon import max_horizon
+
+        return max(1, min(self.horizon, max_horizon(self.env)))
+
+    def _finish(self, stats: np.ndarray, go_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from ..envs.horizon import discount_weights
+
+        disc = discount_weights(stats.shape[1], self.discount)
+        score, step = horizon_score(stats, go_step, self.weight_vector, disc)
+        self.last_step_stats, self.last_game_over_step = stats, go_step
+        self.last_step_scores = step
+        return score, stats[:, 0]
+
+
+class BatchHorizonLookahead(_HorizonLookahead):
+    """Candidates x horizon in one parallel numba call (:mod:`gym_powergrid.core.batch_horizon`),
+    DC power flows on the planned injections, maintenance known, no hazards."""
+
+    def __init__(self, env: Any, weights: ScoreWeights | dict | None = None, horizon: int = 3,
+                 discount: float = 1.0) -> None:
+        from ..core.batch_horizon import HorizonEvaluator
+        from ..envs.fast_path import pack_rules
+
+        super().__init__(env, weights, horizon, discount)
+        self.evaluator = HorizonEvaluator(self.env.grid, self.env.action_helper.node_switch_sub)
+        self.rules_i, self.rules_f = pack_rules(self.env.config)
+
+    def inputs(self, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(maint_rows (h, L) int32, inj_rows (h, inj_len))`` of the next ``h`` steps, the
+        planned injections as the env's ``simulate`` packs them (a V <= 0 reads as off)."""
+        env = self.env
+        c = env.current_chronic
+        g = env.grid
+        rows = np.minimum(np.arange(env.state.step + 1, env.state.step + 1 + h), c.n_steps - 1)
+        q = np.broadcast_to(np.asarray(g.prod_q_mvar, np.float64), (h, g.n_prod))
+        inj = np.concatenate([np.asarray(c.prod_p_planned_mw[rows], np.float64), q,
+                              np.maximum(np.asarray(c.prod_v_planned_pu[rows], np.float64), 0.0),
+                              np.asarray(c.load_p_planned_mw[rows], np.float64),
+                              np.asarray(c.load_q_planned_mvar[rows], np.float64)], axis=1)
+        return np.asarray(c.maintenance[rows], np.int32), np.ascontiguousarray(inj)
+
+    def _evaluate(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        maint, inj = self.inputs(self.steps())
+        stats, go_step = self.evaluator.evaluate(candidates, self.rules_i, self.rules_f,
+                                                 self.env.state, maint, inj, self.env.limits_a)
+        return self._finish(stats, go_step)
+
+
+class SimulateHorizonLookahead(_HorizonLookahead):
+    """Reference: one ``env.simulate(action, "DC", horizon=h)`` per candidate."""
+
+    def _evaluate(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        env = self.env
+        h = self.steps()
+        stats = np.zeros((len(candidates), h, kb.N_STATS))
+        go_step = np.zeros(len(candidates), np.int64)
+        for i, cand in enumerate(candidates):
+            if h == 1:
+                obs, _, terminated, info = env.simulate(cand, loadflow_mode="DC")
+                steps = [(obs, terminated, info)]
+            else:
+                res = env.simulate(cand, loadflow_mode="DC", horizon=h)
+                steps = [(o, k + 1 == res.game_over_step, inf)
+                         for k, (o, inf) in enumerate(zip(res.observations, res.infos))]
+            for k, (obs, terminated, info) in enumerate(steps):
+                stats_from_simulation(env, obs, terminated, info, stats[i, k])
+                if terminated:
+                    go_step[i] = k + 1
+        return self._finish(stats, go_step)
 
 
 def make_lookahead(env: Any, use_batch: bool = True,
                    weights: ScoreWeights | dict | None = None,
-                   ac_correction: bool = False) -> _Lookahead:
-    """The batched evaluator, or the ``simulate`` reference when ``use_batch`` is False."""
+                   ac_correction: bool = False, horizon: int = 1,
+                   discount: float = 1.0) -> _Lookahead:
+    """The batched evaluator, or the ``simulate`` reference when ``use_batch`` is False;
+    ``horizon > 1``: the candidate then do-nothing over ``horizon`` steps
+    (:class:`BatchHorizonLookahead`, :class:`SimulateHorizonLookahead`)."""
+    if check_horizon_option(horizon) != 1:
+        if ac_correction:
+            raise ValueError("ac_correction works with horizon=1 only")
+        cls = BatchHorizonLookahead if use_batch else SimulateHorizonLookahead
+        return cls(env, weights, horizon=horizon, discount=discount)
     if not use_batch:
         if ac_correction:
             raise ValueError("ac_correction needs the batched look-ahead (use_batch=True)")

@@ -161,7 +161,12 @@ class SearchAgent(Agent):
         weights: :class:`~gym_powergrid.agents.lookahead.ScoreWeights` or a dict of them.
         min_elements, max_configurations, prune_invalid: see :class:`CandidateSet`.
         ac_correction: correct the DC currents by the lines' AC/DC ratio of the current
-            state (see :class:`~gym_powergrid.agents.lookahead.BatchLookahead`).
+            state (see :class:`~gym_powergrid.agents.lookahead.BatchLookahead`); horizon 1 only.
+        horizon: steps of the look-ahead: 1 (default, one step) or ``h > 1``: each candidate at
+            the next step then do-nothing over ``h`` planned steps, scored by
+            :func:`~gym_powergrid.agents.lookahead.horizon_score` (fewer steps near the
+            chronic's end).
+        discount: weight ``discount ** k`` of step ``k + 1`` in the horizon score.
 
     Attributes:
         candidates: the :class:`CandidateSet`.
@@ -176,14 +181,16 @@ class SearchAgent(Agent):
     def __init__(self, env: Any, seed: int | None = None, use_batch: bool = True,
                  weights: ScoreWeights | dict | None = None, min_elements: int = 4,
                  max_configurations: int | None = None, prune_invalid: bool = True,
-                 ac_correction: bool = False) -> None:
+                 ac_correction: bool = False, horizon: int = 1, discount: float = 1.0) -> None:
         super().__init__(env, seed)
         self.use_batch = bool(use_batch)
+        self.horizon = horizon
         self.candidates = CandidateSet(env, lines=self.lines, substations=self.substations,
                                        min_elements=min_elements,
                                        max_configurations=max_configurations,
                                        prune_invalid=prune_invalid)
-        self.lookahead = make_lookahead(env, self.use_batch, weights, ac_correction)
+        self.lookahead = make_lookahead(env, self.use_batch, weights, ac_correction, horizon,
+                                        discount)
         self.last_choice = "do nothing"
         self.last_scores = np.zeros(0)
         self.last_indices = np.zeros(0, dtype=np.int64)

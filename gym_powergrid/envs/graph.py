@@ -29,7 +29,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..errors import MissingExtraError
+from ..errors import require
 
 NODE_FEATURES = ("vm_pu", "va_rad", "p_mw", "q_mvar", "n_elements", "busbar")
 EDGE_FEATURES = ("p_or_mw", "q_or_mvar", "p_ex_mw", "a_or", "usage", "status", "cooldown",
@@ -131,15 +131,11 @@ def to_pyg(obs: dict, undirected: bool = True):
             layers expect.
 
     Raises:
-        MissingExtraError: if torch_geometric is not installed.
+        MissingExtraError: if torch or torch_geometric is not installed (the message gives
+            the pip command).
     """
-    try:
-        import torch
-        from torch_geometric.data import Data
-    except ImportError as exc:
-        raise MissingExtraError(
-            'to_pyg needs PyTorch Geometric: pip install "gym-powergrid[graph]" '
-            f"({exc})") from exc
+    torch = require("torch", "graph", "to_pyg")
+    Data = require("torch_geometric.data", "graph", "to_pyg").Data
     x, edge_index, edge_attr, node_ids = compact_graph(obs)
     if undirected:
         edge_index = np.concatenate([edge_index, edge_index[::-1]], axis=1)

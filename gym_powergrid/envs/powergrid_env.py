@@ -52,6 +52,7 @@ name, a pypownet parameter folder or a pandapower net (with ``chronics``); any
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -79,6 +80,7 @@ from ..core.status import PFStatus
 from ..errors import ConfigurationError
 from .actions import ActionHelper, validate_action
 from .fast_path import FLAG_NAMES, fast_transition, pack_rules, step_info
+from .horizon import check_horizon, simulate_horizon
 from .observation import observation_space
 from .rewards import FLAG_ILLEGAL, FLAG_TOO_MANY_SWITCHES, constraint_costs, make_reward
 from .sources import resolve_source
@@ -373,15 +375,22 @@ class PowerGridEnv(gym.Env):
         self._record_frame()
         return obs, reward, terminated, truncated, info
 
-    def simulate(self, action, loadflow_mode: str = "DC"):
-        """One-step look-ahead on the planned injections, without changing the env's state.
+    def simulate(self, action, loadflow_mode: str = "DC", *, horizon: int | None = None,
+                 policy=None):
+        """Look-ahead on the planned injections, without changing the env's state.
 
         Args:
             action: a binary action vector.
             loadflow_mode: ``"DC"`` (default, fast) or ``"AC"``.
+            horizon: None or 1: one step (the 4-tuple below); ``h > 1``: the action then
+                ``policy`` over ``h`` planned steps (:mod:`gym_powergrid.envs.horizon`),
+                ``1 <= h <= `` the steps left in the chronic.
+            policy: follow-up after the first step: None (do-nothing), a callable
+                ``observation -> action`` or an object with ``act(observation)``.
 
         Returns:
-            ``(observation, reward, terminated, info)`` predicted for the next step.
+            ``(observation, reward, terminated, info)`` predicted for the next step, or with
+            ``horizon > 1`` a :class:`~gym_powergrid.envs.horizon.HorizonResult`.
         """
         if self.state is None:
             raise RuntimeError("call reset() before simulate()")
@@ -393,11 +402,18 @@ class PowerGridEnv(gym.Env):
         ac = mode == "AC"
         if ac not in self._pf_sim:
             self._pf_sim[ac] = self._make_backend(self.config.loadflow_backend)
-        st, res, flag, info, applied, obs, feats = self._transition(
-            self.state, a, self._pf_sim[ac], ac, simulate=True)
+        step = functools.partial(self._simulated_step, pf=self._pf_sim[ac], ac=ac)
+        h = 1 if horizon is None else check_horizon(self, horizon)
+        if h > 1:
+            return simulate_horizon(step, self.state, a, h, self.action_helper, policy)
+        return step(self.state, a)[1:]
+
+    def _simulated_step(self, state: GameState, a: np.ndarray, pf, ac: bool):
+        st, res, flag, info, applied, obs, feats = self._transition(state, a, pf, ac,
+                                                                    simulate=True)
         comps = self._reward(obs, applied, flag, info, feats)
         info["reward_components"] = comps
-        return obs, float(sum(comps.values())), info["game_over_reason"] is not None, info
+        return st, obs, float(sum(comps.values())), info["game_over_reason"] is not None, info
 
     # ------------------------------------------------------------------ mechanics
     def _solve(self, pf, inj: Injections, ac: bool, state: GameState | None = None,

@@ -65,10 +65,51 @@ def test_bad_input():
 
 
 def test_to_pyg():
-    pytest.importorskip("torch_geometric", reason="torch_geometric is not installed")
+    pytest.importorskip("torch_geometric", reason="torch_geometric is not installed "
+                        '(pip install "gym-powergrid[graph]")')
+    import torch
+    from torch_geometric.data import Batch
+    from torch_geometric.nn import GCNConv
+
     from gym_powergrid.envs.graph import to_pyg
 
     e = GraphObservation(gym.make("PowerGrid-case14-v0"))
     obs, _ = e.reset(seed=0)
     data = to_pyg(obs)
-    assert data.num_nodes == 14 and data.edge_index.shape[1] == 40
+    x, ei, ea, ids = compact_graph(obs)
+    assert data.num_nodes == 14 and data.edge_index.shape[1] == 40  # 20 lines, both directions
+    assert data.x.dtype == torch.float32 and data.edge_index.dtype == torch.int64
+    np.testing.assert_array_equal(data.x.numpy(), x)
+    np.testing.assert_array_equal(data.edge_index[:, :20].numpy(), ei)
+    np.testing.assert_array_equal(data.edge_index[:, 20:].numpy(), ei[::-1])
+    np.testing.assert_array_equal(data.edge_attr[:20].numpy(), ea)
+    np.testing.assert_array_equal(data.busbar.numpy(), ids)
+    data.validate(raise_on_error=True)
+    assert to_pyg(obs, undirected=False).edge_index.shape[1] == 20
+    # a busbar split: three elements of substation 1 move to its busbar 1 (node 14 + 1)
+    helper = e.unwrapped.action_helper
+    action = helper.do_nothing()
+    action[helper.substation_element_indices(1)[-3:]] = 1
+    obs2, *_ = e.step(action)
+    data2 = to_pyg(obs2)
+    assert data2.num_nodes == 15 and data2.busbar[-1].item() == 14 + 1
+    assert data2.edge_index.shape[1] == 40 and int(data2.edge_index.max()) == 14
+    # a GNN layer runs on one graph and on a batch of graphs
+    conv = GCNConv(data.num_node_features, 8)
+    assert conv(data.x, data.edge_index).shape == (14, 8)
+    batch = Batch.from_data_list([data, data2])
+    out = conv(batch.x, batch.edge_index)
+    assert out.shape == (data.num_nodes + data2.num_nodes, 8) and torch.isfinite(out).all()
+    e.close()
+
+
+def test_to_pyg_without_torch_geometric_says_how_to_install(monkeypatch):
+    import sys
+
+    from gym_powergrid.envs.graph import to_pyg
+    from gym_powergrid.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "torch_geometric", None)
+    monkeypatch.setitem(sys.modules, "torch_geometric.data", None)
+    with pytest.raises(MissingExtraError, match=r'pip install "gym-powergrid\[graph\]"'):
+        to_pyg({})
