@@ -291,14 +291,14 @@ class PowerGridEnv(gym.Env):
         self.limits_a = np.asarray(chronic.line_limit_a, dtype=np.float64)
         self._limits32 = _ro(self.limits_a.astype(F32))
         g = self.grid
-        # the same reset gives the same episode, whatever came before: a flat start, or with
-        # pypownet's solver the grid file's voltages, as pypownet's reset
-        self._pf.reset_voltages()
-        if self.config.loadflow_backend == "pypower" and "bus_v0" in g.extra:
-            self._pf.set_initial_voltages(*g.extra["bus_v0"])
         do_nothing = self.action_helper.do_nothing()
         t = start
         while True:
+            # the same reset gives the same episode, whatever came before: a flat start, or
+            # with pypownet's solver the grid file's voltages, as pypownet's reset (each try)
+            self._pf.reset_voltages()
+            if self.config.loadflow_backend == "pypower" and "bus_v0" in g.extra:
+                self._pf.set_initial_voltages(*g.extra["bus_v0"])
             # pypownet's reset: the reference topology, counters at zero (overflow counters kept
             # after a game over), then the step is played with do-nothing, cascade included
             state = GameState.initial(g.n_prod, g.n_load, g.n_line, g.n_sub, g.line_in_service)
