@@ -199,16 +199,17 @@ def _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outa
 #: cached code on closure values, and an edited power flow recompiles instead of loading stale
 #: machine code.
 _DEPENDENCIES = ("pf_kernel.py", "network.py", "solvers.py", "sparse_lu.py", "status.py",
-                 "game_rules.py")
+                 "game_rules.py", "fdpf.py")
 
 
-def _dependency_hash() -> str:
+def dependency_hash(names: tuple[str, ...] = _DEPENDENCIES) -> str:
+    """Hash of the sources ``names`` (files of this package) a cached kernel compiles in."""
     import hashlib
     from pathlib import Path
 
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in _DEPENDENCIES:
+    for name in names:
         try:
             h.update((here / name).read_bytes())
         except OSError:  # pragma: no cover - e.g. a zipped install: fall back to the name
@@ -282,10 +283,10 @@ def _build_kernel(dependency_hash: str):
     return evaluate_candidates
 
 
-evaluate_candidates = _build_kernel(_dependency_hash())
+evaluate_candidates = _build_kernel(dependency_hash())
 
 
-def _rw(a, dtype) -> np.ndarray:
+def writable(a, dtype) -> np.ndarray:
     """C-contiguous, writable array of ``dtype`` (copied only when needed): read-only inputs
     would give the kernel a second type signature, hence a second (slow) compilation."""
     out = np.ascontiguousarray(a, dtype=dtype)
@@ -362,7 +363,7 @@ class BatchEvaluator:
 
         See :func:`evaluate_candidates` for the arguments.
         """
-        cands = _rw(candidates, np.int8)
+        cands = writable(candidates, np.int8)
         check_sizes(self.grid_i, cands)
         n = cands.shape[0]
         score = np.empty(n)
@@ -385,7 +386,8 @@ class BatchEvaluator:
     def _call(self, cands, score, stats, base_topo, overflow_steps, outage_mask, inj, limits_a,
               hard_coef, n_soft, easy, max_loads_go, max_prods_go, weights) -> None:
         evaluate_candidates(
-            cands, self.grid_i, self.grid_f, _rw(base_topo, np.int8), _rw(overflow_steps, np.int64),
-            _rw(outage_mask, np.bool_), _rw(inj, np.float64), _rw(limits_a, np.float64),
+            cands, self.grid_i, self.grid_f, writable(base_topo, np.int8),
+            writable(overflow_steps, np.int64), writable(outage_mask, np.bool_),
+            writable(inj, np.float64), writable(limits_a, np.float64),
             float(hard_coef), int(n_soft), bool(easy), int(max_loads_go), int(max_prods_go),
-            _rw(weights, np.float64), self.ws_i, self.ws_f, score, stats)
+            writable(weights, np.float64), self.ws_i, self.ws_f, score, stats)

@@ -36,6 +36,8 @@ from .batch import (
     ST_USAGE_SQ,
     STATUS_BAD_INPUT,
     check_sizes,
+    dependency_hash,
+    writable,
 )
 from .pf_kernel import LN_A_OR, sizes
 from .step_kernel import (
@@ -102,27 +104,7 @@ def _step_stats(stats, applied, topo, n_nodes, n_line, out_res, line0, limits_a,
     stats[ST_MAX_USAGE] = max_u
 
 
-def _rw(a, dtype) -> np.ndarray:
-    """C-contiguous, writable ``dtype`` array (copied only when needed: one kernel signature)."""
-    out = np.ascontiguousarray(a, dtype=dtype)
-    return out if out.flags.writeable else out.copy()
-
-
-def _dependency_hash() -> str:
-    import hashlib
-    from pathlib import Path
-
-    h = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    for name in _DEPENDENCIES:
-        try:
-            h.update((here / name).read_bytes())
-        except OSError:  # pragma: no cover - e.g. a zipped install: fall back to the name
-            h.update(name.encode())
-    return h.hexdigest()[:16]
-
-
-def _build_kernel(dependency_hash: str):
+def _build_kernel(source_hash: str):
     @njit(cache=True, parallel=True)
     def evaluate_horizon(candidates, grid_i, grid_f, node_switch_sub, rules_i, rules_f, topo0,
                          unavail0, over0, line_cd0, sub_cd0, maint_rows, inj_rows, limits_a,
@@ -144,7 +126,7 @@ def _build_kernel(dependency_hash: str):
             out_game_over_step: ``(n,)`` int64, ``k`` (1-based) of the first step with a game
                 over, 0 when none (output).
         """
-        if len(dependency_hash) == 0:  # never true: keys numba's cache on the callees' sources
+        if len(source_hash) == 0:  # never true: keys numba's cache on the callees' sources
             return
         n_cand = candidates.shape[0]
         n_h = inj_rows.shape[0]
@@ -215,7 +197,7 @@ def _build_kernel(dependency_hash: str):
     return evaluate_horizon
 
 
-evaluate_horizon = _build_kernel(_dependency_hash())
+evaluate_horizon = _build_kernel(dependency_hash(_DEPENDENCIES))
 
 
 class HorizonEvaluator:
@@ -238,7 +220,7 @@ class HorizonEvaluator:
         self.grid = grid
         self.grid_i, self.grid_f = pack_grid(grid)
         self.sizes = sizes(self.grid_i)
-        self.node_switch_sub = _rw(node_switch_sub, np.int64)
+        self.node_switch_sub = writable(node_switch_sub, np.int64)
         self.threads = max(1, int(threads or numba.get_num_threads()))
         self.min_per_thread = max(1, int(min_per_thread))
         ws_i, ws_f = new_workspace(self.grid_i, self.grid_f)
@@ -261,10 +243,10 @@ class HorizonEvaluator:
         """Simulate ``candidates`` from ``state`` (a :class:`~gym_powergrid.core.rules.GameState`,
         not modified) over ``len(inj_rows)`` steps; returns ``(stats (n, h, N_STATS),
         game_over_step (n,))``."""
-        cands = _rw(candidates, np.int8)
+        cands = writable(candidates, np.int8)
         check_sizes(self.grid_i, cands)
-        inj = _rw(inj_rows, np.float64)
-        maint = _rw(maint_rows, np.int32)
+        inj = writable(inj_rows, np.float64)
+        maint = writable(maint_rows, np.int32)
         sz = self.sizes
         if inj.ndim != 2 or inj.shape[0] < 1 or inj.shape[1] != sz.inj_len:
             raise ValueError(f"inj_rows must have shape (h >= 1, {sz.inj_len}), got {inj.shape}")
@@ -284,12 +266,14 @@ class HorizonEvaluator:
         numba.set_num_threads(threads)
         try:
             evaluate_horizon(cands, self.grid_i, self.grid_f, self.node_switch_sub,
-                             _rw(rules_i, np.int64), _rw(rules_f, np.float64),
-                             _rw(state.topo, np.int8), _rw(state.line_unavailable, np.int32),
-                             _rw(state.line_overflow_steps, np.int32),
-                             _rw(state.line_cooldown, np.int32), _rw(state.sub_cooldown, np.int32),
-                             maint, inj, _rw(limits_a, np.float64), self.ws_i, self.ws_f, stats,
-                             go_step)
+                             writable(rules_i, np.int64), writable(rules_f, np.float64),
+                             writable(state.topo, np.int8),
+                             writable(state.line_unavailable, np.int32),
+                             writable(state.line_overflow_steps, np.int32),
+                             writable(state.line_cooldown, np.int32),
+                             writable(state.sub_cooldown, np.int32),
+                             maint, inj, writable(limits_a, np.float64), self.ws_i, self.ws_f,
+                             stats, go_step)
         finally:
             numba.set_num_threads(previous)
         self._grow_if_needed()

@@ -56,8 +56,8 @@ FLAG_NONE, FLAG_DIVERGED, FLAG_LOADS, FLAG_PRODS = 0, 1, 2, 3
 
 
 @njit(cache=True)
-def begin_step(action, topo, line_unavail, line_cd, sub_cd, line_over, node_switch_sub, rules_i,
-               maint_row, hazard_row, applied, line_event, sub_event):
+def begin_step(action, topo, line_unavail, line_cd, sub_cd, node_switch_sub, rules_i, maint_row,
+               hazard_row, applied, line_event, sub_event):
     """Legality, switching, countdowns and outages starting now (everything before the power
     flow). Writes the legal part of ``action`` into ``applied`` and the per-element events;
     returns True when the action was over the limits (replaced by do-nothing)."""

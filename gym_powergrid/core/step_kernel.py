@@ -144,8 +144,8 @@ def game_step(action, topo, line_unavail, line_over, line_cd, sub_cd, node_switc
     """One game transition; see the module docstring. Never raises."""
     for i in range(report.shape[0]):
         report[i] = 0
-    if begin_step(action, topo, line_unavail, line_cd, sub_cd, line_over, node_switch_sub,
-                  rules_i, maint_row, hazard_row, applied, line_event, sub_event):
+    if begin_step(action, topo, line_unavail, line_cd, sub_cd, node_switch_sub, rules_i,
+                  maint_row, hazard_row, applied, line_event, sub_event):
         report[RP_REPLACED] = 1
     solve_cascade(topo, line_unavail, line_over, rules_i, rules_f, inj, limits_a, ac, max_iter,
                   tol, grid_i, grid_f, bus_v, out_mask, out_res, ws_i, ws_f, line_event,

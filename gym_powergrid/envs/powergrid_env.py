@@ -458,9 +458,9 @@ class PowerGridEnv(gym.Env):
         line_event = np.empty(g.n_line, np.int8)
         sub_event = np.empty(g.n_sub, np.int8)
         replaced = begin_step(action, st.topo, st.line_unavailable, st.line_cooldown,
-                              st.sub_cooldown, st.line_overflow_steps,
-                              self.action_helper.node_switch_sub, self._rules_i, maint_row,
-                              hazard_row, applied, line_event, sub_event)
+                              st.sub_cooldown, self.action_helper.node_switch_sub,
+                              self._rules_i, maint_row, hazard_row, applied, line_event,
+                              sub_event)
         inj, extra = self._injections(t, planned=simulate)
         broken = np.empty(max(g.n_line, 1), np.int32)
         n_broken = depth = 0
