@@ -44,9 +44,9 @@ def source_hash(folder: Path = HERE) -> str:
 def cache_dir() -> Path | None:
     """The folder where numba keeps the cache files of ``core/`` (None if it has none)."""
     try:
-        from numba.core.caching import CacheImpl
+        from numba.core.caching import FunctionCache
 
-        return Path(CacheImpl(_anchor).locator.get_cache_path())
+        return Path(FunctionCache._impl_class(_anchor).locator.get_cache_path())
     except Exception as exc:  # noqa: BLE001 - no cache locator: numba will not cache either
         logger.debug("no numba cache folder for %s: %s", HERE, exc)
         return None
@@ -117,6 +117,22 @@ def warn_if_cold(seconds: float = COLD_COMPILE_S) -> bool:
     if env_step.signatures or is_cached(env_step) is not False:
         return False
     _state["warned"] = True
-    logger.warning("first run: compiling numba kernels, about %d s on one core (cached "
-                   "afterwards)", seconds)
+    msg = (f"first run: compiling numba kernels, about {seconds:.0f} s on one core (cached "
+           "afterwards)")
+    logger.warning(msg)
+    if not _has_handler(logger):  # the package's NullHandler would swallow it: stderr
+        logging.lastResort.handle(logger.makeRecord(logger.name, logging.WARNING, __file__, 0,
+                                                    msg, (), None))
     return True
+
+
+def _has_handler(log: logging.Logger) -> bool:
+    """Whether a record of ``log`` reaches a handler other than a NullHandler."""
+    c: logging.Logger | None = log
+    while c is not None:
+        if any(not isinstance(h, logging.NullHandler) for h in c.handlers):
+            return True
+        if not c.propagate:
+            return False
+        c = c.parent
+    return False

@@ -66,6 +66,15 @@ def result_from_buffers(pf, status: int, n_iter: int, bus_v: np.ndarray, out_mas
     )
 
 
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """``a`` or a read-only view of it: the kernel then sees one type for these inputs (the
+    chronic's rows are read-only), so it compiles one signature, not one per caller."""
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
 def fast_transition(ctx: StepContext, scratch: StepScratch, state: GameState,
                     action: np.ndarray, pf, ac: bool, simulate: bool,
                     outage_rows: tuple[np.ndarray, np.ndarray] | None = None):
@@ -86,6 +95,7 @@ def fast_transition(ctx: StepContext, scratch: StepScratch, state: GameState,
     st.step = t
     inj, extra = ctx.inj_row(t, planned=simulate)
     maint_row, hazards = outage_rows if outage_rows is not None else ctx.outage_rows(t, simulate)
+    inj, maint_row, hazards = _readonly(inj), _readonly(maint_row), _readonly(hazards)
     s = scratch
     applied = np.empty_like(action)
     report = s.report

@@ -174,7 +174,10 @@ class PowerGridEnv(gym.Env):
     # ------------------------------------------------------------------ set-up helpers
     def _make_backend(self, name: str):
         if name in ("numba", "pypower"):
+            from ..core.jit_cache import warn_if_cold
             from ..core.powerflow import PYPOWER_MAX_ITER, PYPOWER_TOL_PU, NumbaPowerFlow
+
+            warn_if_cold()
 
             if name == "pypower":  # pypownet's solver on the numba core (core/fdpf.py)
                 return NumbaPowerFlow(self.grid, PYPOWER_TOL_PU, PYPOWER_MAX_ITER,
