@@ -17,6 +17,13 @@ switches, line extremity node switches, line status switches. A 1 toggles. Build
 ## Observation space
 A ``Dict`` with pypownet's fields (table in :mod:`gym_powergrid.envs.observation`).
 
+Arrays are never reused between steps: every ``reset``/``step``/``simulate`` returns fresh
+arrays (with the numba backends, views into three buffers allocated for that step, one per
+dtype), so keeping a previous observation (``obs_prev = obs``) is safe and writing into one does
+not change any other. ``info["action_applied"]`` and ``env.last_result`` are fresh as well;
+only the step kernel's internal output buffers (events, report, power-flow result, reward
+features) are allocated once per backend and reused.
+
 ## Rewards
 ``reward="survival"`` (default of the registered ids: bounded, 0.3 to 1 per surviving step, -1
 at game over), ``"pypownet"`` (five sub-rewards, all <= 0; the default of a parameter folder
@@ -138,7 +145,7 @@ class PowerGridEnv(gym.Env):
         layout, self._obs_lengths = obs_layout(grid.n_sub, grid.n_prod, grid.n_load, grid.n_line)
         self._obs_layout_items = tuple((k, layout[k]) for k in self.observation_space.spaces)
         self._tables = ChronicTables(grid.prod_q_mvar, cfg.n_timesteps_horizon_maintenance)
-        self._scratch: dict[int, StepScratch] = {}  # per backend, by id (backends live here)
+        self._scratch: dict[int, tuple] = {}  # id(backend) -> (backend, StepScratch)
         self._ctx: StepContext | None = None
         #: numba backend: the whole transition runs in one kernel call (core/step_kernel.py)
         self._fast = cfg.loadflow_backend in ("numba", "pypower")
@@ -222,10 +229,11 @@ class PowerGridEnv(gym.Env):
 
     def scratch_for(self, pf) -> StepScratch:
         """The reused output buffers of the step kernel for backend ``pf``."""
-        s = self._scratch.get(id(pf))
-        if s is None:
-            s = self._scratch[id(pf)] = StepScratch(pf.sizes, self.grid.n_line, self.grid.n_sub)
-        return s
+        hit = self._scratch.get(id(pf))
+        if hit is None or hit[0] is not pf:
+            hit = self._scratch[id(pf)] = (pf, StepScratch(pf.sizes, self.grid.n_line,
+                                                           self.grid.n_sub))
+        return hit[1]
 
 
     # ------------------------------------------------------------------ gymnasium API
