@@ -129,16 +129,31 @@ class ParameterFolder:
         return read_matpower(self.reference_grid_path)
 
     @cached_property
-    def grid(self) -> GridArrays:
-        """The reference grid as :class:`GridArrays`."""
+    def _grid_and_order(self) -> tuple[GridArrays, ColumnOrder]:
+        """The grid and the column order, from the grid cache (:mod:`.grid.cache`, no
+        pandapower) when this grid file was converted before, else converted and cached."""
+        from .grid import cache
         from .grid.convert import from_pandapower
 
-        return from_pandapower(self.net, name=f"{self.path.name}/{self.level}")
+        name = f"{self.path.name}/{self.level}"
+        grid_file = self.reference_grid_path
+        hit = cache.load(grid_file, name)
+        if hit is not None:
+            return hit
+        grid = from_pandapower(self.net, name=name)
+        order = pypownet_column_order(self.net, grid)
+        cache.store(grid_file, name, grid, order)
+        return grid, order
 
-    @cached_property
+    @property
+    def grid(self) -> GridArrays:
+        """The reference grid as :class:`GridArrays`."""
+        return self._grid_and_order[0]
+
+    @property
     def column_order(self) -> ColumnOrder:
         """Where each grid element's column is in the chronic files."""
-        return pypownet_column_order(self.net, self.grid)
+        return self._grid_and_order[1]
 
     @cached_property
     def chronics(self) -> ChronicSet:

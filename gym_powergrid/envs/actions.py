@@ -37,9 +37,11 @@ def validate_action(action, length: int) -> np.ndarray:
 
     Accepts lists, tuples and numpy arrays of bools, integers or floats holding only 0 and 1.
     """
-    if (type(action) is np.ndarray and action.shape == (length,)
-            and action.dtype.kind in "iu" and not ((action != 0) & (action != 1)).any()):
-        return action.astype(np.int8)  # fast path: an integer vector of 0/1 (a fresh copy)
+    if type(action) is np.ndarray and action.shape == (length,) and action.dtype.kind in "iu":
+        # fast path: an integer vector of 0/1 (a fresh copy); as unsigned, negatives are > 1
+        u = action if action.dtype.kind == "u" else action.view(f"u{action.dtype.itemsize}")
+        if not (u > 1).any():
+            return action.astype(np.int8)
     if isinstance(action, (str, bytes)) or action is None:
         raise ActionError(f"action must be a binary vector of length {length}, got {action!r}")
     a = np.asarray(action)

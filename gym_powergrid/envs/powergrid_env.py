@@ -17,6 +17,13 @@ switches, line extremity node switches, line status switches. A 1 toggles. Build
 ## Observation space
 A ``Dict`` with pypownet's fields (table in :mod:`gym_powergrid.envs.observation`).
 
+Arrays are never reused between steps: every ``reset``/``step``/``simulate`` returns fresh
+arrays (with the numba backends, views into three buffers allocated for that step, one per
+dtype), so keeping a previous observation (``obs_prev = obs``) is safe and writing into one does
+not change any other. ``info["action_applied"]`` and ``env.last_result`` are fresh as well;
+only the step kernel's internal output buffers (events, report, power-flow result, reward
+features) are allocated once per backend and reused.
+
 ## Rewards
 ``reward="survival"`` (default of the registered ids: bounded, 0.3 to 1 per surviving step, -1
 at game over), ``"pypownet"`` (five sub-rewards, all <= 0; the default of a parameter folder
@@ -52,6 +59,7 @@ name, a pypownet parameter folder or a pandapower net (with ``chronics``); any
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from typing import Any
@@ -60,30 +68,19 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..chronics.events import steps_to_next_event
-from ..core.game_rules import (
-    ISLAND_DEAD,
-    ISLAND_DIVERGES,
-    ISLAND_NONE,
-    begin_step,
-    cascade_level,
-    count_overflows,
-    cut_flag,
-    island_without_slack,
-    isolated_elements,
-)
 from ..core.obs_kernel import obs_layout
-from ..core.pf_kernel import pack_grid, pack_injections
-from ..core.results import Injections, PowerFlowResult
+from ..core.pf_kernel import pack_grid
+from ..core.results import PowerFlowResult
 from ..core.rules import ActionLimits, GameState, LegalityReport
-from ..core.status import PFStatus
 from ..errors import ConfigurationError
 from .actions import ActionHelper, validate_action
-from .fast_path import FLAG_NAMES, fast_transition, pack_rules, step_info
+from .fast_path import fast_transition
 from .horizon import check_horizon, simulate_horizon
 from .observation import observation_space
+from .reference_path import reference_observation, reference_transition
 from .rewards import FLAG_ILLEGAL, FLAG_TOO_MANY_SWITCHES, constraint_costs, make_reward
 from .sources import resolve_source
+from .step_context import ChronicTables, StepContext, StepScratch, pack_rules
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +123,7 @@ class PowerGridEnv(gym.Env):
         self.config = cfg = src.config
         self.chronics = src.chronics
         self.parameters_folder = src.folder
-        self._net = src.net
+        self._net_factory = src.net_factory  # the pandapower net: only its backend needs it
         self.render_mode = render_mode
         if not callable(reward) and cfg.reward == "file" and not allow_reward_file:
             raise ConfigurationError(
@@ -147,6 +144,9 @@ class PowerGridEnv(gym.Env):
         self._pf = self._make_backend(cfg.loadflow_backend)
         layout, self._obs_lengths = obs_layout(grid.n_sub, grid.n_prod, grid.n_load, grid.n_line)
         self._obs_layout_items = tuple((k, layout[k]) for k in self.observation_space.spaces)
+        self._tables = ChronicTables(grid.prod_q_mvar, cfg.n_timesteps_horizon_maintenance)
+        self._scratch: dict[int, tuple] = {}  # id(backend) -> (backend, StepScratch)
+        self._ctx: StepContext | None = None
         #: numba backend: the whole transition runs in one kernel call (core/step_kernel.py)
         self._fast = cfg.loadflow_backend in ("numba", "pypower")
         self._rules_i, self._rules_f = pack_rules(cfg)
@@ -167,8 +167,6 @@ class PowerGridEnv(gym.Env):
         self._injection_hook = None
         self._renderer = None
         self._chronic = None
-        self._events_cache: dict[str, tuple] = {}
-        self._packed_cache: dict[str, tuple] = {}
         self.state: GameState | None = None
         self._result_value: PowerFlowResult | None = None
         self._result_thunk = None
@@ -183,7 +181,10 @@ class PowerGridEnv(gym.Env):
     # ------------------------------------------------------------------ set-up helpers
     def _make_backend(self, name: str):
         if name in ("numba", "pypower"):
+            from ..core.jit_cache import warn_if_cold
             from ..core.powerflow import PYPOWER_MAX_ITER, PYPOWER_TOL_PU, NumbaPowerFlow
+
+            warn_if_cold()
 
             if name == "pypower":  # pypownet's solver on the numba core (core/fdpf.py)
                 return NumbaPowerFlow(self.grid, PYPOWER_TOL_PU, PYPOWER_MAX_ITER,
@@ -192,24 +193,9 @@ class PowerGridEnv(gym.Env):
         if name == "pandapower":
             from ..grid.pandapower_backend import PandapowerPowerFlow
 
-            return PandapowerPowerFlow(self.grid, self._net)
+            return PandapowerPowerFlow(self.grid, self._net_factory())
         raise ConfigurationError(f"unknown loadflow_backend {name!r}; use 'numba', 'pypower' or "
                                  "'pandapower'")
-
-    def _events(self, chronic):
-        """Per-chronic arrays computed once: maintenance forecast (T, L) and date parts (T, 7)."""
-        key = chronic.name
-        if key not in self._events_cache:
-            horizon = self.config.n_timesteps_horizon_maintenance
-            fc = np.ascontiguousarray(steps_to_next_event(chronic.maintenance, horizon),
-                                      dtype=np.int32)
-            dates = np.array([[d.year, d.month, d.day, d.hour, d.minute, d.second, d.weekday()]
-                              for d in chronic.datetimes.astype("datetime64[s]").tolist()],
-                             dtype=np.int32).reshape(-1, 7)
-            self._events_cache[key] = (fc, dates)
-            if len(self._events_cache) > 16:
-                self._events_cache.pop(next(iter(self._events_cache)))
-        return self._events_cache[key]
 
     def set_injection_hook(self, fn) -> None:
         """Install ``fn(step, load_p_mw, load_q_mvar, prod_p_mw, prod_v_pu) -> dict | None``.
@@ -219,50 +205,36 @@ class PowerGridEnv(gym.Env):
         into ``info["cosim"]``. Pass None to remove it.
         """
         self._injection_hook = fn
+        if self._ctx is not None:
+            self._ctx = dataclasses.replace(self._ctx, injection_hook=fn)
 
-    def _packed(self, chronic) -> tuple[np.ndarray, np.ndarray]:
-        """Realised and planned injections of a chronic in the kernel's float64 layout
-        ``[prod_p | prod_q | prod_v | load_p | load_q]``, computed once per chronic."""
-        key = chronic.name
-        cached = self._packed_cache.get(key)
-        if cached is not None:
-            return cached
+    def _make_context(self, chronic) -> StepContext:
+        limits_a = np.array(chronic.line_limit_a, dtype=np.float64)  # writable: one signature
         g = self.grid
-        out = []
-        for pp, pv, lp, lq in (
-                (chronic.prod_p_mw, chronic.prod_v_pu, chronic.load_p_mw, chronic.load_q_mvar),
-                (chronic.prod_p_planned_mw, chronic.prod_v_planned_pu, chronic.load_p_planned_mw,
-                 chronic.load_q_planned_mvar)):
-            p = np.asarray(pp, dtype=np.float64)
-            # pypownet: a production with V <= 0 is off; the power flow reads V <= 0 so
-            v = np.maximum(np.asarray(pv, dtype=np.float64), 0.0)
-            q = np.broadcast_to(g.prod_q_mvar[None, :], p.shape)
-            arr = np.ascontiguousarray(np.concatenate(
-                [p, q, v, np.asarray(lp, np.float64), np.asarray(lq, np.float64)], axis=1))
-            arr.flags.writeable = False
-            out.append(arr)
-        if len(self._packed_cache) >= 4:
-            self._packed_cache.pop(next(iter(self._packed_cache)))
-        self._packed_cache[key] = (out[0], out[1])
-        return out[0], out[1]
+        return StepContext(
+            chronic=chronic, arrays=self._tables(chronic), rules_i=self._rules_i,
+            rules_f=self._rules_f, node_switch_sub=self.action_helper.node_switch_sub,
+            limits_a=limits_a, limits32=_ro(limits_a.astype(F32)),
+            obs_lengths=self._obs_lengths, obs_layout_items=self._obs_layout_items,
+            static_obs=self._static, game_over_mode=self.config.game_over_mode,
+            n_prod=g.n_prod, n_load=g.n_load, zero_lines=self._zero_lines,
+            injection_hook=self._injection_hook)
 
-    def _inj_row(self, t: int, planned: bool = False) -> tuple[np.ndarray, dict | None]:
-        """Packed injections of step ``t`` (after the co-simulation hook, if any)."""
-        row = self._packed(self._chronic)[1 if planned else 0][t]
-        extra = None
-        if self._injection_hook is not None and not planned:
-            row = row.copy()
-            p, d = self.grid.n_prod, self.grid.n_load
-            extra = self._injection_hook(t, row[3 * p:3 * p + d], row[3 * p + d:],
-                                         row[:p], row[2 * p:3 * p])
-        return row, extra
+    @property
+    def step_context(self) -> StepContext | None:
+        """What a transition reads for the current chronic (None before the first reset):
+        packed rules, thermal limits, per-chronic tables, observation layout (do not modify
+        its arrays)."""
+        return self._ctx
 
-    def _injections(self, t: int, planned: bool = False) -> tuple[Injections, dict | None]:
-        row, extra = self._inj_row(t, planned)
-        p, d = self.grid.n_prod, self.grid.n_load
-        inj = Injections(row[:p], row[2 * p:3 * p], row[3 * p:3 * p + d], row[3 * p + d:],
-                         row[p:2 * p])
-        return inj, extra
+    def scratch_for(self, pf) -> StepScratch:
+        """The reused output buffers of the step kernel for backend ``pf``."""
+        hit = self._scratch.get(id(pf))
+        if hit is None or hit[0] is not pf:
+            hit = self._scratch[id(pf)] = (pf, StepScratch(pf.sizes, self.grid.n_line,
+                                                           self.grid.n_sub))
+        return hit[1]
+
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -288,8 +260,8 @@ class PowerGridEnv(gym.Env):
                    if continuing and self.state is not None else None)
         self._continue_at = None
         self._chronic = chronic
-        self.limits_a = np.asarray(chronic.line_limit_a, dtype=np.float64)
-        self._limits32 = _ro(self.limits_a.astype(F32))
+        self._ctx = ctx = self._make_context(chronic)
+        self.limits_a = ctx.limits_a
         g = self.grid
         do_nothing = self.action_helper.do_nothing()
         t = start
@@ -416,97 +388,23 @@ class PowerGridEnv(gym.Env):
         return st, obs, float(sum(comps.values())), info["game_over_reason"] is not None, info
 
     # ------------------------------------------------------------------ mechanics
-    def _solve(self, pf, inj: Injections, ac: bool, state: GameState | None = None,
-               warm_start: bool = True):
-        from ..grid.topology import Topology
-
-        s = state or self.state
-        topo = Topology(s.prod_node, s.load_node, s.line_or_node, s.line_ex_node,
-                        s.line_status.astype(bool))
-        return pf.run_ac(topo, inj, warm_start=warm_start) if ac else pf.run_dc(topo, inj)
-
     def _transition(self, state: GameState, action: np.ndarray, pf, ac: bool, simulate: bool,
                     outage_rows=None):
         """Apply an action and advance one step; returns new state, result, flag, info."""
+        ctx = self._ctx
         if self._fast:
             st, result, flag, info, applied, report, obs, feats = fast_transition(
-                self, state, action, pf, ac, simulate, outage_rows)
-            if flag is not None:
-                info["game_over_reason"] = flag
-                info["game_over_message"] = GAME_OVER_REASONS[flag]
-            info["_report"] = report
-            return st, result, flag, info, applied, obs, feats
-        st, result, flag, info, applied = self._transition_reference(state, action, pf, ac,
-                                                                     simulate, outage_rows)
-        return st, result, flag, info, applied, self._observation(st, result), None
-
-    def _transition_reference(self, state: GameState, action: np.ndarray, pf, ac: bool,
-                              simulate: bool, outage_rows=None):
-        """The rules of :mod:`gym_powergrid.core.game_rules` in a Python loop around any
-        power-flow backend (the numba backend runs the same functions in one kernel)."""
-        st = state.copy()
-        c = self._chronic
-        g = self.grid
-        t = min(st.step + 1, c.n_steps - 1)
-        st.step = t
-        if outage_rows is not None:
-            maint_row, hazard_row = outage_rows
+                ctx, self.scratch_for(pf), state, action, pf, ac, simulate, outage_rows)
         else:
-            maint_row = c.maintenance[t]
-            hazard_row = self._zero_lines if simulate else c.hazards[t]
-        applied = np.empty_like(action)
-        line_event = np.empty(g.n_line, np.int8)
-        sub_event = np.empty(g.n_sub, np.int8)
-        replaced = begin_step(action, st.topo, st.line_unavailable, st.line_cooldown,
-                              st.sub_cooldown, self.action_helper.node_switch_sub,
-                              self._rules_i, maint_row, hazard_row, applied, line_event,
-                              sub_event)
-        inj, extra = self._injections(t, planned=simulate)
-        broken = np.empty(max(g.n_line, 1), np.int32)
-        n_broken = depth = 0
-        n_nodes = st.n_nodes
-        flag = None
-        while True:
-            result = self._solve(pf, inj, ac, st)
-            island = ISLAND_NONE if not result.converged else island_without_slack(
-                self._grid_i, st.topo, self._packed_inj(inj), result.bus_energized_mask)
-            if island == ISLAND_DIVERGES:
-                result = PowerFlowResult.failure(PFStatus.ISLAND, g.n_bus, g.n_prod, g.n_load,
-                                                 g.n_line, result.n_iter)
-            elif island == ISLAND_DEAD:
-                isolated_elements(self._grid_i, st.topo, result.prod_cut_mask,
-                                  result.load_cut_mask)
-            if not result.converged:
-                flag = "diverged"
-                break
-            if self.config.game_over_mode == "easy":
-                break
-            n_new = cascade_level(st.topo, n_nodes, result.line_a_or, self.limits_a,
-                                  st.line_overflow_steps, st.line_unavailable, self._rules_i,
-                                  float(self._rules_f[0]), line_event, broken, n_broken)
-            if n_new == n_broken:
-                break
-            n_broken, depth = n_new, depth + 1
-        n_loads = n_prods = 0
-        if flag is None:
-            count_overflows(st.topo, n_nodes, result.line_a_or, self.limits_a,
-                            st.line_overflow_steps)
-            n_loads = int(result.load_cut_mask.sum())
-            n_prods = int(result.prod_cut_mask.sum())
-            flag = FLAG_NAMES.get(int(cut_flag(n_loads, n_prods, self._rules_i)))
-        report, info = step_info(c, t, applied, bool(replaced), line_event, sub_event,
-                                 broken[:n_broken], depth, int(result.status), flag, n_loads,
-                                 n_prods, extra)
+            st, result, flag, info, applied, report = reference_transition(
+                ctx, self.grid, self._grid_i, state, action, pf, ac, simulate, outage_rows)
+            obs = reference_observation(ctx, self.observation_space.spaces, st, result)
+            feats = None
         if flag is not None:
             info["game_over_reason"] = flag
             info["game_over_message"] = GAME_OVER_REASONS[flag]
         info["_report"] = report
-        return st, result, flag, info, applied
-
-    @staticmethod
-    def _packed_inj(inj: Injections) -> np.ndarray:
-        return pack_injections(inj.prod_p_mw, inj.prod_q_mvar, inj.prod_v_pu, inj.load_p_mw,
-                               inj.load_q_mvar)
+        return st, result, flag, info, applied, obs, feats
 
     def _reward(self, obs: dict, applied: np.ndarray, flag: str | None, info: dict,
                 feats: np.ndarray | None = None) -> dict:
@@ -520,50 +418,6 @@ class PowerGridEnv(gym.Env):
             return self.reward_fn.from_features(feats, flag, n_illegal)
         comps = self.reward_fn(obs, applied, flag, self, n_illegal_reconnections=n_illegal)
         return {k: float(v) for k, v in comps.items()}
-
-    def _observation(self, st: GameState, r: PowerFlowResult) -> dict:
-        c = self._chronic
-        t = st.step
-        tp = min(t + 1, c.n_steps - 1)
-        maint_fc, dates = self._events(c)
-        year, month, day, hour, minute, second, weekday = (int(x) for x in dates[t])
-        obs = {k: v.copy() for k, v in self._static.items()}
-        obs.update({
-            "active_loads": r.load_p_mw.astype(F32), "reactive_loads": r.load_q_mvar.astype(F32),
-            "voltage_loads": r.load_v_pu.astype(F32),
-            "active_productions": r.prod_p_mw.astype(F32),
-            "reactive_productions": r.prod_q_mvar.astype(F32),
-            "voltage_productions": r.prod_v_pu.astype(F32),
-            "active_flows_origin": r.line_p_or_mw.astype(F32),
-            "reactive_flows_origin": r.line_q_or_mvar.astype(F32),
-            "voltage_flows_origin": r.line_v_or_pu.astype(F32),
-            "active_flows_extremity": r.line_p_ex_mw.astype(F32),
-            "reactive_flows_extremity": r.line_q_ex_mvar.astype(F32),
-            "voltage_flows_extremity": r.line_v_ex_pu.astype(F32),
-            "ampere_flows": r.line_a_or.astype(F32), "thermal_limits": self._limits32.copy(),
-            "lines_status": st.line_status.astype(I8),
-            "are_loads_cut": r.load_cut_mask.astype(I8),
-            "are_prods_cut": r.prod_cut_mask.astype(I8),
-            "timesteps_before_lines_reconnectable": st.line_unavailable.astype(I32),
-            "timesteps_before_lines_reactionable": st.line_cooldown.astype(I32),
-            "timesteps_before_nodes_reactionable": st.sub_cooldown.astype(I32),
-            "timesteps_before_planned_maintenance": maint_fc[t].astype(I32),
-            "planned_active_loads": c.load_p_planned_mw[tp].astype(F32),
-            "planned_reactive_loads": c.load_q_planned_mvar[tp].astype(F32),
-            "planned_active_productions": c.prod_p_planned_mw[tp].astype(F32),
-            "planned_voltage_productions": c.prod_v_planned_pu[tp].astype(F32),
-            "date_year": np.array([year], I32), "date_month": np.array([month], I32),
-            "date_day": np.array([day], I32), "date_hour": np.array([hour], I32),
-            "date_minute": np.array([minute], I32), "date_second": np.array([second], I32),
-            "date_day_of_week": np.array([weekday], I32),
-            "productions_nodes": st.prod_node.astype(I8), "loads_nodes": st.load_node.astype(I8),
-            "lines_or_nodes": st.line_or_node.astype(I8),
-            "lines_ex_nodes": st.line_ex_node.astype(I8),
-        })
-        if not r.converged:  # blackout: no solution, every element counts as cut
-            obs["are_loads_cut"][:] = 1
-            obs["are_prods_cut"][:] = 1
-        return {k: obs[k] for k in self.observation_space.spaces}
 
     # ------------------------------------------------------------------ helpers for agents
     @property

@@ -147,6 +147,7 @@ class PypownetReward:
 
     def from_features(self, f: np.ndarray, flag: str | None, n_illegal: int = 0) -> dict:
         """Same components from the kernel's reward features (numba fast path)."""
+        f = f.tolist()  # Python floats: the same doubles, cheaper arithmetic
         out = dict.fromkeys(COMPONENTS, 0.0)
         cost = (self.node_switch_cost * f[FT_NODE_SWITCHES]
                 + self.line_switch_cost * f[FT_LINE_SWITCHES])
@@ -196,7 +197,7 @@ class SurvivalReward:
         if flag == FLAG_TOO_MANY_SWITCHES:
             cost = self.max_action_cost / self.cost_weight
         return {"survival": self.survival,
-                "margin": self.margin_weight * float(np.clip(mean_margin, 0.0, 1.0)),
+                "margin": self.margin_weight * min(max(float(mean_margin), 0.0), 1.0),
                 "action_cost": -min(self.max_action_cost, self.cost_weight * float(cost))}
 
     def __call__(self, obs: dict, action: np.ndarray, flag: str | None, env=None,
@@ -209,6 +210,7 @@ class SurvivalReward:
                                 n_illegal_reconnections)
 
     def from_features(self, f: np.ndarray, flag: str | None, n_illegal: int = 0) -> dict:
+        f = f.tolist()  # Python floats: the same doubles, cheaper arithmetic
         margin = float(f[FT_MEAN_MARGIN]) if f[FT_N_ON] > 0 else 0.0
         cost = (self.cost.node_switch_cost * f[FT_NODE_SWITCHES]
                 + self.cost.line_switch_cost * f[FT_LINE_SWITCHES])
@@ -217,10 +219,11 @@ class SurvivalReward:
 
 def constraint_costs(obs: dict) -> dict[str, int]:
     """Per-step constraint costs: overloaded in-service lines, isolated loads and productions."""
-    on = np.asarray(obs["lines_status"]).astype(bool)
-    over = int(np.count_nonzero(_usage(obs)[on] > 1.0))
-    return {"overloaded_lines": over, "loads_cut": int(np.sum(obs["are_loads_cut"])),
-            "prods_cut": int(np.sum(obs["are_prods_cut"]))}
+    on = np.asarray(obs["lines_status"]) != 0
+    over = int(np.count_nonzero((_usage(obs) > 1.0) & on))
+    # the cut flags are 0/1: counting them is their sum
+    return {"overloaded_lines": over, "loads_cut": int(np.count_nonzero(obs["are_loads_cut"])),
+            "prods_cut": int(np.count_nonzero(obs["are_prods_cut"]))}
 
 
 class ZeroReward:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +37,26 @@ class EnvSource:
 
     name: str
     grid: GridArrays
-    net: object
+    net_factory: Callable[[], object]  # the pandapower net, built on demand (pandapower oracle)
     config: GameConfig
     chronics: object  # ChronicSet
     reward_file: Path | None
     folder: Path | None
+
+    @property
+    def net(self):  # noqa: ANN201 - pandapowerNet
+        return self.net_factory()
+
+
+class _NetRef:
+    """Picklable zero-argument callable giving the pandapower net: the one given, or the
+    ``net`` of a folder object, read (pandapower imported) only when called."""
+
+    def __init__(self, net=None, holder=None) -> None:
+        self.net, self.holder = net, holder
+
+    def __call__(self):  # noqa: ANN204 - pandapowerNet
+        return self.net if self.holder is None else self.holder.net
 
 
 def _chronic_set(chronics, grid: GridArrays, looping_mode: str):
@@ -72,7 +88,7 @@ def resolve_source(parameters, level: str | None, chronics, overrides: dict) -> 
         grid = from_pandapower(parameters)
         config = GameConfig().replace(**overrides)
         cs = _chronic_set(chronics, grid, config.chronic_looping_mode)
-        return EnvSource(grid.name, grid, parameters, config, cs, None, None)
+        return EnvSource(grid.name, grid, _NetRef(net=parameters), config, cs, None, None)
 
     from ..params import ParameterFolder
 
@@ -103,7 +119,8 @@ def resolve_source(parameters, level: str | None, chronics, overrides: dict) -> 
     else:
         cs = pf.chronics
         cs.looping_mode = config.chronic_looping_mode  # keyword overrides win over the folder
-    return EnvSource(folder.name, grid, pf.net, config, cs, pf.reward_signal_path, folder)
+    return EnvSource(folder.name, grid, _NetRef(holder=pf), config, cs, pf.reward_signal_path,
+                     folder)
 
 
 def _grid2op_source(folder: Path, level: str | None, chronics, overrides: dict) -> EnvSource:
@@ -119,4 +136,4 @@ def _grid2op_source(folder: Path, level: str | None, chronics, overrides: dict) 
     else:
         cs = g2o.chronics
         cs.looping_mode = config.chronic_looping_mode
-    return EnvSource(folder.name, g2o.grid, g2o.net, config, cs, None, folder)
+    return EnvSource(folder.name, g2o.grid, _NetRef(holder=g2o), config, cs, None, folder)
