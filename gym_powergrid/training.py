@@ -105,12 +105,13 @@ class TrainConfig:
             in-service line's capacity usage reaches this (the reconnection heuristic plays
             the other steps; :class:`~gym_powergrid.envs.guard.GuardedActions`).
         default_prior: with guarded actions and a PPO policy, the initial probability of
-            action 0 (the heuristic's move; shared with action 1, the expert's move, when
-            there is an expert), set through the bias of the action layer, so
-            that learning starts from the heuristic instead of random topology changes
-            (0: SB3's uniform start).
-        expert: with guarded actions, an agent name (e.g. ``"greedy"``) whose move is
-            action 1 (:class:`~gym_powergrid.envs.guard.GuardedActions`).
+            action 0 (the heuristic's move), shared equally with the experts' moves (actions
+            1 .. k), set through the bias of the action layer, so that learning starts from
+            the heuristics instead of random topology changes (0: SB3's uniform start).
+        expert: with guarded actions, agent specs (a name such as ``"greedy"``, options in
+            brackets as in the agent benchmark: ``"greedy[horizon=6]"``) whose moves are
+            actions 1 .. k (:class:`~gym_powergrid.envs.guard.GuardedActions`); a single
+            string is one expert, None or ``()`` none.
         timesteps: training budget (environment steps, all processes together).
         n_envs: parallel environments.
         vec_env: ``"subproc"`` (one process each) or ``"dummy"`` (in process).
@@ -145,7 +146,7 @@ class TrainConfig:
     min_elements: int = 4
     danger_threshold: float = 0.95
     default_prior: float = 0.95
-    expert: str | None = "greedy"
+    expert: tuple[str, ...] | None = ("greedy",)
     timesteps: int = 20_000
     n_envs: int = 2
     vec_env: str = "subproc"
@@ -201,10 +202,11 @@ class TrainConfig:
         if not 0.0 <= float(self.danger_threshold) < 10.0:
             raise ValueError(f"danger_threshold={self.danger_threshold!r} must be a capacity "
                              "usage in [0, 10)")
-        if self.expert is not None:
-            from .agents import resolve_agent
+        from .envs.guard import expert_specs
 
-            resolve_agent(self.expert)  # ValueError naming the known agents
+        self.expert = expert_specs(self.expert) or None
+        for spec in self.expert or ():
+            _check_agent_spec(spec)
         if not 0.0 <= float(self.default_prior) < 1.0:
             raise ValueError(f"default_prior={self.default_prior!r} must be in [0, 1)")
         if not self.eval_seeds:
@@ -218,6 +220,22 @@ class TrainConfig:
     def policy(self) -> str:
         """SB3 policy name for the observation kind."""
         return "MultiInputPolicy" if self.observation == "dict" else "MlpPolicy"
+
+
+def _check_agent_spec(spec: str) -> None:
+    """ValueError for an unknown agent or constructor option in ``"name[key=value,...]"``."""
+    import inspect
+
+    from .agents import resolve_agent
+    from .agents.compare import parse_agent_spec
+
+    name, options = parse_agent_spec(spec)
+    cls = resolve_agent(name)  # ValueError naming the known agents
+    try:
+        inspect.signature(cls).bind(None, **options)
+    except TypeError as exc:
+        raise ValueError(f"expert {spec!r}: {exc}; the options of {name!r} are "
+                         f"{', '.join(list(inspect.signature(cls).parameters)[1:])}") from None
 
 
 # ---------------------------------------------------------------------- environments
@@ -276,7 +294,7 @@ class ChronicSubset(gym.Wrapper):
 
 def wrap_env(env: gym.Env, action_space: str = "discrete", observation: str = "flat",
              min_elements: int = 4, danger_threshold: float = 0.95,
-             expert: str | None = None) -> gym.Env:
+             expert: str | Sequence[str] | None = None) -> gym.Env:
     """Apply the action and observation wrappers of a training recipe to ``env``."""
     from .envs.guard import GuardedActions
     from .envs.wrappers import DiscreteUnitaryActions, FlatObservation
@@ -296,7 +314,8 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
                       observation: str = "flat", min_elements: int = 4,
                       chronics: Sequence[str | int] | None = None, random_start: bool = False,
                       monitor_file: str | None = None,
-                      danger_threshold: float = 0.95, expert: str | None = None) -> gym.Env:
+                      danger_threshold: float = 0.95,
+                      expert: str | Sequence[str] | None = None) -> gym.Env:
     """One training env: ``gymnasium.make`` + wrappers + :class:`ChronicSubset` + ``Monitor``.
 
     Built from plain arguments, so a ``functools.partial`` of it pickles into ``SubprocVecEnv``
@@ -394,7 +413,7 @@ def build_model(cfg: TrainConfig, venv) -> Any:
         import torch
 
         n = int(venv.action_space.n)
-        k = 1 if cfg.expert is None else 2  # the heuristic's move (and the expert's)
+        k = 1 + len(cfg.expert or ())  # the heuristic's move and the experts' moves
         with torch.no_grad():  # softmax(bias): actions < k share default_prior
             model.policy.action_net.bias[:k] += float(
                 np.log(cfg.default_prior / k / (1.0 - cfg.default_prior) * max(n - k, 1)))
@@ -729,7 +748,8 @@ _HELP = {
     "danger_threshold": "guarded actions: the policy acts when a line's usage reaches this",
     "eval_seeds": "every held-out chronic is played once per seed",
     "default_prior": "guarded actions: initial probability of the heuristic's move",
-    "expert": "guarded actions: agent whose move is action 1 (e.g. greedy)",
+    "expert": "guarded actions: agents whose moves are actions 1..k, e.g. greedy "
+              "'greedy[horizon=6]' (none: no expert)",
     "n_steps": "PPO rollout length per env", "net_arch": "hidden layer sizes",
     "start_method": "start method of the SubprocVecEnv workers; None: SB3's (forkserver)",
     "random_start": "start new training episodes at a random step of their chronic",
@@ -741,7 +761,7 @@ _HELP = {
 }
 #: Types of the options whose default is None or a tuple ("+": one or more values).
 _TYPES: dict[str, tuple[Any, str | None]] = {
-    "start_method": (str, None), "expert": (str, None), "train_chronics": (str, "+"),
+    "start_method": (str, None), "expert": (str, "*"), "train_chronics": (str, "+"),
     "heldout_chronics": (str, "+"), "eval_max_steps": (int, None), "net_arch": (int, "+"),
     "baselines": (str, "*"), "eval_seeds": (int, "+")}
 

@@ -396,3 +396,28 @@ def test_guarded_recipe_end_to_end(tmp_path):
     assert agent.action_kind == "guarded"
     obs, _ = raw.reset(seed=0, options={"chronic": "04_apr"})
     assert raw.step(agent.act(obs))[0] is not None
+
+
+@needs_case14
+def test_guarded_actions_with_several_experts():
+    """Actions 1..k are the experts' moves (specs with options, as in the agent benchmark), the
+    unitary actions follow; bad expert specs are errors before anything is built."""
+    from gym_powergrid.agents import make_agent
+    from gym_powergrid.envs.guard import GuardedActions
+
+    env = GuardedActions(gym.make(HARD_ID), expert=("greedy", "greedy[horizon=3]"))
+    plain = GuardedActions(gym.make(HARD_ID))
+    assert env.offset == 2 and env.action_space.n == plain.action_space.n + 2
+    obs, _ = env.reset(seed=0, options={"chronic": "04_apr"})
+    mask = env.action_masks()
+    assert mask.shape == (env.action_space.n,) and mask[:3].all()
+    assert env.describe(2) == "greedy[horizon=3]'s move"
+    assert env.describe(3) == plain.describe(1)
+    reference = make_agent("greedy", env, horizon=3)
+    assert np.array_equal(env.to_switches(2, obs), reference.act(obs))
+    assert TrainConfig(expert="greedy").expert == ("greedy",)
+    assert TrainConfig(expert=()).expert is None
+    with pytest.raises(ValueError, match="horizn"):
+        TrainConfig(expert=("greedy[horizn=3]",))
+    with pytest.raises(ValueError, match="unknown agent"):
+        TrainConfig(expert=("gready",))
