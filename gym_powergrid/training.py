@@ -108,6 +108,9 @@ class TrainConfig:
             action 0 (the heuristic's move), shared equally with the experts' moves (actions
             1 .. k), set through the bias of the action layer, so that learning starts from
             the heuristics instead of random topology changes (0: SB3's uniform start).
+        heuristic: with guarded actions, the agent spec that plays outside danger states and
+            whose move is action 0 (the recipe: ``"greedy"``, the one-step greedy search;
+            ``"reconnect"``: the line-reconnection heuristic).
         expert: with guarded actions, agent specs (a name such as ``"greedy"``, options in
             brackets as in the agent benchmark: ``"greedy[horizon=6]"``) whose moves are
             actions 1 .. k (:class:`~gym_powergrid.envs.guard.GuardedActions`); a single
@@ -146,8 +149,9 @@ class TrainConfig:
     min_elements: int = 4
     danger_threshold: float = 0.95
     default_prior: float = 0.95
-    expert: tuple[str, ...] | None = ("greedy",)
-    timesteps: int = 20_000
+    expert: tuple[str, ...] | None = None
+    heuristic: str = "greedy"
+    timesteps: int = 1024
     n_envs: int = 2
     vec_env: str = "subproc"
     start_method: str | None = None
@@ -159,8 +163,8 @@ class TrainConfig:
     seed: int = 0
     out: str = "runs/train"
     learning_rate: float = 3e-4
-    n_steps: int = 256
-    batch_size: int = 128
+    n_steps: int = 128
+    batch_size: int = 64
     n_epochs: int = 10
     gamma: float = 0.99
     ent_coef: float = 0.001
@@ -205,7 +209,7 @@ class TrainConfig:
         from .envs.guard import expert_specs
 
         self.expert = expert_specs(self.expert) or None
-        for spec in self.expert or ():
+        for spec in (*(self.expert or ()), self.heuristic):
             _check_agent_spec(spec)
         if not 0.0 <= float(self.default_prior) < 1.0:
             raise ValueError(f"default_prior={self.default_prior!r} must be in [0, 1)")
@@ -294,14 +298,15 @@ class ChronicSubset(gym.Wrapper):
 
 def wrap_env(env: gym.Env, action_space: str = "discrete", observation: str = "flat",
              min_elements: int = 4, danger_threshold: float = 0.95,
-             expert: str | Sequence[str] | None = None) -> gym.Env:
+             expert: str | Sequence[str] | None = None,
+             heuristic: str = "reconnect") -> gym.Env:
     """Apply the action and observation wrappers of a training recipe to ``env``."""
     from .envs.guard import GuardedActions
     from .envs.wrappers import DiscreteUnitaryActions, FlatObservation
 
     if action_space == "guarded":
         env = GuardedActions(env, threshold=danger_threshold, min_elements=min_elements,
-                             expert=expert)
+                             expert=expert, heuristic=heuristic)
     elif action_space == "discrete":
         env = DiscreteUnitaryActions(env, min_elements=min_elements)
     if observation == "flat":
@@ -315,7 +320,8 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
                       chronics: Sequence[str | int] | None = None, random_start: bool = False,
                       monitor_file: str | None = None,
                       danger_threshold: float = 0.95,
-                      expert: str | Sequence[str] | None = None) -> gym.Env:
+                      expert: str | Sequence[str] | None = None,
+                      heuristic: str = "reconnect") -> gym.Env:
     """One training env: ``gymnasium.make`` + wrappers + :class:`ChronicSubset` + ``Monitor``.
 
     Built from plain arguments, so a ``functools.partial`` of it pickles into ``SubprocVecEnv``
@@ -329,7 +335,7 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
     if reward is not None:
         kwargs["reward"] = reward
     env = wrap_env(gym.make(env_id, **kwargs), action_space, observation, min_elements,
-                   danger_threshold, expert)
+                   danger_threshold, expert, heuristic)
     if chronics is not None:
         env = ChronicSubset(env, chronics, random_start=random_start)
     if monitor_file is not None:
@@ -387,7 +393,7 @@ def make_vec_env(cfg: TrainConfig, chronics: Sequence[str] | None,
         fns.append(functools.partial(
             make_training_env, cfg.env_id, cfg.env_kwargs, cfg.reward, cfg.action_space,
             cfg.observation, cfg.min_elements, None if chronics is None else list(chronics),
-            cfg.random_start, monitor, cfg.danger_threshold, cfg.expert))
+            cfg.random_start, monitor, cfg.danger_threshold, cfg.expert, cfg.heuristic))
     if cfg.vec_env == "subproc" and cfg.n_envs > 1:
         venv = SubprocVecEnv(fns, start_method=cfg.start_method)
     else:
@@ -498,7 +504,8 @@ class PolicyAgent(Agent):
             threshold = danger_threshold if danger_threshold is not None else recipe.get(
                 "danger_threshold", 0.95)
             self._guard = GuardedActions(env, threshold=float(threshold), min_elements=n_min,
-                                         expert=recipe.get("expert"))
+                                         expert=recipe.get("expert"),
+                                         heuristic=recipe.get("heuristic", "reconnect"))
             self._discrete = self._guard
         else:
             self._discrete = (DiscreteUnitaryActions(env, min_elements=n_min)
@@ -747,7 +754,9 @@ _HELP = {
     "split_seed": "seed of the random held-out draw",
     "danger_threshold": "guarded actions: the policy acts when a line's usage reaches this",
     "eval_seeds": "every held-out chronic is played once per seed",
-    "default_prior": "guarded actions: initial probability of the heuristic's move",
+    "default_prior": "guarded actions: initial probability of the heuristic's and experts' "
+                     "moves",
+    "heuristic": "guarded actions: agent playing outside danger states, action 0",
     "expert": "guarded actions: agents whose moves are actions 1..k, e.g. greedy "
               "'greedy[horizon=6]' (none: no expert)",
     "n_steps": "PPO rollout length per env", "net_arch": "hidden layer sizes",

@@ -62,7 +62,7 @@ def _make_expert(spec: str, env: gym.Env):
 
 
 class GuardedActions(gym.Wrapper):
-    """Discrete topology actions asked only in danger states; reconnection heuristic otherwise.
+    """Discrete topology actions asked only in danger states; a heuristic plays otherwise.
 
     Args:
         env: a gym_powergrid env with ``Dict`` observations and ``MultiBinary`` actions.
@@ -77,13 +77,16 @@ class GuardedActions(gym.Wrapper):
             benchmark) whose moves become actions ``1 .. k`` (the unitary actions then start
             at ``k + 1``): the policy can learn when which search is worth following rather
             than finding every move itself. Only the chosen expert is asked for its move.
+        heuristic: the agent spec that plays outside danger states and whose move is action
+            0 (default ``"reconnect"``, the line-reconnection heuristic; e.g. ``"greedy"``
+            makes the policy a set of learned deviations from the greedy search).
     """
 
     def __init__(self, env: gym.Env, threshold: float = 0.95, min_elements: int = 4,
                  max_auto_steps: int | None = None, reward_scale: float = 1.0,
-                 expert: str | Sequence[str] | None = None) -> None:
+                 expert: str | Sequence[str] | None = None,
+                 heuristic: str = "reconnect") -> None:
         super().__init__(env)
-        from ..agents.search import LineReconnection
 
         if not 0.0 <= float(threshold) < 10.0:
             raise ValueError(f"threshold must be a capacity usage in [0, 10), got {threshold!r}")
@@ -93,7 +96,8 @@ class GuardedActions(gym.Wrapper):
         self.max_auto_steps = None if max_auto_steps is None else int(max_auto_steps)
         self.reward_scale = float(reward_scale)
         self.discrete = DiscreteUnitaryActions(env, min_elements=min_elements)
-        self.heuristic = LineReconnection(env)
+        self.heuristic_spec = expert_specs(heuristic)[0] if heuristic else "reconnect"
+        self.heuristic = _make_expert(self.heuristic_spec, env)
         self.expert_specs = expert_specs(expert)
         self.experts = [_make_expert(spec, env) for spec in self.expert_specs]
         self.offset = len(self.experts)  # unitary action k is index k + offset
@@ -145,7 +149,8 @@ class GuardedActions(gym.Wrapper):
     def describe(self, index: int) -> str:
         index = int(index)
         if index == 0:
-            return "reconnection heuristic"
+            return ("reconnection heuristic" if self.heuristic_spec == "reconnect"
+                    else f"{self.heuristic_spec}'s move (default)")
         if index <= self.offset:
             return f"{self.expert_specs[index - 1]}'s move"
         return self.discrete.describe(index - self.offset)
