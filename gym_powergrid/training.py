@@ -2,9 +2,9 @@
 
 Default recipe (the README's Training section): MaskablePPO (sb3-contrib) on
 ``PowerGrid-case14-hard-v0`` with :class:`~gym_powergrid.envs.guard.GuardedActions` (the
-policy is asked only when a line is loaded at 95% of its limit or more; the reconnection
-heuristic plays the other steps; action 0 = the heuristic's move, 1 = the greedy search's, then
-the unitary actions of :class:`~gym_powergrid.envs.wrappers.DiscreteUnitaryActions`),
+policy is asked only when a line is loaded at 95% of its limit or more; the one-step greedy
+search plays the other steps; action 0 = greedy's move, then the unitary actions of
+:class:`~gym_powergrid.envs.wrappers.DiscreteUnitaryActions`),
 :class:`~gym_powergrid.envs.wrappers.FlatObservation` and ``reward="survival"``, in ``n_envs``
 ``SubprocVecEnv`` processes. ``n_heldout`` chronics drawn at random with ``split_seed`` are
 held out; the trained policy then plays them (once per ``eval_seeds`` seed) next to
@@ -467,7 +467,10 @@ class PolicyAgent(Agent):
         action_space, observation, min_elements, danger_threshold: the training recipe
             (read from ``model.json`` when a path is given; inferred from the model's spaces
             otherwise). With ``"guarded"`` actions the policy runs only in danger states and
-            the reconnection heuristic plays the others, exactly as in training.
+            the heuristic plays the others, exactly as in training.
+        heuristic, expert: the guarded recipe's agents (read from ``model.json``; without
+            it, ``heuristic`` defaults to ``"reconnect"`` and ``expert`` to none: give both
+            with ``model=`` for a model trained with other ones).
         deterministic: act greedily with respect to the policy.
     """
 
@@ -476,7 +479,8 @@ class PolicyAgent(Agent):
     def __init__(self, env: Any, seed: int | None = None, path: str | os.PathLike | None = None,
                  model: Any = None, action_space: str | None = None,
                  observation: str | None = None, min_elements: int | None = None,
-                 danger_threshold: float | None = None, deterministic: bool = True) -> None:
+                 danger_threshold: float | None = None, deterministic: bool = True,
+                 heuristic: str | None = None, expert: Any = None) -> None:
         super().__init__(env, seed)
         recipe: dict = {}
         if model is None:
@@ -504,8 +508,9 @@ class PolicyAgent(Agent):
             threshold = danger_threshold if danger_threshold is not None else recipe.get(
                 "danger_threshold", 0.95)
             self._guard = GuardedActions(env, threshold=float(threshold), min_elements=n_min,
-                                         expert=recipe.get("expert"),
-                                         heuristic=recipe.get("heuristic", "reconnect"))
+                                         expert=expert or recipe.get("expert"),
+                                         heuristic=heuristic or recipe.get("heuristic",
+                                                                           "reconnect"))
             self._discrete = self._guard
         else:
             self._discrete = (DiscreteUnitaryActions(env, min_elements=n_min)

@@ -1,15 +1,17 @@
-"""Act only when the grid is in danger: the reconnection heuristic plays every other step.
+"""Act only when the grid is in danger: a heuristic agent plays every other step.
 
 :class:`GuardedActions` turns an env into a decision process over *danger states*: after each
-decision the wrapper keeps stepping the env itself with the line-reconnection heuristic
-(:class:`~gym_powergrid.agents.search.LineReconnection`: switch a line back on as soon as the
-rules allow, otherwise do nothing) until an in-service line is loaded at or above
-``threshold`` x its thermal limit, the episode ends, or ``max_auto_steps`` pass. Only then is
-the policy asked again. Its actions are those of
+decision the wrapper keeps stepping the env itself with a heuristic agent (``heuristic``: by
+default the line-reconnection heuristic,
+:class:`~gym_powergrid.agents.search.LineReconnection`: switch a line back on as soon as the
+rules allow, otherwise do nothing; any agent spec, e.g. ``"greedy"``) until an in-service line
+is loaded at or above ``threshold`` x its thermal limit, the episode ends, or
+``max_auto_steps`` pass. Only then is the policy asked again. Its actions are those of
 :class:`~gym_powergrid.envs.wrappers.DiscreteUnitaryActions` (one line switch or one substation
-configuration), except that action 0 is *the heuristic's move* instead of do-nothing, so a policy
-that always picks 0 plays the reconnection heuristic exactly, and learning is about *when and
-which* topology change beats it. The reward of a decision is the sum of the env's rewards over
+configuration), except that action 0 is *the heuristic's move* instead of do-nothing (and
+actions ``1 .. k`` the moves of optional ``expert`` agents), so a policy that always picks 0
+plays the heuristic exactly, and learning is about *when and which* topology change beats it.
+The reward of a decision is the sum of the env's rewards over
 the steps it covered (times ``reward_scale``); ``info["env_steps"]`` counts them and
 ``info["episode_env_steps"]`` the episode's steps so far. The steps ``reset`` plays before the
 first danger state are counted in ``episode_env_steps`` but their reward is not returned (no
