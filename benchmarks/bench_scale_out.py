@@ -84,8 +84,11 @@ def bench_training(quick: bool, workers: int) -> dict[str, float]:
 
     torch.set_num_threads(1)  # as the SB3 recipe does (TrainConfig.torch_threads); both learners
     steps = 1024 if quick else 4096
+    # the guarded env of the recipe before issue 11's last change (reconnect plays, action 1 =
+    # greedy's move): cheap env steps, so the figure stays about the learners' throughput
     cfg = TrainConfig(algo="maskable-ppo", timesteps=steps, n_envs=workers, n_steps=256,
-                      batch_size=64, n_epochs=4, net_arch=(64, 64),
+                      batch_size=64, n_epochs=4, net_arch=(64, 64), heuristic="reconnect",
+                      expert=("greedy",),
                       out=tempfile.mkdtemp(prefix="bench-scale-out-"), evaluate=False,
                       plot=False, vec_env="subproc" if workers > 1 else "dummy")
     out: dict[str, float] = {"train_timesteps": float(steps)}

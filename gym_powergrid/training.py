@@ -2,9 +2,9 @@
 
 Default recipe (the README's Training section): MaskablePPO (sb3-contrib) on
 ``PowerGrid-case14-hard-v0`` with :class:`~gym_powergrid.envs.guard.GuardedActions` (the
-policy is asked only when a line is loaded at 95% of its limit or more; the reconnection
-heuristic plays the other steps; action 0 = the heuristic's move, 1 = the greedy search's, then
-the unitary actions of :class:`~gym_powergrid.envs.wrappers.DiscreteUnitaryActions`),
+policy is asked only when a line is loaded at 95% of its limit or more; the one-step greedy
+search plays the other steps; action 0 = greedy's move, then the unitary actions of
+:class:`~gym_powergrid.envs.wrappers.DiscreteUnitaryActions`),
 :class:`~gym_powergrid.envs.wrappers.FlatObservation` and ``reward="survival"``, in ``n_envs``
 ``SubprocVecEnv`` processes. ``n_heldout`` chronics drawn at random with ``split_seed`` are
 held out; the trained policy then plays them (once per ``eval_seeds`` seed) next to
@@ -105,12 +105,16 @@ class TrainConfig:
             in-service line's capacity usage reaches this (the reconnection heuristic plays
             the other steps; :class:`~gym_powergrid.envs.guard.GuardedActions`).
         default_prior: with guarded actions and a PPO policy, the initial probability of
-            action 0 (the heuristic's move; shared with action 1, the expert's move, when
-            there is an expert), set through the bias of the action layer, so
-            that learning starts from the heuristic instead of random topology changes
-            (0: SB3's uniform start).
-        expert: with guarded actions, an agent name (e.g. ``"greedy"``) whose move is
-            action 1 (:class:`~gym_powergrid.envs.guard.GuardedActions`).
+            action 0 (the heuristic's move), shared equally with the experts' moves (actions
+            1 .. k), set through the bias of the action layer, so that learning starts from
+            the heuristics instead of random topology changes (0: SB3's uniform start).
+        heuristic: with guarded actions, the agent spec that plays outside danger states and
+            whose move is action 0 (the recipe: ``"greedy"``, the one-step greedy search;
+            ``"reconnect"``: the line-reconnection heuristic).
+        expert: with guarded actions, agent specs (a name such as ``"greedy"``, options in
+            brackets as in the agent benchmark: ``"greedy[horizon=6]"``) whose moves are
+            actions 1 .. k (:class:`~gym_powergrid.envs.guard.GuardedActions`); a single
+            string is one expert, None or ``()`` none.
         timesteps: training budget (environment steps, all processes together).
         n_envs: parallel environments.
         vec_env: ``"subproc"`` (one process each) or ``"dummy"`` (in process).
@@ -145,8 +149,9 @@ class TrainConfig:
     min_elements: int = 4
     danger_threshold: float = 0.95
     default_prior: float = 0.95
-    expert: str | None = "greedy"
-    timesteps: int = 20_000
+    expert: tuple[str, ...] | None = None
+    heuristic: str = "greedy"
+    timesteps: int = 1024
     n_envs: int = 2
     vec_env: str = "subproc"
     start_method: str | None = None
@@ -158,8 +163,8 @@ class TrainConfig:
     seed: int = 0
     out: str = "runs/train"
     learning_rate: float = 3e-4
-    n_steps: int = 256
-    batch_size: int = 128
+    n_steps: int = 128
+    batch_size: int = 64
     n_epochs: int = 10
     gamma: float = 0.99
     ent_coef: float = 0.001
@@ -201,10 +206,11 @@ class TrainConfig:
         if not 0.0 <= float(self.danger_threshold) < 10.0:
             raise ValueError(f"danger_threshold={self.danger_threshold!r} must be a capacity "
                              "usage in [0, 10)")
-        if self.expert is not None:
-            from .agents import resolve_agent
+        from .envs.guard import expert_specs
 
-            resolve_agent(self.expert)  # ValueError naming the known agents
+        self.expert = expert_specs(self.expert) or None
+        for spec in (*(self.expert or ()), self.heuristic):
+            _check_agent_spec(spec)
         if not 0.0 <= float(self.default_prior) < 1.0:
             raise ValueError(f"default_prior={self.default_prior!r} must be in [0, 1)")
         if not self.eval_seeds:
@@ -218,6 +224,22 @@ class TrainConfig:
     def policy(self) -> str:
         """SB3 policy name for the observation kind."""
         return "MultiInputPolicy" if self.observation == "dict" else "MlpPolicy"
+
+
+def _check_agent_spec(spec: str) -> None:
+    """ValueError for an unknown agent or constructor option in ``"name[key=value,...]"``."""
+    import inspect
+
+    from .agents import resolve_agent
+    from .agents.compare import parse_agent_spec
+
+    name, options = parse_agent_spec(spec)
+    cls = resolve_agent(name)  # ValueError naming the known agents
+    try:
+        inspect.signature(cls).bind(None, **options)
+    except TypeError as exc:
+        raise ValueError(f"expert {spec!r}: {exc}; the options of {name!r} are "
+                         f"{', '.join(list(inspect.signature(cls).parameters)[1:])}") from None
 
 
 # ---------------------------------------------------------------------- environments
@@ -276,14 +298,15 @@ class ChronicSubset(gym.Wrapper):
 
 def wrap_env(env: gym.Env, action_space: str = "discrete", observation: str = "flat",
              min_elements: int = 4, danger_threshold: float = 0.95,
-             expert: str | None = None) -> gym.Env:
+             expert: str | Sequence[str] | None = None,
+             heuristic: str = "reconnect") -> gym.Env:
     """Apply the action and observation wrappers of a training recipe to ``env``."""
     from .envs.guard import GuardedActions
     from .envs.wrappers import DiscreteUnitaryActions, FlatObservation
 
     if action_space == "guarded":
         env = GuardedActions(env, threshold=danger_threshold, min_elements=min_elements,
-                             expert=expert)
+                             expert=expert, heuristic=heuristic)
     elif action_space == "discrete":
         env = DiscreteUnitaryActions(env, min_elements=min_elements)
     if observation == "flat":
@@ -296,7 +319,9 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
                       observation: str = "flat", min_elements: int = 4,
                       chronics: Sequence[str | int] | None = None, random_start: bool = False,
                       monitor_file: str | None = None,
-                      danger_threshold: float = 0.95, expert: str | None = None) -> gym.Env:
+                      danger_threshold: float = 0.95,
+                      expert: str | Sequence[str] | None = None,
+                      heuristic: str = "reconnect") -> gym.Env:
     """One training env: ``gymnasium.make`` + wrappers + :class:`ChronicSubset` + ``Monitor``.
 
     Built from plain arguments, so a ``functools.partial`` of it pickles into ``SubprocVecEnv``
@@ -310,7 +335,7 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
     if reward is not None:
         kwargs["reward"] = reward
     env = wrap_env(gym.make(env_id, **kwargs), action_space, observation, min_elements,
-                   danger_threshold, expert)
+                   danger_threshold, expert, heuristic)
     if chronics is not None:
         env = ChronicSubset(env, chronics, random_start=random_start)
     if monitor_file is not None:
@@ -368,7 +393,7 @@ def make_vec_env(cfg: TrainConfig, chronics: Sequence[str] | None,
         fns.append(functools.partial(
             make_training_env, cfg.env_id, cfg.env_kwargs, cfg.reward, cfg.action_space,
             cfg.observation, cfg.min_elements, None if chronics is None else list(chronics),
-            cfg.random_start, monitor, cfg.danger_threshold, cfg.expert))
+            cfg.random_start, monitor, cfg.danger_threshold, cfg.expert, cfg.heuristic))
     if cfg.vec_env == "subproc" and cfg.n_envs > 1:
         venv = SubprocVecEnv(fns, start_method=cfg.start_method)
     else:
@@ -394,7 +419,7 @@ def build_model(cfg: TrainConfig, venv) -> Any:
         import torch
 
         n = int(venv.action_space.n)
-        k = 1 if cfg.expert is None else 2  # the heuristic's move (and the expert's)
+        k = 1 + len(cfg.expert or ())  # the heuristic's move and the experts' moves
         with torch.no_grad():  # softmax(bias): actions < k share default_prior
             model.policy.action_net.bias[:k] += float(
                 np.log(cfg.default_prior / k / (1.0 - cfg.default_prior) * max(n - k, 1)))
@@ -442,7 +467,10 @@ class PolicyAgent(Agent):
         action_space, observation, min_elements, danger_threshold: the training recipe
             (read from ``model.json`` when a path is given; inferred from the model's spaces
             otherwise). With ``"guarded"`` actions the policy runs only in danger states and
-            the reconnection heuristic plays the others, exactly as in training.
+            the heuristic plays the others, exactly as in training.
+        heuristic, expert: the guarded recipe's agents (read from ``model.json``; without
+            it, ``heuristic`` defaults to ``"reconnect"`` and ``expert`` to none: give both
+            with ``model=`` for a model trained with other ones).
         deterministic: act greedily with respect to the policy.
     """
 
@@ -451,7 +479,8 @@ class PolicyAgent(Agent):
     def __init__(self, env: Any, seed: int | None = None, path: str | os.PathLike | None = None,
                  model: Any = None, action_space: str | None = None,
                  observation: str | None = None, min_elements: int | None = None,
-                 danger_threshold: float | None = None, deterministic: bool = True) -> None:
+                 danger_threshold: float | None = None, deterministic: bool = True,
+                 heuristic: str | None = None, expert: Any = None) -> None:
         super().__init__(env, seed)
         recipe: dict = {}
         if model is None:
@@ -479,7 +508,9 @@ class PolicyAgent(Agent):
             threshold = danger_threshold if danger_threshold is not None else recipe.get(
                 "danger_threshold", 0.95)
             self._guard = GuardedActions(env, threshold=float(threshold), min_elements=n_min,
-                                         expert=recipe.get("expert"))
+                                         expert=expert or recipe.get("expert"),
+                                         heuristic=heuristic or recipe.get("heuristic",
+                                                                           "reconnect"))
             self._discrete = self._guard
         else:
             self._discrete = (DiscreteUnitaryActions(env, min_elements=n_min)
@@ -728,8 +759,11 @@ _HELP = {
     "split_seed": "seed of the random held-out draw",
     "danger_threshold": "guarded actions: the policy acts when a line's usage reaches this",
     "eval_seeds": "every held-out chronic is played once per seed",
-    "default_prior": "guarded actions: initial probability of the heuristic's move",
-    "expert": "guarded actions: agent whose move is action 1 (e.g. greedy)",
+    "default_prior": "guarded actions: initial probability of the heuristic's and experts' "
+                     "moves",
+    "heuristic": "guarded actions: agent playing outside danger states, action 0",
+    "expert": "guarded actions: agents whose moves are actions 1..k, e.g. greedy "
+              "'greedy[horizon=6]' (none: no expert)",
     "n_steps": "PPO rollout length per env", "net_arch": "hidden layer sizes",
     "start_method": "start method of the SubprocVecEnv workers; None: SB3's (forkserver)",
     "random_start": "start new training episodes at a random step of their chronic",
@@ -741,7 +775,7 @@ _HELP = {
 }
 #: Types of the options whose default is None or a tuple ("+": one or more values).
 _TYPES: dict[str, tuple[Any, str | None]] = {
-    "start_method": (str, None), "expert": (str, None), "train_chronics": (str, "+"),
+    "start_method": (str, None), "expert": (str, "*"), "train_chronics": (str, "+"),
     "heldout_chronics": (str, "+"), "eval_max_steps": (int, None), "net_arch": (int, "+"),
     "baselines": (str, "*"), "eval_seeds": (int, "+")}
 

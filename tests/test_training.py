@@ -210,6 +210,8 @@ def test_train_config_errors():
     (["--heldout-chronics", "13_jan", "99_xyz"], "unknown chronic"),
     (["--train-chronics", "01_january"], "unknown chronic"),
     (["--timesteps", "0"], "timesteps"),
+    (["--heuristic", "gredy"], "unknown agent"),
+    (["--expert", "greedy[horizn=3]"], "horizn"),
 ])
 def test_training_command_rejects_bad_input_before_training(argv, message, capsys, monkeypatch):
     import gym_powergrid.training as training
@@ -379,7 +381,7 @@ def test_guarded_recipe_end_to_end(tmp_path):
     """The reference recipe's command, tiny budget: JSON keys, learning curve, evaluation of
     the saved policy through PolicyAgent (same guard rule)."""
     out = tmp_path / "hard"
-    code = main(["--timesteps", "256", "--n-steps", "64", "--batch-size", "64", "--n-epochs",
+    code = main(["--timesteps", "32", "--n-steps", "16", "--batch-size", "16", "--n-epochs",
                  "1", "--net-arch", "32", "--n-envs", "2", "--vec-env", "dummy",
                  "--heldout-chronics", "04_apr", "--eval-max-steps", "48", "--eval-workers", "1",
                  "--baselines", "do-nothing", "reconnect", "--no-progress", "--out", str(out),
@@ -390,9 +392,63 @@ def test_guarded_recipe_end_to_end(tmp_path):
         assert m[f"{agent}/episodes"] == 2 and 0 < m[f"{agent}/survival_mean"] <= 48
     recipe = json.loads((out / "model.json").read_text())
     assert recipe["action_space"] == "guarded" and recipe["heldout_chronics"] == ["04_apr"]
+    assert recipe["heuristic"] == "greedy" and recipe["timesteps"] == 32
     assert (out / "learning_curve.png").stat().st_size > 1000
     raw = gym.make(HARD_ID)
     agent = PolicyAgent(raw, path=out / "model.zip")
     assert agent.action_kind == "guarded"
     obs, _ = raw.reset(seed=0, options={"chronic": "04_apr"})
     assert raw.step(agent.act(obs))[0] is not None
+
+
+@needs_case14
+def test_guarded_actions_with_several_experts():
+    """Actions 1..k are the experts' moves (specs with options, as in the agent benchmark), the
+    unitary actions follow; bad expert specs are errors before anything is built."""
+    from gym_powergrid.agents import make_agent
+    from gym_powergrid.envs.guard import GuardedActions
+
+    env = GuardedActions(gym.make(HARD_ID), expert=("greedy", "greedy[horizon=3]"))
+    plain = GuardedActions(gym.make(HARD_ID))
+    assert env.offset == 2 and env.action_space.n == plain.action_space.n + 2
+    obs, _ = env.reset(seed=0, options={"chronic": "04_apr"})
+    mask = env.action_masks()
+    assert mask.shape == (env.action_space.n,) and mask[:3].all()
+    assert env.describe(2) == "greedy[horizon=3]'s move"
+    assert env.describe(3) == plain.describe(1)
+    reference = make_agent("greedy", env, horizon=3)
+    assert np.array_equal(env.to_switches(2, obs), reference.act(obs))
+    assert TrainConfig(expert="greedy").expert == ("greedy",)
+    assert TrainConfig(expert=()).expert is None
+    with pytest.raises(ValueError, match="horizn"):
+        TrainConfig(expert=("greedy[horizn=3]",))
+    with pytest.raises(ValueError, match="unknown agent"):
+        TrainConfig(expert=("gready",))
+
+
+@needs_case14
+def test_guarded_actions_with_another_heuristic_play_it_with_action_0():
+    """heuristic="greedy": the greedy search plays outside danger and is action 0, so always
+    answering 0 replays the greedy agent step for step."""
+    from gym_powergrid.agents import make_agent
+    from gym_powergrid.envs.guard import GuardedActions
+
+    env = gym.make(HARD_ID)
+    guarded = GuardedActions(env, heuristic="greedy")
+    assert guarded.describe(0) == "greedy's move (default)"
+    guarded.reset(seed=0, options={"chronic": "12_dec"})
+    steps = []
+    while len(steps) < 3:
+        guarded.step(0)
+        steps.append(env.unwrapped.state.step)
+    played = env.unwrapped.state.step
+    raw = gym.make(HARD_ID)
+    agent = make_agent("greedy", raw)
+    obs, _ = raw.reset(seed=0, options={"chronic": "12_dec"})
+    while raw.unwrapped.state.step < played:
+        obs, _, terminated, _, _ = raw.step(agent.act(obs))
+        assert not terminated
+    assert np.array_equal(raw.unwrapped.state.line_status, env.unwrapped.state.line_status)
+    assert np.array_equal(raw.unwrapped.state.nodes(), env.unwrapped.state.nodes())
+    with pytest.raises(ValueError, match="unknown agent"):
+        TrainConfig(heuristic="gredy")

@@ -1,15 +1,17 @@
-"""Act only when the grid is in danger: the reconnection heuristic plays every other step.
+"""Act only when the grid is in danger: a heuristic agent plays every other step.
 
 :class:`GuardedActions` turns an env into a decision process over *danger states*: after each
-decision the wrapper keeps stepping the env itself with the line-reconnection heuristic
-(:class:`~gym_powergrid.agents.search.LineReconnection`: switch a line back on as soon as the
-rules allow, otherwise do nothing) until an in-service line is loaded at or above
-``threshold`` x its thermal limit, the episode ends, or ``max_auto_steps`` pass. Only then is
-the policy asked again. Its actions are those of
+decision the wrapper keeps stepping the env itself with a heuristic agent (``heuristic``: by
+default the line-reconnection heuristic,
+:class:`~gym_powergrid.agents.search.LineReconnection`: switch a line back on as soon as the
+rules allow, otherwise do nothing; any agent spec, e.g. ``"greedy"``) until an in-service line
+is loaded at or above ``threshold`` x its thermal limit, the episode ends, or
+``max_auto_steps`` pass. Only then is the policy asked again. Its actions are those of
 :class:`~gym_powergrid.envs.wrappers.DiscreteUnitaryActions` (one line switch or one substation
-configuration), except that action 0 is *the heuristic's move* instead of do-nothing, so a policy
-that always picks 0 plays the reconnection heuristic exactly, and learning is about *when and
-which* topology change beats it. The reward of a decision is the sum of the env's rewards over
+configuration), except that action 0 is *the heuristic's move* instead of do-nothing (and
+actions ``1 .. k`` the moves of optional ``expert`` agents), so a policy that always picks 0
+plays the heuristic exactly, and learning is about *when and which* topology change beats it.
+The reward of a decision is the sum of the env's rewards over
 the steps it covered (times ``reward_scale``); ``info["env_steps"]`` counts them and
 ``info["episode_env_steps"]`` the episode's steps so far. The steps ``reset`` plays before the
 first danger state are counted in ``episode_env_steps`` but their reward is not returned (no
@@ -22,7 +24,7 @@ The same rule drives a saved policy outside the wrapper (:meth:`GuardedActions.c
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -41,8 +43,28 @@ def max_usage(obs: dict) -> float:
     return float(np.max(np.asarray(obs["ampere_flows"], dtype=np.float64)[on] / lim[on]))
 
 
+def expert_specs(expert: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The expert specs of ``GuardedActions(expert=...)`` as a tuple (empty without experts)."""
+    if expert is None:
+        return ()
+    specs = (expert,) if isinstance(expert, str) else tuple(expert)
+    for spec in specs:
+        if not isinstance(spec, str) or not spec.strip():
+            raise ValueError(f"an expert must be an agent name such as 'greedy' or "
+                             f"'greedy[horizon=6]', got {spec!r}")
+    return tuple(s.strip() for s in specs)
+
+
+def _make_expert(spec: str, env: gym.Env):
+    from ..agents import make_agent
+    from ..agents.compare import parse_agent_spec
+
+    name, options = parse_agent_spec(spec)
+    return make_agent(name, env, seed=0, **options)
+
+
 class GuardedActions(gym.Wrapper):
-    """Discrete topology actions asked only in danger states; reconnection heuristic otherwise.
+    """Discrete topology actions asked only in danger states; a heuristic plays otherwise.
 
     Args:
         env: a gym_powergrid env with ``Dict`` observations and ``MultiBinary`` actions.
@@ -51,16 +73,22 @@ class GuardedActions(gym.Wrapper):
         min_elements: substations with at least this many elements get configuration actions.
         max_auto_steps: ask the policy at least every this many steps (None: only in danger).
         reward_scale: factor applied to the summed reward of a decision.
-        expert: optional agent name (e.g. ``"greedy"``, see :mod:`gym_powergrid.agents`) whose
-            move becomes action 1 (the unitary actions then start at 2): the policy can learn
-            when a search is worth following rather than finding every move itself.
+        expert: optional agent spec, or a sequence of them (e.g. ``"greedy"`` or
+            ``("greedy", "greedy[horizon=6]")``: a registered name, see
+            :mod:`gym_powergrid.agents`, with constructor options in brackets as in the agent
+            benchmark) whose moves become actions ``1 .. k`` (the unitary actions then start
+            at ``k + 1``): the policy can learn when which search is worth following rather
+            than finding every move itself. Only the chosen expert is asked for its move.
+        heuristic: the agent spec that plays outside danger states and whose move is action
+            0 (default ``"reconnect"``, the line-reconnection heuristic; e.g. ``"greedy"``
+            makes the policy a set of learned deviations from the greedy search).
     """
 
     def __init__(self, env: gym.Env, threshold: float = 0.95, min_elements: int = 4,
                  max_auto_steps: int | None = None, reward_scale: float = 1.0,
-                 expert: str | None = None) -> None:
+                 expert: str | Sequence[str] | None = None,
+                 heuristic: str = "reconnect") -> None:
         super().__init__(env)
-        from ..agents.search import LineReconnection
 
         if not 0.0 <= float(threshold) < 10.0:
             raise ValueError(f"threshold must be a capacity usage in [0, 10), got {threshold!r}")
@@ -70,17 +98,20 @@ class GuardedActions(gym.Wrapper):
         self.max_auto_steps = None if max_auto_steps is None else int(max_auto_steps)
         self.reward_scale = float(reward_scale)
         self.discrete = DiscreteUnitaryActions(env, min_elements=min_elements)
-        self.heuristic = LineReconnection(env)
-        self.expert = None
-        if expert is not None:
-            from ..agents import make_agent
-
-            self.expert = make_agent(expert, env, seed=0)
-        self.offset = 0 if self.expert is None else 1  # unitary action k is index k + offset
+        self.heuristic_spec = expert_specs(heuristic)[0] if heuristic else "reconnect"
+        self.heuristic = _make_expert(self.heuristic_spec, env)
+        self.expert_specs = expert_specs(expert)
+        self.experts = [_make_expert(spec, env) for spec in self.expert_specs]
+        self.offset = len(self.experts)  # unitary action k is index k + offset
         self.action_space = gym.spaces.Discrete(self.discrete.action_space.n + self.offset)
         self.n_decisions = 0
         self._obs: dict | None = None
         self._episode_steps = 0
+
+    @property
+    def expert(self):
+        """The first expert (None without experts)."""
+        return self.experts[0] if self.experts else None
 
     #: resets in a row whose episode has no danger state before giving up (then the policy
     #: is asked at the first step)
@@ -96,16 +127,16 @@ class GuardedActions(gym.Wrapper):
         index = int(index)
         if index == 0:
             return self.heuristic.act(obs)
-        if self.expert is not None and index == 1:
-            return self.expert.act(obs)
+        if index <= self.offset:
+            return self.experts[index - 1].act(obs)
         return self.discrete.to_switches(index - self.offset)
 
     def action_masks(self) -> np.ndarray:
         """Legal actions now (sb3-contrib's convention); action 0 is always legal."""
         mask = self.discrete.action_masks()
         mask[0] = True
-        if self.expert is not None:
-            mask = np.concatenate([[True], mask])
+        if self.offset:
+            mask = np.concatenate([np.ones(self.offset, dtype=bool), mask])
         return mask
 
     def choose(self, obs: dict, policy: Callable[[dict, np.ndarray], int]) -> tuple[int, bool]:
@@ -120,9 +151,10 @@ class GuardedActions(gym.Wrapper):
     def describe(self, index: int) -> str:
         index = int(index)
         if index == 0:
-            return "reconnection heuristic"
-        if self.expert is not None and index == 1:
-            return f"{getattr(self.expert, 'name', 'expert')}'s move"
+            return ("reconnection heuristic" if self.heuristic_spec == "reconnect"
+                    else f"{self.heuristic_spec}'s move (default)")
+        if index <= self.offset:
+            return f"{self.expert_specs[index - 1]}'s move"
         return self.discrete.describe(index - self.offset)
 
     # -------------------------------------------------------------- the decision process
@@ -131,8 +163,8 @@ class GuardedActions(gym.Wrapper):
             obs, info = self.env.reset(seed=seed, options=options)
             seed = None
             self.heuristic.reset(obs, info)
-            if self.expert is not None:
-                self.expert.reset(obs, info)
+            for agent in self.experts:
+                agent.reset(obs, info)
             obs, info, ended = self._advance(obs, info, 0.0, first=True)
             if not ended:
                 self._episode_steps = int(info["env_steps"])

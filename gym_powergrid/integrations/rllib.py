@@ -3,7 +3,8 @@
 :func:`register` registers ``"gym_powergrid"`` with ``ray.tune.registry.register_env``. Its
 ``env_config`` holds :class:`~gym_powergrid.training.TrainConfig`'s env fields (``env_id``,
 ``env_kwargs``, ``reward``, ``action_space``, ``observation``, ``min_elements``, ``chronics``,
-``random_start``) and ``action_mask``; the env is built by
+``random_start``, and with guarded actions ``danger_threshold``, ``expert``,
+``heuristic``) and ``action_mask``; the env is built by
 :func:`gym_powergrid.training.make_training_env`, so RLlib sees exactly what SB3 trains on: the
 scaled flat observations (:class:`~gym_powergrid.envs.wrappers.FlatObservation`) and the
 ``Discrete`` unitary actions. With ``action_mask=True`` (the default for ``Discrete`` actions)
@@ -88,7 +89,9 @@ def make_env(env_config: dict | None = None) -> gym.Env:
     env = make_training_env(
         c.get("env_id", "PowerGrid-case14-v0"), c.get("env_kwargs") or {},
         c.get("reward", "survival"), action_space, c.get("observation", "flat"),
-        int(c.get("min_elements", 4)), c.get("chronics"), bool(c.get("random_start", False)))
+        int(c.get("min_elements", 4)), c.get("chronics"), bool(c.get("random_start", False)),
+        danger_threshold=float(c.get("danger_threshold", 0.95)), expert=c.get("expert"),
+        heuristic=c.get("heuristic", "reconnect"))
     if c.get("action_mask", action_space == "discrete"):
         env = ActionMaskObservation(env)
     return env
@@ -108,7 +111,9 @@ def env_config(cfg: Any, chronics: list[str] | None = None) -> dict[str, Any]:
     return {"env_id": cfg.env_id, "env_kwargs": dict(cfg.env_kwargs), "reward": cfg.reward,
             "action_space": cfg.action_space, "observation": cfg.observation,
             "min_elements": cfg.min_elements, "chronics": chronics,
-            "random_start": cfg.random_start, "action_mask": cfg.action_space == "discrete"}
+            "random_start": cfg.random_start, "action_mask": cfg.action_space == "discrete",
+            "danger_threshold": cfg.danger_threshold, "expert": cfg.expert,
+            "heuristic": cfg.heuristic}
 
 
 def ppo_config(cfg: Any, chronics: list[str] | None = None) -> Any:
