@@ -49,6 +49,35 @@ AC_ALGORITHMS = {"newton": AC_NEWTON, "fast_decoupled": AC_FAST_DECOUPLED}
 PYPOWER_TOL_PU, PYPOWER_MAX_ITER = 1e-6, 25
 
 
+def result_from_buffers(sz, status: int, n_iter: int, bus_v: np.ndarray, out_mask: np.ndarray,
+                        out_res: np.ndarray) -> PowerFlowResult:
+    """The :class:`PowerFlowResult` of a kernel's output buffers (``sz``: the grid's
+    :func:`~.pf_kernel.sizes`), as views into them: pass buffers the result may own.
+
+    The failed-solve rule lives here, once for every path: a power flow without a solution has
+    no values (every voltage, flow and injection 0), every busbar dead and every element cut,
+    as :meth:`PowerFlowResult.failure` and the pandapower backend report it.
+    """
+    status = PFStatus(int(status))
+    if status != PFStatus.CONVERGED:
+        bus_v[:] = 0.0
+        out_res[:] = 0.0
+        out_mask[:sz.n_bus] = False
+        out_mask[sz.n_bus:] = True
+    bus_on, prod_cut, load_cut, prod_res, load_res, line_res = result_views(sz, out_mask, out_res)
+    return PowerFlowResult(
+        status=status, n_iter=int(n_iter),
+        bus_vm_pu=bus_v[0], bus_va_rad=bus_v[1], bus_energized_mask=bus_on,
+        prod_p_mw=prod_res[:, PR_P], prod_q_mvar=prod_res[:, PR_Q], prod_v_pu=prod_res[:, PR_V],
+        prod_cut_mask=prod_cut, load_p_mw=load_res[:, LR_P], load_q_mvar=load_res[:, LR_Q],
+        load_v_pu=load_res[:, LR_V], load_cut_mask=load_cut,
+        line_p_or_mw=line_res[:, LN_P_OR], line_q_or_mvar=line_res[:, LN_Q_OR],
+        line_a_or=line_res[:, LN_A_OR], line_v_or_pu=line_res[:, LN_V_OR],
+        line_p_ex_mw=line_res[:, LN_P_EX], line_q_ex_mvar=line_res[:, LN_Q_EX],
+        line_a_ex=line_res[:, LN_A_EX], line_v_ex_pu=line_res[:, LN_V_EX],
+    )
+
+
 class NumbaPowerFlow:
     """Fast AC/DC power flow on any topology of a :class:`GridArrays` grid.
 
@@ -127,25 +156,6 @@ class NumbaPowerFlow:
         if workspace_needs_growth(self.ws_i):  # a topology with more fill than planned
             need = int(self.ws_i[WI_NEED_U])
             self.ws_i, self.ws_f = new_workspace(self.grid_i, self.grid_f, cap_u=need + need // 2)
-        status = PFStatus(int(status))
-        if status == PFStatus.CONVERGED:
-            if ac:
-                self.bus_v[:] = bus_v
-        else:  # like the pandapower backend: no values, every busbar dead, every element cut
-            bus_v[:] = 0.0
-            out_mask[:sz.n_bus] = False
-            out_mask[sz.n_bus:] = True
-        bus_on, prod_cut, load_cut, prod_res, load_res, line_res = result_views(sz, out_mask,
-                                                                                out_res)
-        return PowerFlowResult(
-            status=status, n_iter=int(n_iter),
-            bus_vm_pu=bus_v[0], bus_va_rad=bus_v[1], bus_energized_mask=bus_on,
-            prod_p_mw=prod_res[:, PR_P], prod_q_mvar=prod_res[:, PR_Q],
-            prod_v_pu=prod_res[:, PR_V], prod_cut_mask=prod_cut,
-            load_p_mw=load_res[:, LR_P], load_q_mvar=load_res[:, LR_Q],
-            load_v_pu=load_res[:, LR_V], load_cut_mask=load_cut,
-            line_p_or_mw=line_res[:, LN_P_OR], line_q_or_mvar=line_res[:, LN_Q_OR],
-            line_a_or=line_res[:, LN_A_OR], line_v_or_pu=line_res[:, LN_V_OR],
-            line_p_ex_mw=line_res[:, LN_P_EX], line_q_ex_mvar=line_res[:, LN_Q_EX],
-            line_a_ex=line_res[:, LN_A_EX], line_v_ex_pu=line_res[:, LN_V_EX],
-        )
+        if status == PFStatus.CONVERGED and ac:
+            self.bus_v[:] = bus_v
+        return result_from_buffers(sz, status, n_iter, bus_v, out_mask, out_res)

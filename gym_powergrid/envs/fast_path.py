@@ -8,26 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.pf_kernel import (
-    LN_A_EX,
-    LN_A_OR,
-    LN_P_EX,
-    LN_P_OR,
-    LN_Q_EX,
-    LN_Q_OR,
-    LN_V_EX,
-    LN_V_OR,
-    LR_P,
-    LR_Q,
-    LR_V,
-    PR_P,
-    PR_Q,
-    PR_V,
-    result_views,
-)
+from ..core.powerflow import result_from_buffers as _build_result
 from ..core.results import PowerFlowResult
 from ..core.rules import GameState
-from ..core.status import PFStatus
 from ..core.step_kernel import (
     RP_DEPTH,
     RP_FLAG,
@@ -49,21 +32,9 @@ OBS_DTYPES = (np.float32, np.int32, np.int8)
 
 def result_from_buffers(pf, status: int, n_iter: int, bus_v: np.ndarray, out_mask: np.ndarray,
                         out_res: np.ndarray) -> PowerFlowResult:
-    """A :class:`PowerFlowResult` of views into the kernel's output buffers (pass copies when
-    the buffers are reused)."""
-    bus_on, prod_cut, load_cut, prod_res, load_res, line_res = result_views(pf.sizes, out_mask,
-                                                                            out_res)
-    return PowerFlowResult(
-        status=PFStatus(int(status)), n_iter=int(n_iter),
-        bus_vm_pu=bus_v[0], bus_va_rad=bus_v[1], bus_energized_mask=bus_on,
-        prod_p_mw=prod_res[:, PR_P], prod_q_mvar=prod_res[:, PR_Q], prod_v_pu=prod_res[:, PR_V],
-        prod_cut_mask=prod_cut, load_p_mw=load_res[:, LR_P], load_q_mvar=load_res[:, LR_Q],
-        load_v_pu=load_res[:, LR_V], load_cut_mask=load_cut,
-        line_p_or_mw=line_res[:, LN_P_OR], line_q_or_mvar=line_res[:, LN_Q_OR],
-        line_a_or=line_res[:, LN_A_OR], line_v_or_pu=line_res[:, LN_V_OR],
-        line_p_ex_mw=line_res[:, LN_P_EX], line_q_ex_mvar=line_res[:, LN_Q_EX],
-        line_a_ex=line_res[:, LN_A_EX], line_v_ex_pu=line_res[:, LN_V_EX],
-    )
+    """:func:`gym_powergrid.core.powerflow.result_from_buffers` for backend ``pf`` (views into
+    the buffers given: pass copies when the buffers are reused)."""
+    return _build_result(pf.sizes, status, n_iter, bus_v, out_mask, out_res)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
