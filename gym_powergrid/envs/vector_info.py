@@ -136,6 +136,8 @@ def row_info(info: dict, i: int) -> dict:
             out[k] = row_info(v, i)
         else:
             x = v[i]
+            if isinstance(x, np.ndarray):
+                x = x.copy()
             out[k] = x.item() if isinstance(x, np.generic) else x
     return out
 
