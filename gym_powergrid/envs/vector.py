@@ -385,6 +385,24 @@ class PowerGridVectorEnv(VectorEnv):
         """Each grid's current row of its chronic (a copy)."""
         return self._t.copy()
 
+    @property
+    def topologies(self) -> np.ndarray:
+        """Each grid's topology (N, n_prod + n_load + 3 n_line), pypownet's layout: nodes then
+        line status (a read-only view of the live array)."""
+        v = self._topo.view()
+        v.flags.writeable = False
+        return v
+
+    def counters(self) -> dict[str, np.ndarray]:
+        """Each grid's counters (read-only views, (N, n_line) or (N, n_sub)):
+        ``line_cooldown``, ``line_unavailable``, ``line_overflow_steps``, ``sub_cooldown``."""
+        out = {"line_cooldown": self._lcd, "line_unavailable": self._unavail,
+               "line_overflow_steps": self._over, "sub_cooldown": self._scd}
+        for k, a in out.items():
+            out[k] = a.view()
+            out[k].flags.writeable = False
+        return out
+
     def sync_states(self) -> None:
         """Bring each sub-env's ``state.step`` up to date (per-env helpers that read it)."""
         for i, e in enumerate(self.envs):
