@@ -87,13 +87,16 @@ class PowerGridVectorEnv(VectorEnv):
         max_episode_steps: the ``TimeLimit`` of the registered ids (None: none).
         autoreset_mode: a :class:`gymnasium.vector.AutoresetMode` or its value.
         copy: return fresh observation arrays each step (False: reused buffers).
+        num_threads: threads of the step kernel (None: numba's default, every core; 1 can
+            be faster on a machine other jobs keep busy).
         **env_kwargs: :class:`PowerGridEnv`'s arguments (``parameters``, ``level``,
             ``reward``, configuration overrides...), the same for every grid.
     """
 
     def __init__(self, num_envs: int = 1, *, max_episode_steps: int | None = None,
                  autoreset_mode=AutoresetMode.NEXT_STEP, copy: bool = True,
-                 render_mode: str | None = None, **env_kwargs: Any) -> None:
+                 render_mode: str | None = None, num_threads: int | None = None,
+                 **env_kwargs: Any) -> None:
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ConfigurationError(f"num_envs must be a positive integer, got {num_envs!r}")
         if render_mode is not None:
@@ -101,6 +104,15 @@ class PowerGridVectorEnv(VectorEnv):
                                      "gymnasium.make_vec(..., vectorization_mode='sync') with "
                                      "render_mode")
         mode = _autoreset_mode(autoreset_mode)
+        if num_threads is not None:
+            import numba
+
+            if not isinstance(num_threads, (int, np.integer)) or not (
+                    1 <= num_threads <= numba.config.NUMBA_NUM_THREADS):
+                raise ConfigurationError(f"num_threads must be None or an integer in [1, "
+                                         f"{numba.config.NUMBA_NUM_THREADS}], got "
+                                         f"{num_threads!r}")
+        self.num_threads = None if num_threads is None else int(num_threads)
         self.num_envs = n = int(num_envs)
         self.envs = [PowerGridEnv(**env_kwargs) for _ in range(n)]
         e = self.envs[0]
@@ -287,12 +299,19 @@ class PowerGridVectorEnv(VectorEnv):
         active = ~resetting
         ac, max_iter, tol, grid_i, grid_f = self._pf_args
         inj_l, planned_l, maint_l, hazard_l, fc_l, dates_l = self._lists
+        if self.num_threads is not None:
+            import numba
+
+            before = numba.get_num_threads()
+            numba.set_num_threads(self.num_threads)
         vector_step(active, self._t, self._n_steps, a, self._topo, self._unavail, self._over,
                     self._lcd, self._scd, self._node_switch_sub, self._rules_i, self._rules_f,
                     self._limits, ac, max_iter, tol, grid_i, grid_f, self._bus_v, self._ws_i,
                     self._ws_f, inj_l, planned_l, maint_l, hazard_l, fc_l, dates_l,
                     self._out_mask, self._out_res, self._applied, self._line_event,
                     self._sub_event, self._broken, self._report, *self._bufs, self._feats)
+        if self.num_threads is not None:
+            numba.set_num_threads(before)
         event_counts(self._line_event, self._sub_event, EV_ILLEGAL_RECONNECTION,
                      EV_LINE_COOLDOWN, EV_SUB_COOLDOWN, EV_MAINTENANCE, EV_HAZARD, self._counts)
         flag = self._report[:, RP_FLAG]

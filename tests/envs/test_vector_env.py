@@ -181,6 +181,24 @@ def test_bad_input_gives_clear_errors():
         PowerGridVectorEnv(1, parameters="case14", backend="pandapower")
     with pytest.raises(ValueError, match="seeds"):
         v.reset(seed=[1, 2, 3])
+    with pytest.raises(ConfigurationError, match="num_threads"):
+        native("PowerGrid-case14-v0", 1, num_threads=0)
+
+
+def test_one_thread_gives_the_same_steps():
+    runs = []
+    for threads in (None, 1):
+        v = native(HARD, 3, num_threads=threads)
+        obs, _ = v.reset(seed=2)
+        rng = np.random.default_rng(2)
+        out = []
+        for _ in range(30):
+            obs, r, te, tr, _ = v.step(random_actions(obs, rng, v.single_action_space.n))
+            out.append((obs["ampere_flows"].copy(), r, te, tr))
+        runs.append(out)
+    for a, b in zip(*runs):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
 
 
 def test_copy_false_reuses_buffers_copy_true_does_not():
