@@ -59,14 +59,15 @@ def vector_random_actions(venv, rng) -> np.ndarray:
     return a
 
 
-def bench_vector(env_id: str, policy: str, num_envs: int, n_steps: int, seed: int = 0):
+def bench_vector(env_id: str, policy: str, num_envs: int, n_steps: int, seed: int = 0,
+                 num_threads: int | None = None):
     """Grid-steps/s of the native vector env over ``n_steps`` vector steps, and game overs."""
     import gymnasium as gym
 
     import gym_powergrid  # noqa: F401
 
     venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
-                        copy=False)
+                        copy=False, num_threads=num_threads)
     venv.reset(seed=seed)
     rng = np.random.default_rng(seed)
     dn = np.zeros(venv.action_space.shape, np.int8)
@@ -139,6 +140,8 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer steps")
     p.add_argument("--num-envs", type=int, default=64, help="grids of the vector env (64)")
+    p.add_argument("--num-threads", type=int, default=None,
+                   help="threads of the vector kernel (default: every core)")
     p.add_argument("--cases", nargs="+", default=["case14", "case118"])
     p.add_argument("--sb3", action="store_true", help="also SB3 PPO training throughput")
     p.add_argument("--no-grid2op", action="store_true", help="skip Grid2Op + lightsim2grid")
@@ -149,12 +152,14 @@ def main(argv=None) -> dict:
     single_steps = 500 if args.quick else 3000
     g2o_steps = 300 if args.quick else 1000
     results: dict[str, float] = {"num_envs": n, "load_average_1min": os.getloadavg()[0]}
+    if args.num_threads is not None:
+        results["num_threads"] = args.num_threads
     rows = []
     for case in args.cases:
         env_id = f"PowerGrid-{case}-v0"
         for policy in ("do-nothing", "random"):
             pk = policy.replace("-", "_")
-            sps, overs = bench_vector(env_id, policy, n, vec_steps)
+            sps, overs = bench_vector(env_id, policy, n, vec_steps, num_threads=args.num_threads)
             results[f"{case}_{pk}_vector_steps_per_s"] = sps
             results[f"{case}_{pk}_vector_game_overs"] = overs
             rows.append((f"gym_powergrid vector N={n}", case, policy, sps))

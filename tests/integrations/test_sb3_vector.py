@@ -85,3 +85,41 @@ def test_bad_arguments():
         PowerGridSB3VecEnv("PowerGrid-case14-v0", 1, action_space="box")
     with pytest.raises(ValueError, match="observation"):
         PowerGridSB3VecEnv("PowerGrid-case14-v0", 1, observation="image")
+
+
+def test_batched_masks_and_switches_match_the_per_action_rule():
+    """The batched legality rule and switches of DiscreteUnitaryActions against the rule
+    stated action by action (its documented meaning), on states with cooldowns and outages."""
+    venv = PowerGridSB3VecEnv(HARD, 3)
+    venv.seed(1)
+    venv.reset()
+    rng = np.random.default_rng(1)
+    d = venv.discrete
+    seen_false = 0
+    for _ in range(60):
+        masks = venv.action_masks()
+        nodes = venv.native.topologies[:, :d.helper.offset_status]
+        for g, st in enumerate(venv.native.states):
+            for i, a in enumerate(d.actions):
+                if a[0] == "line":
+                    legal = not (st.line_cooldown[a[1]] > 0 or (
+                        not st.line_status[a[1]] and st.line_unavailable[a[1]] > 0))
+                elif a[0] == "substation":
+                    legal = not st.sub_cooldown[a[1]] > 0
+                else:
+                    legal = True
+                assert masks[g, i] == legal
+                seen_false += not legal
+        idx = np.array([rng.choice(np.flatnonzero(m)) for m in masks])
+        sw = d.batch_to_switches(idx, nodes)
+        for g, i in enumerate(idx):
+            a = d.actions[i]
+            want = np.zeros(sw.shape[1], np.int8)
+            if a[0] == "line":
+                want[d.helper.offset_status + a[1]] = 1
+            elif a[0] == "substation":
+                want[a[2]] = nodes[g, a[2]] ^ a[3]
+            np.testing.assert_array_equal(sw[g], want)
+        venv.step(idx)
+    assert seen_false > 0
+    venv.close()
