@@ -192,7 +192,7 @@ def bench_big_grid(folder: str, mode: str, n_steps: int, seed: int = 0) -> dict:
             "reset_ms": float(np.median(reset_times)) * 1e3}
 
 
-def bench_grid2op(policy: str, n_steps: int, seed: int = 0):
+def bench_grid2op(policy: str, n_steps: int, seed: int = 0, name: str = "l2rpn_case14_sandbox"):
     try:
         import grid2op
         from lightsim2grid import LightSimBackend
@@ -200,7 +200,7 @@ def bench_grid2op(policy: str, n_steps: int, seed: int = 0):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        env = grid2op.make("l2rpn_case14_sandbox", test=True, backend=LightSimBackend())
+        env = grid2op.make(name, test=True, backend=LightSimBackend())
     env.seed(seed)
     env.reset()
     dn = env.action_space()

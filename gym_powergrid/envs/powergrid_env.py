@@ -333,13 +333,8 @@ class PowerGridEnv(gym.Env):
         info["cost"] = float(sum(costs.values()))
         terminated = info["game_over_reason"] is not None
         truncated = (not terminated) and new_state.step >= self._chronic.n_steps - 1
-        if terminated:
-            mode = self.config.game_over_mode
-            nxt = new_state.step + 1
-            if mode in ("soft", "easy") and nxt < self._chronic.n_steps:
-                self._continue_at = nxt
         if terminated or truncated:
-            self._needs_reset = True
+            self.end_episode(terminated)
         self.cumulative_reward += reward
         self._last_action = applied
         self._prev_obs = self._last_obs
@@ -447,6 +442,34 @@ class PowerGridEnv(gym.Env):
         r = self._result
         return np.divide(r.line_a_or, self.limits_a, out=np.zeros_like(self.limits_a),
                          where=self.limits_a > 0)
+
+    # ------------------------------------------------------------------ native vector env
+    def end_episode(self, terminated: bool) -> None:
+        """Episode end after the step to ``state.step``: the next :meth:`reset` continues the
+        chronic after a game over in soft/easy mode. :meth:`step` calls it; so does the native
+        vector env (:mod:`gym_powergrid.envs.vector`), which plays steps outside ``step()``."""
+        if terminated:
+            nxt = self.state.step + 1
+            if self.config.game_over_mode in ("soft", "easy") and nxt < self._chronic.n_steps:
+                self._continue_at = nxt
+        self._needs_reset = True
+
+    @property
+    def powerflow(self):
+        """The power-flow backend (``NumbaPowerFlow`` on the numba backends: its ``bus_v``
+        warm start and ``ws_i``/``ws_f`` workspace carry over from step to step)."""
+        return self._pf
+
+    @property
+    def uses_step_kernel(self) -> bool:
+        """True when a step is one :func:`~gym_powergrid.core.step_kernel.env_step` call."""
+        return self._fast
+
+    def chronic_arrays(self, chronic=None):
+        """The :class:`~.step_context.ChronicArrays` of ``chronic`` (default: the current one):
+        injections, planned injections, maintenance forecast and dates in the step kernel's
+        layout, and the dates as ``info`` strings; computed once per chronic, read-only."""
+        return self._tables(self._chronic if chronic is None else chronic)
 
     # ------------------------------------------------------------------ rendering
     def _get_renderer(self):

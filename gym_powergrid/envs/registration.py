@@ -16,6 +16,10 @@ SHIPPED_CASES = ("case14", "case30", "case118")
 #: :mod:`gym_powergrid.envs.rewards`). ``gym.make(id, reward="pypownet")`` gives pypownet's.
 DEFAULT_REWARD = "survival"
 
+#: The native vector env (:mod:`gym_powergrid.envs.vector`) of every id:
+#: ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``.
+VECTOR_ENTRY_POINT = "gym_powergrid.envs.vector:PowerGridVectorEnv"
+
 #: Level folder of the ``-hard`` ids (pypownet's layout: ``<case>/level1/``), next to level0.
 HARD_LEVEL = "level1"
 #: Cases shipping the hard level.
@@ -41,6 +45,7 @@ def register_envs() -> None:
             gym.register(
                 id=env_id,
                 entry_point="gym_powergrid.envs.powergrid_env:PowerGridEnv",
+                vector_entry_point=VECTOR_ENTRY_POINT,
                 kwargs=kwargs,
                 max_episode_steps=MAX_EPISODE_STEPS,
             )

@@ -216,6 +216,21 @@ class SurvivalReward:
                 + self.cost.line_switch_cost * f[FT_LINE_SWITCHES])
         return self._components(flag, margin, float(cost), n_illegal)
 
+    def batch_from_features(self, f: np.ndarray, game_over: np.ndarray, too_many: np.ndarray,
+                            n_illegal: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`from_features` of N steps at once (the native vector env): ``f`` is (N, 8),
+        the flags and counts (N,); row ``i`` equals ``from_features(f[i], ...)``."""
+        margin = np.where(f[:, FT_N_ON] > 0, f[:, FT_MEAN_MARGIN], 0.0)
+        cost = (self.cost.node_switch_cost * f[:, FT_NODE_SWITCHES]
+                + self.cost.line_switch_cost * f[:, FT_LINE_SWITCHES])
+        cost = cost + self.cost.line_switch_cost * n_illegal
+        cost = np.where(too_many, self.max_action_cost / self.cost_weight, cost)
+        return {"survival": np.where(game_over, self.game_over_reward, self.survival),
+                "margin": np.where(game_over, 0.0,
+                                   self.margin_weight * np.clip(margin, 0.0, 1.0)),
+                "action_cost": np.where(game_over, 0.0, -np.minimum(
+                    self.max_action_cost, self.cost_weight * cost))}
+
 
 def constraint_costs(obs: dict) -> dict[str, int]:
     """Per-step constraint costs: overloaded in-service lines, isolated loads and productions."""
@@ -224,6 +239,15 @@ def constraint_costs(obs: dict) -> dict[str, int]:
     # the cut flags are 0/1: counting them is their sum
     return {"overloaded_lines": over, "loads_cut": int(np.count_nonzero(obs["are_loads_cut"])),
             "prods_cut": int(np.count_nonzero(obs["are_prods_cut"]))}
+
+
+def batch_constraint_costs(obs: dict) -> dict[str, np.ndarray]:
+    """:func:`constraint_costs` of a batched observation (arrays (N, n)): int64 arrays (N,)."""
+    on = np.asarray(obs["lines_status"]) != 0
+    over = np.count_nonzero((_usage(obs) > 1.0) & on, axis=-1).astype(np.int64)
+    return {"overloaded_lines": over,
+            "loads_cut": np.sum(obs["are_loads_cut"], axis=-1, dtype=np.int64),
+            "prods_cut": np.sum(obs["are_prods_cut"], axis=-1, dtype=np.int64)}
 
 
 class ZeroReward:

@@ -158,7 +158,7 @@ class FlatObservation(gym.ObservationWrapper):
 
     def _scale(self, key: str, value: np.ndarray, obs: dict) -> np.ndarray:
         offset, div, low, high = self._rules[key]
-        v = np.asarray(value, dtype=np.float64).ravel()
+        v = np.asarray(value, dtype=np.float64)  # (n,), or (N, n) for a batch
         if div is None or isinstance(div, str):
             lim = np.asarray(obs["thermal_limits"], dtype=np.float64)
             if isinstance(div, str):  # MW / MVA limit: A x sqrt(3) x kV / 1000
@@ -172,6 +172,15 @@ class FlatObservation(gym.ObservationWrapper):
         out = np.empty(self.observation_space.shape, dtype=np.float32)
         for k in self.keys:
             out[self.slices[k]] = self._scale(k, observation[k], observation)
+        return out
+
+    def observation_batch(self, observation: dict) -> np.ndarray:
+        """:meth:`observation` of a batched ``Dict`` observation (arrays (N, n), the native
+        vector env's): a float32 array (N, D), row ``i`` equal to ``observation`` of grid i."""
+        n = next(iter(observation.values())).shape[0]
+        out = np.empty((n,) + self.observation_space.shape, dtype=np.float32)
+        for k in self.keys:
+            out[:, self.slices[k]] = self._scale(k, observation[k], observation)
         return out
 
 
@@ -230,6 +239,27 @@ class DiscreteUnitaryActions(gym.ActionWrapper):
                         logger.info("substation %d: kept the first %d configurations", s, kept)
                         break
         self.action_space = spaces.Discrete(len(self.actions))
+        self._tables()
+
+    def _tables(self) -> None:
+        """Per action: its line (-1), its substation (-1), its switch vector from the
+        reference, and for substation targets the nodes it sets (for the batched methods)."""
+        n, m, nodes = len(self.actions), self.helper.action_length, self._n_nodes
+        self._action_line = np.full(n, -1, np.int64)
+        self._action_sub = np.full(n, -1, np.int64)
+        self._switches = np.zeros((n, m), np.int8)
+        self._target = np.zeros((n, nodes), np.int8)
+        self._sets = np.zeros((n, nodes), np.bool_)
+        for i, a in enumerate(self.actions):
+            if a[0] == "line":
+                self._action_line[i] = a[1]
+                self._switches[i, self.helper.offset_status + a[1]] = 1
+            elif a[0] == "substation":
+                self._action_sub[i] = a[1]
+                self._target[i, a[2]] = a[3]
+                self._sets[i, a[2]] = True
+        self._line_rows = np.flatnonzero(self._action_line >= 0)
+        self._sub_rows = np.flatnonzero(self._action_sub >= 0)
 
     @staticmethod
     def _valid(cfg: np.ndarray, line_end: np.ndarray) -> bool:
@@ -258,27 +288,36 @@ class DiscreteUnitaryActions(gym.ActionWrapper):
 
     def to_switches(self, index: int) -> np.ndarray:
         """The MultiBinary switch vector realising action ``index`` from the current state."""
-        a = self.actions[index]
-        out = self.helper.do_nothing()
-        if a[0] == "line":
-            out[self.helper.offset_status + a[1]] = 1
-        elif a[0] == "substation":
-            st = self.env.unwrapped.state
-            current = st.nodes()[a[2]]
-            out[a[2]] = current ^ a[3]
+        st = self.env.unwrapped.state
+        nodes = (np.zeros((1, self._n_nodes), np.int8) if st is None
+                 else st.topo[None, :self._n_nodes])
+        return self.batch_to_switches(np.array([index]), nodes)[0]
+
+    def batch_to_switches(self, indices: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """Switch vectors (N, action length) of actions ``indices`` (N,) from N grids' current
+        nodes (N, n_nodes), e.g. the native vector env's ``productions_nodes`` ... rows."""
+        idx = np.asarray(indices, dtype=np.int64)
+        out = self._switches[idx]
+        sets = self._sets[idx]
+        out[:, :self._n_nodes] |= np.where(sets, nodes ^ self._target[idx], 0).astype(np.int8)
         return out
 
     def action_masks(self) -> np.ndarray:
         st = self.env.unwrapped.state
-        mask = np.ones(len(self.actions), dtype=bool)
         if st is None:
-            return mask
-        for i, a in enumerate(self.actions):
-            if a[0] == "line":
-                line = a[1]
-                if st.line_cooldown[line] > 0 or (
-                        not st.line_status[line] and st.line_unavailable[line] > 0):
-                    mask[i] = False
-            elif a[0] == "substation" and st.sub_cooldown[a[1]] > 0:
-                mask[i] = False
+            return np.ones(len(self.actions), dtype=bool)
+        return self.batch_action_masks(st.line_cooldown[None], st.line_status[None],
+                                       st.line_unavailable[None], st.sub_cooldown[None])[0]
+
+    def batch_action_masks(self, line_cooldown: np.ndarray, line_status: np.ndarray,
+                           line_unavailable: np.ndarray, sub_cooldown: np.ndarray) -> np.ndarray:
+        """Masks (N, n_actions) of N grids from their counters (N, n_line) / (N, n_sub): the
+        legality rule of :meth:`action_masks` (which calls this with N = 1)."""
+        n = line_cooldown.shape[0]
+        mask = np.ones((n, len(self.actions)), dtype=bool)
+        lines = self._action_line[self._line_rows]
+        mask[:, self._line_rows] = ~((line_cooldown[:, lines] > 0) | (
+            (line_status[:, lines] == 0) & (line_unavailable[:, lines] > 0)))
+        subs = self._action_sub[self._sub_rows]
+        mask[:, self._sub_rows] = ~(sub_cooldown[:, subs] > 0)
         return mask
