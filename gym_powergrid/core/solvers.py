@@ -47,6 +47,10 @@ BUS_REF = 2
 DENSE_MAX_BUSES = 250
 #: Static pivoting: a tiny pivot block gets STATIC_DELTA x max|J| added to its diagonal.
 STATIC_DELTA = 1e-8
+#: On those large systems Newton also gives up (MAX_ITER) when the mismatch has not gone below
+#: its best value for this many iterations in a row: a flow with no solution (a cascade next
+#: to voltage collapse) then costs a few sparse iterations instead of the whole limit.
+STALL_ITERS = 5
 #: Iterative refinement: at most this many corrections, down to this backward error.
 REFINE_STEPS = 20
 REFINE_TOL = 1e-10
@@ -146,12 +150,17 @@ def ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec, q_spec, vm,
     ``perm .. l_col`` is the symbolic LU of the admittance pattern with the slack (compact 0)
     uncoupled; the other arguments after ``tol`` are work arrays. On return ``e``, ``f``,
     ``p_calc`` and ``q_calc`` match the returned ``vm``/``va``. Returns ``(status, n_iter)``.
+    Systems above :data:`DENSE_MAX_BUSES` buses use static pivoting instead of a dense LU and
+    stop early when the mismatch stalls (:data:`STALL_ITERS`).
     """
     worst = mismatch_jacobian(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, vm, va, p_spec,
                               q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac)
     if worst < tol:
         return CONVERGED, 0
     start = worst
+    best = worst
+    stalled = 0
+    big = n_c > DENSE_MAX_BUSES
     for it in range(1, max_iter + 1):
         ok = block_lu_numeric(n_c, y_ptr, y_col, jac, perm, iperm, u_ptr, u_col, l_ptr, l_col,
                               u_val, l_val, d_inv, w)
@@ -163,7 +172,7 @@ def ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec, q_spec, vm,
                     ok = False
                     break
         if not ok:
-            if n_c > DENSE_MAX_BUSES:
+            if big:
                 if not _static_pivot_solve(n_c, y_ptr, y_col, jac, perm, iperm, u_ptr, u_col,
                                            l_ptr, l_col, u_val, l_val, d_inv, w, rhs, dx,
                                            work):
@@ -182,6 +191,14 @@ def ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec, q_spec, vm,
             return CONVERGED, it
         if not (worst < 1e8 * max(start, 1.0)):
             return DIVERGED, it
+        if big:
+            if worst < best:
+                best = worst
+                stalled = 0
+            else:
+                stalled += 1
+                if stalled >= STALL_ITERS:
+                    return MAX_ITER, it
     return MAX_ITER, max_iter
 
 

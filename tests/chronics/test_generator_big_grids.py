@@ -105,6 +105,53 @@ def test_contingency_criteria(case300):
     assert (drop & ~base).any() and not (base & ~drop).any()
 
 
+def test_an_outage_leaving_an_island_of_lines_is_fragile(case300):
+    """With ``max_cut`` (the game's tolerance), a bridge whose outage leaves lines in service
+    cut off from the slack with a load or a production is fragile however few loads it
+    isolates (the game's ``diverged`` rule); a bridge to a single busbar is not."""
+    from gym_powergrid.chronics.generator_config import tolerated_cut
+    from gym_powergrid.chronics.generator_events import bridge_lines
+    from gym_powergrid.chronics.generator_pf import contingency_flows
+    from gym_powergrid.core.game_rules import ISLAND_DIVERGES, island_without_slack
+    from gym_powergrid.core.pf_kernel import pack_injections, pack_topology
+    from gym_powergrid.core.powerflow import NumbaPowerFlow
+    from gym_powergrid.core.results import Injections
+    from gym_powergrid.grid import Topology
+
+    g = case300
+    bridges = np.flatnonzero(bridge_lines(g) & g.line_in_service)
+    max_cut = tolerated_cut(g)
+    fragile = contingency_flows(g, g.prod_p_mw[None], g.prod_vm_pu[None], g.load_p_mw[None],
+                                g.load_q_mvar[None], np.empty(0, dtype=np.int64),
+                                checked=bridges, max_cut=max_cut).fragile_mask
+    pf = NumbaPowerFlow(g)
+    base = Topology.reference(g)
+    inj = Injections.reference(g)
+    packed = pack_injections(inj.prod_p_mw, inj.prod_q_mvar, inj.prod_v_pu, inj.load_p_mw,
+                             inj.load_q_mvar)
+    island_only = harmless = 0
+    for k in bridges:
+        status = base.line_status.copy()
+        status[k] = False
+        topo = Topology(base.prod_node, base.load_node, base.line_or_node, base.line_ex_node,
+                        status)
+        pf.reset_voltages()
+        res = pf.run_ac(topo, inj)
+        few = res.converged and res.load_cut_mask.sum() <= max_cut[0] and (
+            res.prod_cut_mask.sum() <= max_cut[1])
+        island = res.converged and island_without_slack(
+            pf.grid_i, pack_topology(topo.prod_node, topo.load_node, topo.line_or_node,
+                                     topo.line_ex_node, topo.line_status),
+            packed, res.bus_energized_mask) == ISLAND_DIVERGES
+        if island:
+            assert fragile[k]
+            island_only += int(few)
+        elif few:
+            assert not fragile[k]
+            harmless += 1
+    assert island_only > 0 and harmless > 0
+
+
 def test_case300_converges_at_every_step(case300):
     cfg = GeneratorConfig(n_chronics=1, days_per_chronic=2, n1_samples=4)
     out = generate_scenarios(case300, seed=1, config=cfg)
