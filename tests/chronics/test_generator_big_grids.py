@@ -33,6 +33,8 @@ def test_automatic_settings_depend_on_grid_size(case300):
     assert (big.reactive, big.stress_bridges, big.secure_max_vm_drop_pu, big.dc_limits) == (
         "reference", False, 0.05, True)
     assert 8 <= big.n1_samples < 96
+    assert (small.n1_ratio, big.n1_ratio) == ((0.8, 1.05), (0.8, 0.95))
+    assert GeneratorConfig(n1_ratio=(0.7, 0.9)).resolved(case300).n1_ratio == (0.7, 0.9)
     with pytest.raises(ConfigurationError, match="dispatch"):
         GeneratorConfig(dispatch="random")
     with pytest.raises(ConfigurationError, match="reactive"):
@@ -150,6 +152,42 @@ def test_an_outage_leaving_an_island_of_lines_is_fragile(case300):
             assert not fragile[k]
             harmless += 1
     assert island_only > 0 and harmless > 0
+
+
+def test_island_partners_match_a_brute_force_check(case300):
+    """island_partners: a branch that is not a bridge is flagged iff some other outage c
+    makes {c, k} a cut whose side without the slack still holds a branch (brute force on a
+    sample)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from gym_powergrid.chronics.generator_events import bridge_lines, island_partners
+
+    g = case300
+    flagged = island_partners(g)
+    on = np.flatnonzero(g.line_in_service & (g.line_sub_or_idx != g.line_sub_ex_idx))
+    a, b = g.line_sub_or_idx, g.line_sub_ex_idx
+    slack = g.prod_sub_idx[g.slack_prod_idx]
+
+    def islands(k):
+        for c in on:
+            if c == k:
+                continue
+            keep = on[(on != c) & (on != k)]
+            _, comp = connected_components(coo_matrix(
+                (np.ones(keep.size), (a[keep], b[keep])), shape=(g.n_sub, g.n_sub)),
+                directed=False)
+            side = comp != comp[slack]
+            if (side[a[keep]] & side[b[keep]]).any():
+                return True
+        return False
+
+    rng = np.random.default_rng(0)
+    yes = rng.choice(np.flatnonzero(flagged), 8, replace=False)
+    no = rng.choice(np.flatnonzero(~flagged & g.line_in_service & ~bridge_lines(g)), 8,
+                    replace=False)
+    assert 30 < flagged.sum() < 150
+    assert all(islands(k) for k in yes) and not any(islands(k) for k in no)
 
 
 def test_case300_converges_at_every_step(case300):
