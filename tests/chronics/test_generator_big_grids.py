@@ -34,6 +34,10 @@ def test_automatic_settings_depend_on_grid_size(case300):
         "reference", False, 0.05, True)
     assert 8 <= big.n1_samples < 96
     assert (small.n1_ratio, big.n1_ratio) == ((0.8, 1.05), (0.8, 0.95))
+    assert (big.n_stressed, big.maintenance_per_month) == (18, 6.8)  # 411 branches
+    huge = GeneratorConfig().resolved(_round_trip_grid("case1354pegase", "case1354pegase"))
+    assert (huge.n_stressed, huge.maintenance_per_month, huge.hazards_per_month) == (
+        19, 7.12, 2.37)  # 1991 branches: counted as MAX_SCALED_LINES = 450
     assert GeneratorConfig(n1_ratio=(0.7, 0.9)).resolved(case300).n1_ratio == (0.7, 0.9)
     with pytest.raises(ConfigurationError, match="dispatch"):
         GeneratorConfig(dispatch="random")
