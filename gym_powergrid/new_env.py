@@ -25,7 +25,7 @@ import shlex
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 
 from .chronics.generator import GeneratedScenarios, GeneratorConfig, generate_scenarios
@@ -318,9 +318,8 @@ def generator_config_from_args(args: argparse.Namespace) -> GeneratorConfig:
     for key, value in named.items():
         if value is not None:
             values[key] = value
-    defaults = asdict(GeneratorConfig())
     for key, value in values.items():  # tuples arrive as lists from literal_eval of "[..]"
-        if isinstance(defaults.get(key), tuple) and isinstance(value, list):
+        if isinstance(value, list):  # (no setting is a list)
             values[key] = tuple(value)
     return GeneratorConfig(**values)
 

@@ -57,6 +57,7 @@ from .generator_config import GeneratorConfig, tolerated_cut
 from .generator_events import (
     bridge_lines,
     hazard_schedule,
+    island_partners,
     maintenance_schedule,
     substation_regions,
 )
@@ -565,8 +566,12 @@ def generate_scenarios(grid: GridArrays, seed: int,
             st = _secure_events(grid, cfg, st, seed, drafts, n1_pass.fragile_mask)
             protected = n1_pass.fragile_mask
     bar.close()
+    sized_safe = protected
+    if cfg.secure_outages:  # and the branches whose break, while a partner is out, islands
+        partners = island_partners(grid)
+        sized_safe = partners if protected is None else protected | partners
     limits, stressed = thermal_limits(grid, all_a[ok], n1, cfg, _rng(seed, _S_LIMITS),
-                                      bridges=st.bridges, protected=protected)
+                                      bridges=st.bridges, protected=sized_safe)
     slack = grid.slack_prod_idx
     chronics: list[Chronic] = []
     stats: list[ChronicStats] = []

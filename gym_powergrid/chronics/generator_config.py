@@ -13,6 +13,13 @@ from ..grid.arrays import GridArrays
 #: Above this many substations the automatic settings are those of large grids (dispatch).
 BIG_GRID_SUBSTATIONS = 200
 
+#: The automatic numbers of stressed branches, maintenance and hazards grow as
+#: sqrt(branches / 20) up to this many branches, then stay (case300, 411 branches, is the
+#: largest grid they grow for): with 1991 branches case1354pegase got 40 stressed branches and
+#: 20 outages a month, and do-nothing, which never reconnects a line, lost nearly every month
+#: to islands left by the breaks piling up.
+MAX_SCALED_LINES = 450
+
 #: Settings added after the shipped folders were generated, with the value that changes
 #: nothing: ``GENERATED.md`` lists them only when they differ, so regenerating a shipped
 #: folder rewrites the same report.
@@ -70,13 +77,14 @@ class GeneratorConfig:
         load_forecast_sigma: relative std of the load forecast error.
         wind_forecast_sigma: std of the wind forecast error, in fraction of capacity.
         solar_forecast_sigma: relative std of the solar forecast error.
-        maintenance_per_month: mean planned outages per 30 days (None: 1.5 x sqrt(n_line / 20)).
+        maintenance_per_month: mean planned outages per 30 days (None: 1.5 x sqrt(n / 20), n the
+            number of branches up to :data:`MAX_SCALED_LINES`).
         maintenance_start_hours: inclusive range of the outage start hour (working days).
         maintenance_duration_hours: inclusive range of outage durations, hours.
-        hazards_per_month: mean random outages per 30 days (None: 0.5 x sqrt(n_line / 20)).
+        hazards_per_month: mean random outages per 30 days (None: 0.5 x sqrt(n / 20)).
         hazard_duration_hours: inclusive range of hazard durations, hours.
         limit_quantile: quantile of each branch's base-topology current used for its limit.
-        n_stressed: number of branches given a tight limit (None: 4 x sqrt(n_line / 20)).
+        n_stressed: number of branches given a tight limit (None: 4 x sqrt(n / 20)).
         stress_bridges: whether branches whose outage splits the grid may get a tight limit
             (no action relieves them, and their break isolates what they feed). None: False
             above 200 substations.
@@ -89,6 +97,11 @@ class GeneratorConfig:
         max_overload_hours: at most this many hours per year above its limit, in the base
             topology, for each stressed branch.
         n1_ratio: range of the worst single-outage peak loading of the relaxed branches.
+            None: (0.8, 1.05), or (0.8, 0.95) above 200 substations, so that one outage
+            does not overload a relaxed branch at the sampled steps: with up to 1.05, a
+            stressed branch's break made its neighbours overflow and break in turn (with the
+            other large-grid settings, 5 of case300's 7 do-nothing game overs, all in one
+            corridor).
         stressed_n1_ratio: same for the stressed branches (keep it below the hard-overflow
             coefficient, 1.5 by default, so that one outage alone does not break them at once).
         n1_samples: number of steps used for the N-1 sizing, half at the highest total loads
@@ -160,7 +173,7 @@ class GeneratorConfig:
     relaxed_ratio: tuple[float, float] = _range(0.55, 0.85)
     max_overload_hours: float = 12.0
     dc_limits: bool | None = None
-    n1_ratio: tuple[float, float] = _range(0.8, 1.05)
+    n1_ratio: tuple[float, float] | None = None
     stressed_n1_ratio: tuple[float, float] = _range(1.05, 1.3)
     n1_samples: int | None = None
     limit_floor_fraction: float = 0.25
@@ -205,6 +218,8 @@ class GeneratorConfig:
         if not 0.0 < lo <= hi <= 1.0:
             raise bad("power_factor_range", "0 < low <= high <= 1")
         for key in ("stressed_ratio", "relaxed_ratio", "n1_ratio", "stressed_n1_ratio"):
+            if getattr(self, key) is None and key == "n1_ratio":
+                continue
             lo, hi = getattr(self, key)
             if not 0.0 < lo <= hi:
                 raise bad(key, "0 < low <= high")
@@ -233,7 +248,7 @@ class GeneratorConfig:
 
     def resolved(self, grid: GridArrays) -> GeneratorConfig:
         """Copy with the automatic (None) settings filled in for ``grid``."""
-        scale = float(np.sqrt(max(grid.n_line, 1) / 20.0))
+        scale = float(np.sqrt(min(max(grid.n_line, 1), MAX_SCALED_LINES) / 20.0))
         changes: dict = {}
         if self.maintenance_per_month is None:
             changes["maintenance_per_month"] = round(1.5 * scale, 2)
@@ -259,4 +274,6 @@ class GeneratorConfig:
             changes["dispatch"] = "reference" if big else "pro-rata"
         if self.reactive is None:
             changes["reactive"] = "reference" if big else "power-factor"
+        if self.n1_ratio is None:
+            changes["n1_ratio"] = (0.8, 0.95) if big else (0.8, 1.05)
         return dataclasses.replace(self, **changes)

@@ -170,3 +170,74 @@ def hazard_schedule(
         d = int(rng.integers(duration_steps[0], duration_steps[1] + 1))
         out[t, line] = max(out[t, line], min(d, n_steps - t))
     return out
+
+
+def island_partners(grid: GridArrays) -> np.ndarray:
+    """(n_line,) in-service branches that become a bridge to an island of lines after one
+    other outage: ``{c, k}`` is a cut of the grid and, with both out, the part without the
+    slack still holds a branch (the game's ``diverged`` rule when it serves something).
+
+    Such a branch is safe alone but, while its partner ``c`` is out (maintenance, hazard,
+    break), its own break by overflow ends the game. Two-branch cuts are found in linear time
+    by cycle-space hashing (each branch gets the XOR of random labels of the cycles through a
+    spanning tree it lies on: ``{c, k}`` is a cut when their labels are equal), then each
+    candidate pair is checked exactly.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = grid.n_sub
+    a = np.asarray(grid.line_sub_or_idx, dtype=np.int64)
+    b = np.asarray(grid.line_sub_ex_idx, dtype=np.int64)
+    on = np.flatnonzero(grid.line_in_service.astype(bool) & (a != b))
+    slack = int(grid.prod_sub_idx[grid.slack_prod_idx])
+    # spanning tree (BFS from the slack): parent branch of every reached substation
+    parent_line = np.full(n, -1, dtype=np.int64)
+    parent_sub = np.full(n, -1, dtype=np.int64)
+    adj = [[] for _ in range(n)]
+    for k in on.tolist():
+        adj[a[k]].append((b[k], k))
+        adj[b[k]].append((a[k], k))
+    order = [slack]
+    seen = np.zeros(n, dtype=bool)
+    seen[slack] = True
+    for u in order:
+        for v, k in adj[u]:
+            if not seen[v]:
+                seen[v] = True
+                parent_line[v] = k
+                parent_sub[v] = u
+                order.append(v)
+    tree = np.zeros(grid.n_line, dtype=bool)
+    tree[parent_line[parent_line >= 0]] = True
+    rng = np.random.default_rng(0)
+    label = np.zeros(grid.n_line, dtype=np.uint64)
+    node = np.zeros(n, dtype=np.uint64)
+    for k in on.tolist():
+        if not tree[k]:
+            r = np.uint64(rng.integers(1, 2 ** 63, dtype=np.int64))
+            label[k] = r
+            node[a[k]] ^= r
+            node[b[k]] ^= r
+    for v in reversed(order[1:]):  # a tree branch's label: XOR over the subtree below it
+        label[parent_line[v]] = node[v]
+        node[parent_sub[v]] ^= node[v]
+    groups: dict[int, list[int]] = {}
+    for k in on.tolist():
+        if label[k] and seen[a[k]]:
+            groups.setdefault(int(label[k]), []).append(k)
+    out = np.zeros(grid.n_line, dtype=bool)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        for c in members:
+            for k in members:
+                if k == c or out[k]:
+                    continue
+                keep = np.setdiff1d(on, [c, k])
+                g = coo_matrix((np.ones(keep.size), (a[keep], b[keep])), shape=(n, n))
+                _, comp = connected_components(g, directed=False)
+                side = comp != comp[slack]
+                if (side[a[keep]] & side[b[keep]]).any():
+                    out[k] = True
+    return out

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..core.game_rules import ISLAND_DIVERGES, island_without_slack
+from ..core.pf_kernel import pack_injections, pack_topology
 from ..core.powerflow import NumbaPowerFlow
 from ..core.results import Injections
 from ..grid.arrays import GridArrays
@@ -103,7 +105,9 @@ class Contingencies:
             diverged contingencies skipped.
         fragile_mask: (n_line,) outages (sized or checked) that, at some sampled step, had no
             AC solution, lowered the lowest bus voltage by more than ``max_vm_drop_pu`` or
-            isolated more loads or productions than ``max_cut``.
+            isolated more loads or productions than ``max_cut``, or (with ``max_cut``) left
+            lines in service outside the slack's island with something to serve (the game's
+            ``diverged`` rule: pypownet has no solution there).
     """
 
     worst_a: np.ndarray
@@ -126,8 +130,10 @@ def contingency_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray,
         max_vm_drop_pu: an outage lowering the lowest energised bus voltage by more than this
             (p.u.) below the base topology's at the same step is fragile (None: only
             divergence and ``max_cut`` count).
-        max_cut: ``(loads, productions)``: an outage isolating more is fragile (None: no
-            limit).
+        max_cut: ``(loads, productions)``: an outage isolating more is fragile, as is one
+            that leaves an island of lines in service with a load or a production to serve
+            (:func:`gym_powergrid.core.game_rules.island_without_slack`), a game over whatever
+            it isolates (None: no limit, islands allowed).
 
     Returns:
         The worst currents and the fragile outages.
@@ -151,6 +157,8 @@ def contingency_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray,
         status[c] = False
         topo = Topology(base.prod_node, base.load_node, base.line_or_node, base.line_ex_node,
                         status)
+        topo_arr = pack_topology(topo.prod_node, topo.load_node, topo.line_or_node,
+                                 topo.line_ex_node, topo.line_status)
         pf.reset_voltages()
         for s in range(prod_p.shape[0]):
             res = pf.run_ac(topo, Injections(prod_p[s], prod_v[s], load_p[s], load_q[s], prod_q))
@@ -165,6 +173,11 @@ def contingency_flows(grid: GridArrays, prod_p: np.ndarray, prod_v: np.ndarray,
                 fragile[c] = True
             if max_cut is not None and (int(res.load_cut_mask.sum()) > max_cut[0]
                                         or int(res.prod_cut_mask.sum()) > max_cut[1]):
+                fragile[c] = True
+            if max_cut is not None and not fragile[c] and island_without_slack(
+                    pf.grid_i, topo_arr, pack_injections(prod_p[s], prod_q, prod_v[s],
+                                                         load_p[s], load_q[s]),
+                    res.bus_energized_mask) == ISLAND_DIVERGES:
                 fragile[c] = True
         if tick is not None:
             tick(prod_p.shape[0])

@@ -5,7 +5,10 @@ pattern. We order the buses by minimum degree and compute the filled pattern onc
 (symbolic phase, :func:`symbolic_min_degree`), then factorise numerically at every Newton
 iteration (IKJ, row by row, with a dense work row). No pivoting across blocks: a tiny diagonal
 block makes :func:`block_lu_numeric` return ``False`` and the caller falls back to
-:func:`dense_solve` (partial pivoting). The scalar functions do the same for the DC problem.
+:func:`dense_solve` (partial pivoting) on small systems; on large ones, where a dense LU costs
+seconds, to static pivoting (:func:`block_lu_numeric_static`: tiny pivots perturbed) with
+iterative refinement (:func:`block_refine`). The scalar functions do the same for the DC
+problem (dense fallback only).
 
 Layout of the symbolic structure (all in *elimination order* indices):
 
@@ -231,6 +234,29 @@ def block_lu_numeric(n, a_ptr, a_col, a_val, perm, iperm, u_ptr, u_col, l_ptr, l
     ``w`` is a work array of ``4 n`` floats. Returns False if a diagonal block is (nearly)
     singular or not finite.
     """
+    return _block_lu(n, a_ptr, a_col, a_val, perm, iperm, u_ptr, u_col, l_ptr, l_col, u_val,
+                     l_val, d_inv, w, 0.0) >= 0
+
+
+@njit(cache=True, error_model="numpy")
+def block_lu_numeric_static(n, a_ptr, a_col, a_val, perm, iperm, u_ptr, u_col, l_ptr, l_col,
+                            u_val, l_val, d_inv, w, delta):
+    """:func:`block_lu_numeric` with static pivoting: a (nearly) singular diagonal block gets
+    ``delta`` added to its diagonal entries (with their sign) instead of stopping.
+
+    The factors are then those of a perturbed matrix; :func:`block_refine` recovers the
+    solution of the true one by iterative refinement (or says that it cannot). Returns the
+    number of perturbed blocks, or -1 when a block is still singular or not finite.
+    """
+    return _block_lu(n, a_ptr, a_col, a_val, perm, iperm, u_ptr, u_col, l_ptr, l_col, u_val,
+                     l_val, d_inv, w, delta)
+
+
+@njit(cache=True, error_model="numpy")
+def _block_lu(n, a_ptr, a_col, a_val, perm, iperm, u_ptr, u_col, l_ptr, l_col, u_val, l_val,
+              d_inv, w, delta):
+    """Both numeric block LUs (``delta`` 0: no perturbation); see their docstrings."""
+    n_perturbed = 0
     for i in range(n):
         # clear the work row on the filled pattern of row i, then scatter row perm[i] of A
         for p in range(l_ptr[i], l_ptr[i + 1]):
@@ -297,7 +323,15 @@ def block_lu_numeric(n, a_ptr, a_col, a_val, perm, iperm, u_ptr, u_col, l_ptr, l
         det = a * dd - b * c
         scale = abs(a) + abs(b) + abs(c) + abs(dd)
         if not (abs(det) > PIVOT_TOL * max(scale * scale, 1e-300)):
-            return False
+            if not (delta > 0.0 and scale == scale and scale < np.inf):
+                return -1
+            a += delta if a >= 0.0 else -delta
+            dd += delta if dd >= 0.0 else -delta
+            det = a * dd - b * c
+            scale = abs(a) + abs(b) + abs(c) + abs(dd)
+            if not (abs(det) > PIVOT_TOL * scale * scale):
+                return -1
+            n_perturbed += 1
         inv = 1.0 / det
         d_inv[i4] = dd * inv
         d_inv[i4 + 1] = -b * inv
@@ -310,7 +344,7 @@ def block_lu_numeric(n, a_ptr, a_col, a_val, perm, iperm, u_ptr, u_col, l_ptr, l
             u_val[p4 + 1] = w[j4 + 1]
             u_val[p4 + 2] = w[j4 + 2]
             u_val[p4 + 3] = w[j4 + 3]
-    return True
+    return n_perturbed
 
 
 @njit(cache=True, error_model="numpy")
@@ -350,6 +384,68 @@ def block_lu_solve(n, perm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, d_inv, rhs
         r2 = 2 * perm[i]
         x[r2] = y[2 * i]
         x[r2 + 1] = y[2 * i + 1]
+
+
+@njit(cache=True, error_model="numpy")
+def block_residual(n, a_ptr, a_col, a_val, x, rhs, r):
+    """``r = rhs - A x`` (block CSR ``A``, ``2 n`` vectors); return ``max |r|`` (inf if NaN)."""
+    worst = 0.0
+    for i in range(n):
+        r0 = rhs[2 * i]
+        r1 = rhs[2 * i + 1]
+        for p in range(a_ptr[i], a_ptr[i + 1]):
+            j2 = 2 * a_col[p]
+            p4 = 4 * p
+            r0 -= a_val[p4] * x[j2] + a_val[p4 + 1] * x[j2 + 1]
+            r1 -= a_val[p4 + 2] * x[j2] + a_val[p4 + 3] * x[j2 + 1]
+        r[2 * i] = r0
+        r[2 * i + 1] = r1
+        for v in (abs(r0), abs(r1)):
+            if not (v <= worst):
+                worst = v if v == v else np.inf
+    return worst
+
+
+@njit(cache=True, error_model="numpy")
+def block_refine(n, a_ptr, a_col, a_val, perm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, d_inv,
+                 rhs, x, r, dx, y, max_steps, rel_tol):
+    """Solve ``A x = rhs`` with factors of a perturbed ``A`` (:func:`block_lu_numeric_static`)
+    by iterative refinement: ``x += LU^-1 (rhs - A x)`` until the backward error
+    ``max|rhs - A x| / (||A|| max|x| + max|rhs|)`` is below ``rel_tol``.
+
+    ``r``, ``dx``, ``y`` are work arrays of ``2 n`` floats. Returns False when it is not
+    reached within ``max_steps`` corrections (``A`` too close to singular for the
+    perturbation) or a value is not finite.
+    """
+    a_norm = 0.0  # max row sum of |A|
+    for i in range(n):
+        s0 = 0.0
+        s1 = 0.0
+        for p in range(a_ptr[i], a_ptr[i + 1]):
+            p4 = 4 * p
+            s0 += abs(a_val[p4]) + abs(a_val[p4 + 1])
+            s1 += abs(a_val[p4 + 2]) + abs(a_val[p4 + 3])
+        a_norm = max(a_norm, s0, s1)
+    b_norm = 0.0
+    for k in range(2 * n):
+        b_norm = max(b_norm, abs(rhs[k]))
+    block_lu_solve(n, perm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, d_inv, rhs, x, y)
+    for _ in range(max_steps + 1):
+        x_norm = 0.0
+        for k in range(2 * n):
+            v = abs(x[k])
+            if not (v < np.inf):
+                return False
+            x_norm = max(x_norm, v)
+        res = block_residual(n, a_ptr, a_col, a_val, x, rhs, r)
+        if res <= rel_tol * (a_norm * x_norm + b_norm):
+            return True
+        if not (res < np.inf):
+            return False
+        block_lu_solve(n, perm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, d_inv, r, dx, y)
+        for k in range(2 * n):
+            x[k] += dx[k]
+    return False
 
 
 @njit(cache=True, error_model="numpy")

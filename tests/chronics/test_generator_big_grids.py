@@ -33,6 +33,12 @@ def test_automatic_settings_depend_on_grid_size(case300):
     assert (big.reactive, big.stress_bridges, big.secure_max_vm_drop_pu, big.dc_limits) == (
         "reference", False, 0.05, True)
     assert 8 <= big.n1_samples < 96
+    assert (small.n1_ratio, big.n1_ratio) == ((0.8, 1.05), (0.8, 0.95))
+    assert (big.n_stressed, big.maintenance_per_month) == (18, 6.8)  # 411 branches
+    huge = GeneratorConfig().resolved(_round_trip_grid("case1354pegase", "case1354pegase"))
+    assert (huge.n_stressed, huge.maintenance_per_month, huge.hazards_per_month) == (
+        19, 7.12, 2.37)  # 1991 branches: counted as MAX_SCALED_LINES = 450
+    assert GeneratorConfig(n1_ratio=(0.7, 0.9)).resolved(case300).n1_ratio == (0.7, 0.9)
     with pytest.raises(ConfigurationError, match="dispatch"):
         GeneratorConfig(dispatch="random")
     with pytest.raises(ConfigurationError, match="reactive"):
@@ -103,6 +109,90 @@ def test_contingency_criteria(case300):
     base = contingency_flows(*args, checked=lines).fragile_mask
     drop = contingency_flows(*args, checked=lines, max_vm_drop_pu=0.05).fragile_mask
     assert (drop & ~base).any() and not (base & ~drop).any()
+
+
+def test_an_outage_leaving_an_island_of_lines_is_fragile(case300):
+    """With ``max_cut`` (the game's tolerance), a bridge whose outage leaves lines in service
+    cut off from the slack with a load or a production is fragile however few loads it
+    isolates (the game's ``diverged`` rule); a bridge to a single busbar is not."""
+    from gym_powergrid.chronics.generator_config import tolerated_cut
+    from gym_powergrid.chronics.generator_events import bridge_lines
+    from gym_powergrid.chronics.generator_pf import contingency_flows
+    from gym_powergrid.core.game_rules import ISLAND_DIVERGES, island_without_slack
+    from gym_powergrid.core.pf_kernel import pack_injections, pack_topology
+    from gym_powergrid.core.powerflow import NumbaPowerFlow
+    from gym_powergrid.core.results import Injections
+    from gym_powergrid.grid import Topology
+
+    g = case300
+    bridges = np.flatnonzero(bridge_lines(g) & g.line_in_service)
+    max_cut = tolerated_cut(g)
+    fragile = contingency_flows(g, g.prod_p_mw[None], g.prod_vm_pu[None], g.load_p_mw[None],
+                                g.load_q_mvar[None], np.empty(0, dtype=np.int64),
+                                checked=bridges, max_cut=max_cut).fragile_mask
+    pf = NumbaPowerFlow(g)
+    base = Topology.reference(g)
+    inj = Injections.reference(g)
+    packed = pack_injections(inj.prod_p_mw, inj.prod_q_mvar, inj.prod_v_pu, inj.load_p_mw,
+                             inj.load_q_mvar)
+    island_only = harmless = 0
+    for k in bridges:
+        status = base.line_status.copy()
+        status[k] = False
+        topo = Topology(base.prod_node, base.load_node, base.line_or_node, base.line_ex_node,
+                        status)
+        pf.reset_voltages()
+        res = pf.run_ac(topo, inj)
+        few = res.converged and res.load_cut_mask.sum() <= max_cut[0] and (
+            res.prod_cut_mask.sum() <= max_cut[1])
+        island = res.converged and island_without_slack(
+            pf.grid_i, pack_topology(topo.prod_node, topo.load_node, topo.line_or_node,
+                                     topo.line_ex_node, topo.line_status),
+            packed, res.bus_energized_mask) == ISLAND_DIVERGES
+        if island:
+            assert fragile[k]
+            island_only += int(few)
+        elif few:
+            assert not fragile[k]
+            harmless += 1
+    assert island_only > 0 and harmless > 0
+
+
+def test_island_partners_match_a_brute_force_check(case300):
+    """island_partners: a branch that is not a bridge is flagged iff some other outage c
+    makes {c, k} a cut whose side without the slack still holds a branch (brute force on a
+    sample)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from gym_powergrid.chronics.generator_events import bridge_lines, island_partners
+
+    g = case300
+    flagged = island_partners(g)
+    on = np.flatnonzero(g.line_in_service & (g.line_sub_or_idx != g.line_sub_ex_idx))
+    a, b = g.line_sub_or_idx, g.line_sub_ex_idx
+    slack = g.prod_sub_idx[g.slack_prod_idx]
+
+    bridge = bridge_lines(g)
+
+    def islands(k):
+        for c in on:
+            if c == k or bridge[c]:  # a bridge islands alone
+                continue
+            keep = on[(on != c) & (on != k)]
+            _, comp = connected_components(coo_matrix(
+                (np.ones(keep.size), (a[keep], b[keep])), shape=(g.n_sub, g.n_sub)),
+                directed=False)
+            side = comp != comp[slack]
+            if (side[a[keep]] & side[b[keep]]).any():
+                return True
+        return False
+
+    rng = np.random.default_rng(0)
+    yes = rng.choice(np.flatnonzero(flagged), 8, replace=False)
+    no = rng.choice(np.flatnonzero(~flagged & g.line_in_service & ~bridge), 8, replace=False)
+    assert 30 < flagged.sum() < 150
+    assert all(islands(k) for k in yes) and not any(islands(k) for k in no)
 
 
 def test_case300_converges_at_every_step(case300):

@@ -43,7 +43,9 @@ from gym_powergrid.core.pf_kernel import (
 from gym_powergrid.core.results import Injections
 from gym_powergrid.core.sparse_lu import (
     block_lu_numeric,
+    block_lu_numeric_static,
     block_lu_solve,
+    block_refine,
     dense_solve,
     scalar_dense_solve,
     scalar_lu_numeric,
@@ -213,6 +215,55 @@ def test_tiny_pivot_refuses_and_dense_fallback_solves() -> None:
     singular = val.copy()
     singular[8:12] = 0.0
     assert not dense_solve(n, ptr, col, singular, rhs, x)
+
+
+def static_pivot_solve(n, ptr, col, val, rhs):
+    """Static pivoting + refinement (the large-system path); ``(n_perturbed, ok, x)``."""
+    perm, iperm, u_ptr, u_col, l_ptr, l_col = symbolic_min_degree(n, ptr, col,
+                                                                   np.zeros(n, np.bool_))
+    k = u_col.shape[0]
+    u_val, l_val, d_inv, w = np.zeros(4 * k), np.zeros(4 * k), np.zeros(4 * n), np.zeros(4 * n)
+    n_pert = block_lu_numeric_static(n, ptr, col, val, perm, iperm, u_ptr, u_col, l_ptr, l_col,
+                                     u_val, l_val, d_inv, w, 1e-8 * np.abs(val).max())
+    x = np.zeros(2 * n)
+    ok = n_pert >= 0 and block_refine(n, ptr, col, val, perm, u_ptr, u_col, l_ptr, l_col, u_val,
+                                      l_val, d_inv, rhs, x, np.zeros(2 * n), np.zeros(2 * n),
+                                      np.zeros(2 * n), 20, 1e-10)
+    return n_pert, ok, x
+
+
+@pytest.mark.parametrize("n", [2, 40])
+def test_static_pivoting_refines_to_the_dense_solution(n: int) -> None:
+    """Where the block LU refuses a tiny pivot (zeroed diagonal blocks of a non-singular
+    matrix), perturbed pivots + iterative refinement give the dense LU's solution; a singular
+    matrix is refused."""
+    rng = np.random.default_rng(n)
+    if n == 2:
+        ptr = np.array([0, 2, 4], dtype=np.int64)
+        col = np.array([0, 1, 0, 1], dtype=np.int64)
+        val = np.zeros(16)
+        val[4:8] = (1.0, 2.0, 0.0, 1.0)
+        val[8:12] = (3.0, 0.0, 1.0, 1.0)
+    else:
+        ptr, col = random_pattern(rng, n, n_edges=2 * n)
+        val = diagonally_dominant_blocks(rng, n, ptr, col)
+        diag = [p for i in range(n) for p in range(ptr[i], ptr[i + 1]) if col[p] == i]
+        for p in diag[::7]:
+            val[4 * p:4 * p + 4] = 0.0
+    dense = block_dense(n, ptr, col, val)
+    assert np.linalg.cond(dense) < 1e8
+    rhs = rng.normal(size=2 * n)
+    ok, _, _ = block_sparse_solve(n, ptr, col, val, rhs)
+    assert not ok
+    n_pert, ok, x = static_pivot_solve(n, ptr, col, val, rhs)
+    assert n_pert >= 1 and ok
+    np.testing.assert_allclose(x, np.linalg.solve(dense, rhs), rtol=1e-8, atol=1e-10)
+    singular = val.copy()
+    rows = [p for p in range(ptr[n - 1], ptr[n])]
+    for p in rows:  # last block row zero: singular
+        singular[4 * p:4 * p + 4] = 0.0
+    _, ok, _ = static_pivot_solve(n, ptr, col, singular, rhs)
+    assert not ok
 
 
 @pytest.mark.parametrize("n", [1, 6, 60])
