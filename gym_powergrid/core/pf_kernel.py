@@ -881,21 +881,34 @@ def pack_grid(grid: GridArrays) -> tuple[np.ndarray, np.ndarray]:
 def default_fill_capacity(grid_i: np.ndarray, grid_f: np.ndarray) -> int:
     """Fill capacity for :func:`new_workspace`: room for node splits around the reference fill.
 
-    Runs the symbolic analysis of the reference topology (everything on busbar 0, every branch
-    in service) and leaves a wide margin; topologies that need more still solve (slower).
+    Runs the symbolic analysis (:func:`~.sparse_lu.symbolic_min_degree`, the kernel's own) on
+    the reference topology's bus pattern (every element on busbar 0, every branch in service,
+    the slack's substation first and left uncoupled, as the kernel orders it) and leaves a wide
+    margin; topologies that need more still solve (slower). Only that small kernel compiles
+    here, not the whole power flow, so building an env stays quick on a cold numba cache.
     """
     sz = sizes(grid_i)
-    ws_i, ws_f = _alloc_workspace(sz.n_sub, sz.n_prod, sz.n_load, sz.n_line, 0)
-    topo = np.zeros(sz.topo_len, dtype=np.int8)
-    topo[sz.n_prod + sz.n_load + 2 * sz.n_line:] = 1
-    out_mask = np.zeros(sz.mask_len, dtype=np.bool_)
-    out_res = np.zeros(sz.res_len)
-    bus_v = np.zeros((2, sz.n_bus))
-    inj = np.zeros(sz.inj_len)
-    inj[2 * sz.n_prod:3 * sz.n_prod] = 1.0
-    run_powerflow(False, False, 1, 1.0, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res,
-                  ws_i, ws_f)
-    fill = int(ws_i[WI_NEED_U])
+    n_sub, n_prod, n_load, n_line = sz.n_sub, sz.n_prod, sz.n_load, sz.n_line
+    if n_sub == 0:
+        return 64
+    base = GI_HDR + 2 * n_prod + n_load
+    sub_or = grid_i[base:base + n_line]
+    sub_ex = grid_i[base + n_line:base + 2 * n_line]
+    slack_sub = int(grid_i[GI_HDR + int(grid_i[GI_SLACK_PROD])]) if n_prod else 0
+    order = np.concatenate(([slack_sub], np.delete(np.arange(n_sub), slack_sub)))
+    cidx = np.empty(n_sub, np.int64)
+    cidx[order] = np.arange(n_sub)
+    i = np.concatenate((cidx[sub_or], cidx[sub_ex], np.arange(n_sub)))
+    j = np.concatenate((cidx[sub_ex], cidx[sub_or], np.arange(n_sub)))
+    o = np.lexsort((j, i))
+    i, j = i[o], j[o]
+    a_ptr = np.zeros(n_sub + 1, np.int64)
+    np.add.at(a_ptr, i + 1, 1)
+    a_ptr = np.cumsum(a_ptr)
+    skip = np.zeros(n_sub, np.bool_)
+    skip[0] = True
+    u_col = symbolic_min_degree(n_sub, a_ptr, np.ascontiguousarray(j, np.int64), skip)[3]
+    fill = int(u_col.shape[0])
     return 2 * fill + 2 * sz.n_bus + 64
 
 
