@@ -326,13 +326,17 @@ def main(argv: list[str] | None = None) -> int:
     policies = split_policies(args.policies)
     from gym_powergrid.agents.compare import check_specs, compare_agents
 
+    try:
+        check_specs([args.params or args.env or "gym_powergrid:case14"], policies)
+    except ValueError as exc:
+        parser.error(str(exc))
+
     env_kwargs = {"game_over_mode": "hard", **_values(args.config, "--config")}
     if args.level:
         env_kwargs["level"] = args.level
     with tempfile.TemporaryDirectory(prefix="calibrate_") as tmp:
         t0 = time.perf_counter()
         spec = args.params or args.env or _generate(args, tmp)
-        check_specs([spec], policies)
         df = compare_agents([spec], policies, n_chronics=args.chronics, chronics=args.chronic,
                             seeds=tuple(args.seeds), max_steps=args.steps, workers=args.workers,
                             env_kwargs=env_kwargs, progress=not args.no_progress)
