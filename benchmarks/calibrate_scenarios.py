@@ -1,233 +1,119 @@
-"""Calibrate generated scenarios: how long simple policies survive under pypownet's rules.
+"""Calibrate scenarios: how long simple policies survive, measured with the env itself.
 
-A self-contained re-implementation of the game's outage rules on the numba power flow (used
-before ``gym_powergrid.envs`` existed, and kept as an independent cross-check):
+Every policy is an agent of :mod:`gym_powergrid.agents` (``do_nothing``, ``reconnect``,
+``greedy``, ``tree_search``, or any agent spec with options such as ``greedy[horizon=6]``)
+played by the agent benchmark (:func:`gym_powergrid.agents.compare.compare_agents`, what
+``gym-powergrid bench`` runs): the env's own rules (docs/rules.md), one episode per chronic and
+seed in ``hard`` game-over mode (the first game over ends it), up to the step budget.
 
-* each step: cooldowns tick, maintenance and hazards starting now switch their line off (and make
-  it unavailable for ``d`` steps), the policy acts, an AC power flow runs;
-* cascade: a line above ``hard_overflow_coefficient`` x its limit breaks at once (out for
-  ``n_timesteps_hard_overflow_is_broken`` steps); a line above its limit for
-  ``n_timesteps_consecutive_soft_overflow_breaks`` consecutive steps breaks (out for
-  ``n_timesteps_soft_overflow_is_broken``); after breaks the power flow is recomputed, and so on;
-* game over: the power flow diverges, or more loads (productions) are isolated than
-  ``max_number_loads_game_over`` (``max_number_prods_game_over``);
-* lines switched off (maintenance, hazards, overflows) stay off until the policy reconnects them.
-
-Policies: ``do_nothing``; ``reconnect`` (switch back on the most useful available line, one
-per step); ``greedy`` (one-step search over do-nothing, each single reconnection and the
-disconnection of each of the ``GREEDY_DISCONNECT`` most loaded lines, evaluated with an AC
-power flow on the forecast injections, lowest overload wins).
+Prints, per policy, the game overs over the episodes, the mean (and total) steps survived and
+the ratio of its mean survival to the ``reconnect`` policy's; a table of the steps survived per
+chronic; and, when ``do_nothing``, ``reconnect`` and ``greedy`` are measured, whether the hard
+level's targets hold (docs/data.md): do-nothing reaches game over in at least 75% of the
+episodes, reconnect in at least 50%, greedy survives at least 1.10 x reconnect's mean.
 
 Usage::
 
-    python benchmarks/calibrate_scenarios.py --case case14 --seed 14 --policies do_nothing,reconnect
-    python benchmarks/calibrate_scenarios.py --params gym_powergrid/envs/params/case14
-    python benchmarks/calibrate_scenarios.py --case case14 --env   # via gymnasium.make
     python benchmarks/calibrate_scenarios.py --params gym_powergrid/envs/params/case14 \\
-        --level hard --policies do_nothing,reconnect,greedy          # the hard level
+        --level level1 --policies do_nothing,reconnect,greedy --json calibration.json
+    python benchmarks/calibrate_scenarios.py --env PowerGrid-case30-hard-v0 \\
+        --policies 'reconnect,greedy[horizon=6]'          # a registered id, a stronger search
+    python benchmarks/calibrate_scenarios.py --case case30 --seed 3 --set n_chronics=24 \\
+        --set 'stressed_ratio=(1.0, 1.15)'                # generate in a temporary folder first
+    python benchmarks/calibrate_scenarios.py --case case14 --seed 2 --plot-weeks week.png
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from gym_powergrid.chronics.chronic import Chronic
-from gym_powergrid.core.powerflow import NumbaPowerFlow
-from gym_powergrid.core.results import Injections
-from gym_powergrid.grid import GridArrays, Topology
-
-#: Disconnection candidates of the greedy policy: the most loaded lines of the last step.
-GREEDY_DISCONNECT = 10
+#: The hard level's calibration targets (issue 11; docs/data.md "The hard level").
+TARGET_DO_NOTHING_GAME_OVERS = 0.75
+TARGET_RECONNECT_GAME_OVERS = 0.50
+TARGET_GREEDY_VS_RECONNECT = 1.10
 
 
-@dataclass(frozen=True)
-class Rules:
-    """The subset of ``GameConfig`` the outage rules use."""
+def split_policies(text: str) -> list[str]:
+    """Split ``"a,b[x=1,y=2],c"`` on the commas outside brackets.
 
-    hard_coef: float = 1.5
-    hard_broken: int = 10
-    soft_steps: int = 3
-    soft_broken: int = 5
-    max_loads: int = 1
-    max_prods: int = 1
-
-    @classmethod
-    def from_config(cls, cfg) -> Rules:  # noqa: ANN001 - GameConfig
-        return cls(cfg.hard_overflow_coefficient, cfg.n_timesteps_hard_overflow_is_broken,
-                   cfg.n_timesteps_consecutive_soft_overflow_breaks,
-                   cfg.n_timesteps_soft_overflow_is_broken, cfg.max_number_loads_game_over,
-                   cfg.max_number_prods_game_over)
-
-
-@dataclass
-class Outcome:
-    chronic: str
-    n_steps: int
-    survived: int  # steps played before game over (n_steps if never)
-    cause: str
-    n_broken: int  # overflow breaks
-
-
-class RuleSim:
-    """Do-nothing-style simulation of one chronic with the game's outage rules."""
-
-    def __init__(self, grid: GridArrays, rules: Rules) -> None:
-        self.grid = grid
-        self.rules = rules
-        self.pf = NumbaPowerFlow(grid)
-        self.topo0 = Topology.reference(grid)
-        self.prod_q = grid.prod_q_mvar.astype(np.float64)
-
-    def _topo(self, status: np.ndarray) -> Topology:
-        t0 = self.topo0
-        return Topology(t0.prod_node, t0.load_node, t0.line_or_node, t0.line_ex_node, status)
-
-    def _pf(self, status: np.ndarray, inj: Injections):
-        try:
-            return self.pf.run_ac(self._topo(status), inj)
-        except ZeroDivisionError:  # seen in a work-in-progress core near voltage collapse
-            self.pf.reset_voltages()
-            return self.pf.run_ac(self._topo(status), inj)
-
-    def _score(self, res, limits: np.ndarray) -> float:
-        if not res.converged:
-            return -1e9
-        n_loads = int(res.load_cut_mask.sum())
-        n_prods = int(res.prod_cut_mask.sum())
-        if n_loads > self.rules.max_loads or n_prods > self.rules.max_prods:
-            return -1e8
-        rho = res.line_a_or / limits
-        return -(np.clip(rho - 0.9, 0, None).sum() * 10 + np.clip(rho - 1.0, 0, None).sum() * 100
-                 + n_loads * 5 + n_prods * 2)
-
-    def run(self, chronic: Chronic, policy: str) -> Outcome:
-        g = self.grid
-        limits = chronic.line_limit_a
-        status = np.ones(g.n_line, dtype=bool)
-        countdown = np.zeros(g.n_line, dtype=np.int64)
-        over = np.zeros(g.n_line, dtype=np.int64)
-        n_broken = 0
-        self.last_rho = np.zeros(g.n_line)
-        self.pf.reset_voltages()
-        for t in range(chronic.n_steps):
-            countdown = np.maximum(countdown - 1, 0)
-            for events in (chronic.maintenance, chronic.hazards):
-                d = events[t]
-                hit = d > 0
-                status[hit] = False
-                countdown[hit] = np.maximum(countdown[hit], d[hit])
-            inj = Injections(chronic.prod_p_mw[t], chronic.prod_v_pu[t], chronic.load_p_mw[t],
-                             chronic.load_q_mvar[t], self.prod_q)
-            if policy != "do_nothing":
-                status = self._act(policy, t, chronic, status, countdown, limits)
-            res = self._pf(status, inj)
-            first = True
-            while True:
-                if not res.converged:
-                    return Outcome(chronic.name, chronic.n_steps, t, "diverged", n_broken)
-                rho = np.where(status, res.line_a_or / limits, 0.0)
-                if first:
-                    over = np.where(rho > 1.0, over + 1, 0)
-                    first = False
-                hard = status & (rho > self.rules.hard_coef)
-                soft = status & ~hard & (over >= self.rules.soft_steps)
-                if not (hard.any() or soft.any()):
-                    break
-                status = status & ~hard & ~soft
-                countdown[hard] = self.rules.hard_broken
-                countdown[soft] = self.rules.soft_broken
-                over[hard | soft] = 0
-                n_broken += int(hard.sum() + soft.sum())
-                res = self._pf(status, inj)
-            self.last_rho = np.where(status, res.line_a_or / limits, 0.0)
-            if int(res.load_cut_mask.sum()) > self.rules.max_loads:
-                return Outcome(chronic.name, chronic.n_steps, t, "loads cut", n_broken)
-            if int(res.prod_cut_mask.sum()) > self.rules.max_prods:
-                return Outcome(chronic.name, chronic.n_steps, t, "prods cut", n_broken)
-        return Outcome(chronic.name, chronic.n_steps, chronic.n_steps, "survived", n_broken)
-
-    def _act(self, policy: str, t: int, chronic: Chronic, status: np.ndarray,
-             countdown: np.ndarray, limits: np.ndarray) -> np.ndarray:
-        can_on = ~status & (countdown == 0)
-        if policy == "reconnect" and not can_on.any():
-            return status
-        inj = Injections(chronic.prod_p_planned_mw[t], chronic.prod_v_planned_pu[t],
-                         chronic.load_p_planned_mw[t], chronic.load_q_planned_mvar[t],
-                         self.prod_q)
-        candidates = [status]
-        for line in np.flatnonzero(can_on):
-            s = status.copy()
-            s[line] = True
-            candidates.append(s)
-        if policy == "greedy":
-            on = np.flatnonzero(status)
-            loaded = on[np.argsort(-self.last_rho[on], kind="stable")[:GREEDY_DISCONNECT]]
-            for line in np.sort(loaded):
-                s = status.copy()
-                s[line] = False
-                candidates.append(s)
-        saved = (self.pf.bus_vm.copy(), self.pf.bus_va.copy())
-        scores = []
-        for s in candidates:
-            scores.append(self._score(self._pf(s, inj), limits))
-            self.pf.bus_vm[:], self.pf.bus_va[:] = saved
-        if policy == "reconnect":  # always reconnect when possible: pick the best reconnection
-            best = 1 + int(np.argmax(scores[1:]))
+    Example:
+        >>> split_policies("do_nothing,greedy[horizon=3,discount=0.7]")
+        ['do_nothing', 'greedy[horizon=3,discount=0.7]']
+    """
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
         else:
-            best = int(np.argmax(scores))
-        return candidates[best]
+            cur += ch
+    out.append(cur.strip())
+    policies = [p for p in out if p]
+    if depth != 0 or not policies:
+        raise SystemExit(f"error: --policies {text!r}: expected comma-separated agent names, "
+                         "e.g. do_nothing,reconnect,greedy (options in brackets: "
+                         "greedy[horizon=3])")
+    return policies
 
 
-def _load(args) -> tuple[GridArrays, list[Chronic], Rules]:  # noqa: ANN001
-    if args.params:
-        from gym_powergrid.params import ParameterFolder
+def _plain_policies(policies: list[str]) -> dict[str, str]:
+    """Registered agent name -> the first policy naming it without options."""
+    from gym_powergrid.agents import agent_name, resolve_agent
+    from gym_powergrid.agents.compare import parse_agent_spec
 
-        folder = ParameterFolder(args.params, args.level)
-        grid = folder.grid
-        chronics = list(folder.chronics)
-        return grid, chronics, Rules.from_config(folder.config)
-    from gym_powergrid.chronics.generator import GeneratorConfig, generate_scenarios
-    from gym_powergrid.grid import load_grid
-    from gym_powergrid.new_env import default_config
-
-    grid = load_grid(args.case)
-    overrides = {}
-    for item in args.set or []:
-        key, _, value = item.partition("=")
-        overrides[key] = eval(value)  # noqa: S307 - benchmark convenience
-    gen = generate_scenarios(grid, args.seed, GeneratorConfig(**overrides))
-    config = {}
-    for item in args.config or []:
-        key, _, value = item.partition("=")
-        config[key] = eval(value)  # noqa: S307 - benchmark convenience
-    return grid, gen.chronics, Rules.from_config(default_config(grid, **config))
+    out: dict[str, str] = {}
+    for p in policies:
+        name, options = parse_agent_spec(p)
+        if not options:
+            out.setdefault(agent_name(resolve_agent(name)), p)
+    return out
 
 
-def _run_env(args) -> None:  # noqa: ANN001
-    import gymnasium as gym
+def summarize(df, policies: list[str]) -> dict[str, float]:
+    """Flat numbers per policy: ``<policy>/<metric>``, and the targets when they apply.
 
-    import gym_powergrid.envs  # noqa: F401
-
-    env = gym.make(f"PowerGrid-{args.case}-v0")
-    n_chronics = args.n_env_chronics
-    rows = []
-    for k in range(n_chronics):
-        obs, info = env.reset(options={"chronic": k})
-        action = np.zeros(env.action_space.shape, dtype=env.action_space.dtype)
-        steps = 0
-        while True:
-            obs, reward, terminated, truncated, info = env.step(action)
-            steps += 1
-            if terminated or truncated:
-                break
-        rows.append((k, steps, "terminated" if terminated else "truncated"))
-        print(f"chronic {k}: {steps} steps, {rows[-1][2]}")
-    env.close()
+    Ratios ``<policy>/survival_vs_reconnect`` and the targets use the policies given without
+    options (``greedy``, not ``greedy[horizon=6]``).
+    """
+    out: dict[str, float] = {}
+    for p in policies:
+        g = df[df["agent"] == p]
+        out[f"{p}/episodes"] = float(len(g))
+        out[f"{p}/game_overs"] = float(g["game_over"].sum())
+        out[f"{p}/game_over_fraction"] = float(g["game_over"].mean())
+        out[f"{p}/survival_mean"] = float(g["steps_survived"].mean())
+        out[f"{p}/survival_total"] = float(g["steps_survived"].sum())
+        out[f"{p}/actions_mean"] = float(g["actions_taken"].mean())
+        out[f"{p}/seconds_per_step"] = float(g["seconds"].sum() / max(g["steps"].sum(), 1))
+    plain = _plain_policies(policies)
+    reconnect = plain.get("reconnect")
+    if reconnect is None or out[f"{reconnect}/survival_mean"] <= 0:
+        return out
+    ref = out[f"{reconnect}/survival_mean"]
+    for p in policies:
+        out[f"{p}/survival_vs_reconnect"] = out[f"{p}/survival_mean"] / ref
+    if "do-nothing" in plain and "greedy" in plain:
+        dn, gr = plain["do-nothing"], plain["greedy"]
+        checks = {
+            "do_nothing_game_overs":
+                out[f"{dn}/game_over_fraction"] >= TARGET_DO_NOTHING_GAME_OVERS,
+            "reconnect_game_overs":
+                out[f"{reconnect}/game_over_fraction"] >= TARGET_RECONNECT_GAME_OVERS,
+            "greedy_vs_reconnect":
+                out[f"{gr}/survival_vs_reconnect"] >= TARGET_GREEDY_VS_RECONNECT,
+        }
+        for key, ok in checks.items():
+            out[f"targets/{key}"] = float(ok)
+        out["targets/met"] = float(all(checks.values()))
+    return out
 
 
 def plot_weeks(case: str, seed: int, path: str, overrides: dict | None = None) -> None:
@@ -311,47 +197,161 @@ def plot_weeks(case: str, seed: int, path: str, overrides: dict | None = None) -
     print(f"wrote {path}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", default="case14")
-    parser.add_argument("--seed", type=int, default=14)
-    parser.add_argument("--params", help="parameter folder to read instead of generating")
-    parser.add_argument("--policies", default="do_nothing,reconnect")
-    parser.add_argument("--level", default=None, help="level of --params (default: the first)")
-    parser.add_argument("--set", action="append", help="generator override KEY=VALUE")
-    parser.add_argument("--config", action="append",
-                        help="game-rule override KEY=VALUE (as new_env --config)")
-    parser.add_argument("--env", action="store_true", help="run do-nothing via gymnasium.make")
-    parser.add_argument("--n-env-chronics", type=int, default=12)
+def format_report(df, policies: list[str], numbers: dict[str, float]) -> str:
+    """The policy table, the steps survived per chronic and the targets, as plain text."""
+    from gym_powergrid.runner import format_table
+
+    rows = []
+    for p in policies:
+        ratio = numbers.get(f"{p}/survival_vs_reconnect")
+        rows.append([p, f"{numbers[f'{p}/game_overs']:.0f} / {numbers[f'{p}/episodes']:.0f}",
+                     f"{numbers[f'{p}/survival_mean']:.1f}",
+                     f"{numbers[f'{p}/survival_total']:.0f}",
+                     "-" if ratio is None else f"{ratio:.2f}",
+                     f"{numbers[f'{p}/actions_mean']:.1f}",
+                     f"{1e3 * numbers[f'{p}/seconds_per_step']:.2f}"])
+    parts = [format_table(["policy", "game overs / episodes", "mean steps survived",
+                           "total", "x reconnect", "actions", "ms/step"], rows)]
+    keys = list(dict.fromkeys(zip(df["chronic"], df["seed"])))
+    per = []
+    for chronic, seed in keys:
+        row = [str(chronic), str(seed)]
+        for p in policies:
+            g = df[(df["agent"] == p) & (df["chronic"] == chronic) & (df["seed"] == seed)]
+            r = g.iloc[0]
+            row.append(f"{r['steps_survived']}" + (" x" if r["game_over"] else ""))
+        per.append(row)
+    parts.append("steps survived per chronic (x: game over at that step)\n"
+                 + format_table(["chronic", "seed", *policies], per))
+    if "targets/met" in numbers:
+        lines = ["targets (docs/data.md):"]
+        for key, text in (
+                ("do_nothing_game_overs",
+                 f"do-nothing game over in >= {TARGET_DO_NOTHING_GAME_OVERS:.0%} of the episodes"),
+                ("reconnect_game_overs",
+                 f"reconnect game over in >= {TARGET_RECONNECT_GAME_OVERS:.0%} of the episodes"),
+                ("greedy_vs_reconnect",
+                 f"greedy survives >= {TARGET_GREEDY_VS_RECONNECT:.2f} x reconnect's mean")):
+            lines.append(f"  {'met   ' if numbers[f'targets/{key}'] else 'FAILED'} {text}")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _values(items: list[str] | None, flag: str) -> dict:
+    import yaml
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"error: {flag} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _generate(args, tmp: str) -> str:
+    """Generate ``--case``/``--seed``/``--set`` data with ``gym_powergrid.new_env``; its folder."""
+    from gym_powergrid.new_env import main as new_env
+
+    argv = [args.case, "--case", args.case, "--seed", str(args.seed), "--out", tmp, "-q"]
+    for item in args.set or []:
+        argv += ["--set", item]
+    if new_env(argv) != 0:
+        raise SystemExit(f"error: generating {args.case} with seed {args.seed} failed (above)")
+    return str(Path(tmp) / args.case)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="One of --params, --env or --case (with --seed) says what to measure.")
+    what = parser.add_argument_group("what to measure")
+    what.add_argument("--params", metavar="DIR", help="a parameter folder (pypownet layout)")
+    what.add_argument("--env", metavar="ID", help="a registered id (PowerGrid-case30-hard-v0) "
+                      "or any env spec of gym-powergrid bench")
+    what.add_argument("--level", default=None,
+                      help="level of --params/--env (default: the env's, level0 for a folder)")
+    what.add_argument("--case", help="generate this case (as new_env) in a temporary folder")
+    what.add_argument("--seed", type=int, help="generator seed of --case")
+    what.add_argument("--set", action="append", metavar="KEY=VALUE",
+                      help="generator setting of --case (as new_env --set, e.g. n_chronics=24)")
+    what.add_argument("--config", action="append", metavar="KEY=VALUE",
+                      help="game-rule override for the env (a configuration.yaml key, e.g. "
+                      "max_number_loads_game_over=1)")
+    how = parser.add_argument_group("how")
+    how.add_argument("--policies", default="do_nothing,reconnect",
+                     help="comma-separated agents, with options in brackets "
+                     "(default do_nothing,reconnect; e.g. do_nothing,reconnect,greedy,"
+                     "'greedy[horizon=6]')")
+    how.add_argument("--chronics", type=int, default=None, metavar="N",
+                     help="the first N chronics (default: all)")
+    how.add_argument("--chronic", action="append", metavar="NAME",
+                     help="explicit chronic name(s) instead of --chronics")
+    how.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds (default 0)")
+    how.add_argument("--steps", type=int, default=744,
+                     help="step budget per episode (default 744, a 31-day month)")
+    how.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
+    how.add_argument("--json", metavar="PATH", help="write the numbers as a flat JSON object")
+    how.add_argument("--check-targets", action="store_true",
+                     help="exit with status 1 when the hard level's targets do not hold")
+    how.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--plot-weeks", metavar="PNG",
                         help="plot a winter and a summer week of --case/--seed data and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.plot_weeks:
-        overrides = {}
-        for item in args.set or []:
-            key, _, value = item.partition("=")
-            overrides[key] = eval(value)  # noqa: S307 - benchmark convenience
-        plot_weeks(args.case, args.seed, args.plot_weeks, overrides)
+        if not args.case or args.seed is None:
+            parser.error("--plot-weeks needs --case and --seed")
+        plot_weeks(args.case, args.seed, args.plot_weeks, _values(args.set, "--set"))
         return 0
-    if args.env:
-        _run_env(args)
-        return 0
-    t0 = time.perf_counter()
-    grid, chronics, rules = _load(args)
-    print(f"{grid.name}: {len(chronics)} chronics, rules {rules} "
-          f"(set up in {time.perf_counter() - t0:.1f}s)")
-    sim = RuleSim(grid, rules)
-    for policy in args.policies.split(","):
+    given = [flag for flag, v in (("--params", args.params), ("--env", args.env),
+                                  ("--case", args.case)) if v]
+    if len(given) != 1:
+        parser.error("give exactly one of --params DIR, --env ID or --case CASE (with --seed), "
+                     f"got {', '.join(given) or 'none'}")
+    if args.case and args.seed is None:
+        parser.error("--case needs --seed (the generator seed)")
+    if args.set and not args.case:
+        parser.error("--set is a generator setting: it needs --case")
+    if args.steps < 1 or args.workers < 1 or (args.chronics is not None and args.chronics < 1):
+        parser.error("--steps, --workers and --chronics must be at least 1")
+    if args.params and not Path(args.params).is_dir():
+        parser.error(f"--params {args.params!r} is not a folder (expected a parameter folder "
+                     "such as gym_powergrid/envs/params/case14)")
+    policies = split_policies(args.policies)
+    from gym_powergrid.agents.compare import check_specs, compare_agents
+
+    try:
+        check_specs([args.params or args.env or "gym_powergrid:case14"], policies)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+    env_kwargs = {"game_over_mode": "hard", **_values(args.config, "--config")}
+    if args.level:
+        env_kwargs["level"] = args.level
+    with tempfile.TemporaryDirectory(prefix="calibrate_") as tmp:
         t0 = time.perf_counter()
-        outcomes = [sim.run(c, policy) for c in chronics]
-        n_over = sum(o.survived < o.n_steps for o in outcomes)
-        total = sum(o.survived for o in outcomes)
-        print(f"\n{policy}: game over in {n_over}/{len(outcomes)} chronics, "
-              f"{total}/{sum(o.n_steps for o in outcomes)} steps survived "
-              f"({time.perf_counter() - t0:.1f}s)")
-        for o in outcomes:
-            print(f"  {o.chronic:8s} {o.survived:4d}/{o.n_steps:4d}  {o.cause:10s} "
-                  f"overflow breaks {o.n_broken}")
+        spec = args.params or args.env or _generate(args, tmp)
+        df = compare_agents([spec], policies, n_chronics=args.chronics, chronics=args.chronic,
+                            seeds=tuple(args.seeds), max_steps=args.steps, workers=args.workers,
+                            env_kwargs=env_kwargs, progress=not args.no_progress)
+        seconds = time.perf_counter() - t0
+    numbers = summarize(df, policies)
+    level = f" level {args.level}" if args.level else ""
+    source = args.params or args.env or f"{args.case} seed {args.seed} (generated)"
+    print(f"{source}{level}: {df['chronic'].nunique()} chronics x {len(args.seeds)} seed(s), "
+          f"hard game over, {args.steps}-step budget ({seconds:.0f} s)\n")
+    print(format_report(df, policies, numbers))
+    if args.json:
+        Path(args.json).write_text(json.dumps(numbers, indent=2, sort_keys=True) + "\n")
+        print(f"\nwrote {args.json}")
+    if args.check_targets and numbers.get("targets/met") != 1.0:
+        return 1
     return 0
 
 
