@@ -26,7 +26,8 @@ def vector_step(active, t, n_steps, actions, topo, line_unavail, line_over, line
                 out_mask, out_res, applied, line_event, sub_event, broken_seq, report,
                 f32, i32, i8, feats):
     """One game step of every grid ``i`` with ``active[i]`` (see the module docstring)."""
-    for i in prange(active.shape[0]):
+    for g in prange(active.shape[0]):
+        i = np.int64(g)  # prange's index is unsigned: typed lists index with int64
         if active[i]:
             ti = min(t[i] + 1, n_steps[i] - 1)
             t[i] = ti
