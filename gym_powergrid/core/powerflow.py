@@ -52,7 +52,8 @@ PYPOWER_TOL_PU, PYPOWER_MAX_ITER = 1e-6, 25
 def result_from_buffers(sz, status: int, n_iter: int, bus_v: np.ndarray, out_mask: np.ndarray,
                         out_res: np.ndarray) -> PowerFlowResult:
     """The :class:`PowerFlowResult` of a kernel's output buffers (``sz``: the grid's
-    :func:`~.pf_kernel.sizes`), as views into them: pass buffers the result may own.
+    :func:`~.pf_kernel.sizes`), as views into them: pass buffers the result may own (on a
+    failed solve they are zeroed in place).
 
     The failed-solve rule lives here, once for every path: a power flow without a solution has
     no values (every voltage, flow and injection 0), every busbar dead and every element cut,

@@ -78,7 +78,8 @@ def fast_transition(ctx: StepContext, scratch: StepScratch, state: GameState,
              st.sub_cooldown, ctx.node_switch_sub, ctx.rules_i, ctx.rules_f,
              maint_row, hazards, inj, ctx.limits_a, pf.ac_mode if ac else 0, pf.max_iter,
              pf.tol_pu, pf.grid_i, pf.grid_f, bus_v, pf.ws_i, pf.ws_f,
-             arrays.planned[min(t + 1, n_steps - 1)], arrays.maint_fc[t], arrays.dates[t],
+             _readonly(arrays.planned[min(t + 1, n_steps - 1)]), arrays.maint_fc[t],
+             arrays.dates[t],
              out_mask, out_res, applied, s.line_event, s.sub_event, s.broken_seq, report,
              bufs[0], bufs[1], bufs[2], s.feats)
     status, n_iter = int(report[RP_STATUS]), int(report[RP_ITER])
