@@ -28,20 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import require
+
 logger = logging.getLogger(__name__)
 
-INSTALL_HINT = 'pip install "gym-powergrid[rl]"'
 ACTION_SPACES = ("discrete", "multibinary")
 OBSERVATIONS = ("flat", "dict")
 
 
 def _vec_env_base() -> type:
-    try:
-        from stable_baselines3.common.vec_env import VecEnv
-    except ImportError as exc:
-        raise ImportError(f"PowerGridSB3VecEnv needs stable-baselines3 ({exc}); install it with: "
-                          f"{INSTALL_HINT}") from exc
-    return VecEnv
+    vec_env = require("stable_baselines3.common.vec_env", "rl", "PowerGridSB3VecEnv")
+    return vec_env.VecEnv
 
 
 def PowerGridSB3VecEnv(env_id: str = "PowerGrid-case14-v0", n_envs: int = 4, *,  # noqa: N802
