@@ -27,12 +27,18 @@ N_VECTOR_STEPS = 120
 
 #: digests of main's code (see the module docstring); key: (env id, kind)
 REFERENCE = {
-    ('PowerGrid-case14-v0', 'single'): '8571fd0ee31adc78c577caa7fa1695458c3c20bcec290b0be782743dc735d55f',
-    ('PowerGrid-case14-dc-v0', 'single'): 'a85a224bccc58d15b9d18f05abf9b3ab20bf7571352f1642b0915103c8c06b6e',
-    ('PowerGrid-case14-hard-v0', 'single'): '1963cc5828ace099ee4725c9d710015bfcf5c7c884e28055aef2512fd1f0b9ac',
-    ('PowerGrid-case118-v0', 'single'): '64d951cb59adc91f7e3c3551734fe76e22012137260886f407475e0d11aced0d',
-    ('PowerGrid-case14-hard-v0', 'vector'): '4ccb72e5f0a3182b6768af6c167b778ec9be49888e39f262682e4ab336021e63',
-    ('PowerGrid-case118-v0', 'vector'): '8540df98412c19941f8d027b16eaf5a00883610fa8abd4f211f3e31205d00eb4',
+    ('PowerGrid-case14-v0', 'single'):
+        '8571fd0ee31adc78c577caa7fa1695458c3c20bcec290b0be782743dc735d55f',
+    ('PowerGrid-case14-dc-v0', 'single'):
+        'a85a224bccc58d15b9d18f05abf9b3ab20bf7571352f1642b0915103c8c06b6e',
+    ('PowerGrid-case14-hard-v0', 'single'):
+        '1963cc5828ace099ee4725c9d710015bfcf5c7c884e28055aef2512fd1f0b9ac',
+    ('PowerGrid-case118-v0', 'single'):
+        '64d951cb59adc91f7e3c3551734fe76e22012137260886f407475e0d11aced0d',
+    ('PowerGrid-case14-hard-v0', 'vector'):
+        '4ccb72e5f0a3182b6768af6c167b778ec9be49888e39f262682e4ab336021e63',
+    ('PowerGrid-case118-v0', 'vector'):
+        '8540df98412c19941f8d027b16eaf5a00883610fa8abd4f211f3e31205d00eb4',
 }
 
 
