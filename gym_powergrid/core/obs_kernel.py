@@ -15,7 +15,9 @@ from .pf_kernel import LN_A_OR, LN_P_EX, LN_P_OR, LN_Q_EX, LN_Q_OR, LN_V_EX, LN_
 # reward features (float64)
 FT_LOADS_CUT, FT_PRODS_CUT, FT_DISTANCE, FT_SUM_SQ_USAGE, FT_MEAN_MARGIN = 0, 1, 2, 3, 4
 FT_NODE_SWITCHES, FT_LINE_SWITCHES, FT_N_ON = 5, 6, 7
-N_FEATURES = 8
+#: in-service lines above their thermal limit (the ``overloaded_lines`` constraint cost)
+FT_OVERLOADED = 8
+N_FEATURES = 9
 
 F32_KEYS = (
     ("active_loads", "D"), ("reactive_loads", "D"), ("voltage_loads", "D"),
@@ -87,6 +89,7 @@ def fill_observation(f32, i32, i8, feats, grid_i, out_res, out_mask, converged, 
         for k in range(L):
             f32[o + k] = out_res[ln + 8 * k + col]
         o += L
+    o_lim = o
     for k in range(L):
         f32[o + k] = limits_a[k]
     o += L
@@ -151,6 +154,7 @@ def fill_observation(f32, i32, i8, feats, grid_i, out_res, out_mask, converged, 
     sum_sq = 0.0
     margin = 0.0
     n_on = 0
+    n_over = 0
     for k in range(L):
         lim = limits_a[k]
         u = np.float32(out_res[ln + 8 * k + LN_A_OR]) / np.float32(lim) if lim > 0 else 0.0
@@ -158,6 +162,10 @@ def fill_observation(f32, i32, i8, feats, grid_i, out_res, out_mask, converged, 
         if topo[n_nodes + k] != 0:
             margin += 1.0 - u
             n_on += 1
+            # as the observation: float32 flows / float32 limits where the limit is > 0
+            if f32[o_lim + k] > 0 and np.float32(out_res[ln + 8 * k + LN_A_OR]) / f32[
+                    o_lim + k] > 1.0:
+                n_over += 1
     node_sw = 0
     line_sw = 0
     for i in range(n_nodes):
@@ -172,3 +180,4 @@ def fill_observation(f32, i32, i8, feats, grid_i, out_res, out_mask, converged, 
     feats[FT_NODE_SWITCHES] = node_sw
     feats[FT_LINE_SWITCHES] = line_sw
     feats[FT_N_ON] = n_on
+    feats[FT_OVERLOADED] = n_over

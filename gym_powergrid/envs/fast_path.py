@@ -82,16 +82,17 @@ def fast_transition(ctx: StepContext, scratch: StepScratch, state: GameState,
              arrays.dates[t],
              out_mask, out_res, applied, s.line_event, s.sub_event, s.broken_seq, report,
              bufs[0], bufs[1], bufs[2], s.feats)
-    status, n_iter = int(report[RP_STATUS]), int(report[RP_ITER])
+    rep = report.tolist()  # Python ints, one call
+    status, n_iter = rep[RP_STATUS], rep[RP_ITER]
     v = bus_v.copy()
 
     def result() -> PowerFlowResult:
         return result_from_buffers(pf, status, n_iter, v, out_mask.copy(), out_res.copy())
 
-    flag = FLAG_NAMES.get(int(report[RP_FLAG]))
-    legality, info = step_info(c, arrays.date_strings[t], t, applied, bool(report[RP_REPLACED]),
-                               s.line_event, s.sub_event, s.broken_seq[:report[RP_N_BROKEN]],
-                               int(report[RP_DEPTH]), status, flag, int(report[RP_LOADS_CUT]),
-                               int(report[RP_PRODS_CUT]), extra)
+    flag = FLAG_NAMES.get(rep[RP_FLAG])
+    legality, info = step_info(c, arrays.date_strings[t], t, applied, rep[RP_REPLACED] != 0,
+                               s.line_event, s.sub_event, s.broken_seq[:rep[RP_N_BROKEN]],
+                               rep[RP_DEPTH], status, flag, rep[RP_LOADS_CUT],
+                               rep[RP_PRODS_CUT], extra)
     obs = {k: bufs[b][sl] for k, (b, sl) in ctx.obs_layout_items}
     return st, result, flag, info, applied, legality, obs, s.feats

@@ -78,7 +78,13 @@ from .fast_path import fast_transition
 from .horizon import check_horizon, simulate_horizon
 from .observation import observation_space
 from .reference_path import reference_observation, reference_transition
-from .rewards import FLAG_ILLEGAL, FLAG_TOO_MANY_SWITCHES, constraint_costs, make_reward
+from .rewards import (
+    FLAG_ILLEGAL,
+    FLAG_TOO_MANY_SWITCHES,
+    constraint_costs,
+    costs_from_features,
+    make_reward,
+)
 from .sources import resolve_source
 from .step_context import ChronicTables, StepContext, StepScratch, pack_rules
 
@@ -329,7 +335,8 @@ class PowerGridEnv(gym.Env):
         comps = self._reward(obs, applied, flag, info, feats)
         reward = float(sum(comps.values()))
         info["reward_components"] = comps
-        info["constraint_costs"] = costs = constraint_costs(obs)
+        info["constraint_costs"] = costs = (constraint_costs(obs) if feats is None
+                                            else costs_from_features(feats))
         info["cost"] = float(sum(costs.values()))
         terminated = info["game_over_reason"] is not None
         truncated = (not terminated) and new_state.step >= self._chronic.n_steps - 1

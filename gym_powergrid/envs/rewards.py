@@ -55,6 +55,7 @@ from ..core.obs_kernel import (
     FT_MEAN_MARGIN,
     FT_N_ON,
     FT_NODE_SWITCHES,
+    FT_OVERLOADED,
     FT_PRODS_CUT,
     FT_SUM_SQ_USAGE,
 )
@@ -239,6 +240,20 @@ def constraint_costs(obs: dict) -> dict[str, int]:
     # the cut flags are 0/1: counting them is their sum
     return {"overloaded_lines": over, "loads_cut": int(np.count_nonzero(obs["are_loads_cut"])),
             "prods_cut": int(np.count_nonzero(obs["are_prods_cut"]))}
+
+
+def costs_from_features(f: np.ndarray) -> dict[str, int]:
+    """:func:`constraint_costs` from the kernel's reward features (numba fast path): the same
+    counts, computed by the observation kernel from the same float32 values."""
+    return {"overloaded_lines": int(f[FT_OVERLOADED]), "loads_cut": int(f[FT_LOADS_CUT]),
+            "prods_cut": int(f[FT_PRODS_CUT])}
+
+
+def batch_costs_from_features(f: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`costs_from_features` of N steps (``f`` (N, n_features)): int64 arrays (N,)."""
+    return {"overloaded_lines": f[:, FT_OVERLOADED].astype(np.int64),
+            "loads_cut": f[:, FT_LOADS_CUT].astype(np.int64),
+            "prods_cut": f[:, FT_PRODS_CUT].astype(np.int64)}
 
 
 def batch_constraint_costs(obs: dict) -> dict[str, np.ndarray]:

@@ -196,11 +196,12 @@ def step_info(chronic, date_string: str, t: int, applied: np.ndarray, replaced: 
               extra: dict | None):
     """The :class:`LegalityReport` and the ``info`` dict of a step, from the rules' events
     (one builder for both backends)."""
-    events = line_event.any()
+    # "any event" as a bytes test: a fraction of ndarray.any()'s cost on these short arrays
+    events = bool(line_event.tobytes().strip(b"\x00"))
     maint = hazard = ()
     if replaced:
         legality = LegalityReport(replaced_by_do_nothing=True, reason=REPLACED_REASON)
-    elif events or sub_event.any():
+    elif events or sub_event.tobytes().strip(b"\x00"):
         legality = LegalityReport(
             illegal_reconnections=np.flatnonzero(line_event & EV_ILLEGAL_RECONNECTION),
             lines_on_cooldown=np.flatnonzero(line_event & EV_LINE_COOLDOWN),

@@ -47,7 +47,7 @@ from ..core.game_rules import (
     EV_SUB_COOLDOWN,
     FLAG_NONE,
 )
-from ..core.obs_kernel import obs_layout
+from ..core.obs_kernel import N_FEATURES, obs_layout
 from ..core.rules import GameState
 from ..core.step_kernel import N_REPORT, RP_FLAG, RP_REPLACED
 from ..core.vector_kernel import event_counts, vector_step
@@ -165,7 +165,7 @@ class PowerGridVectorEnv(VectorEnv):
         self._layout = tuple((k, layout[k]) for k in e.observation_space.spaces)
         self._bufs = tuple(np.zeros((n, m), dt) for m, dt in zip(
             lengths, (np.float32, np.int32, np.int8)))
-        self._feats = np.zeros((n, 8))
+        self._feats = np.zeros((n, N_FEATURES))
         self._names = np.full(n, None, dtype=object)
         self._chronics: list = [None] * n
         self._dt_strings: list = [None] * n
