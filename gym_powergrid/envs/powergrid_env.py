@@ -86,7 +86,7 @@ from .rewards import (
     make_reward,
 )
 from .sources import resolve_source
-from .step_context import ChronicTables, StepContext, StepScratch, pack_rules
+from .step_context import NOTHING_REFUSED, ChronicTables, StepContext, StepScratch, pack_rules
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,28 @@ GAME_OVER_REASONS = {
     "too_many_loads_cut": "too many loads isolated",
     "too_many_prods_cut": "too many productions isolated",
 }
+
+
+_INT8 = np.dtype(np.int8)
+
+
+def as_action(action, length: int) -> np.ndarray:
+    """:func:`~.actions.validate_action` with a shortcut for what agents pass most (a 1-D int8
+    array of 0/1, e.g. ``action_space.sample()``): a fresh int8 copy either way."""
+    if (type(action) is np.ndarray and action.dtype is _INT8 and action.shape == (length,)
+            and not action.tobytes().translate(None, b"\x00\x01")):
+        return action.copy()
+    return validate_action(action, length)
+
+
+def reward_flag(flag: str | None, report: LegalityReport, n_illegal: int) -> str | None:
+    """The reward's flag: the game-over reason, else an action over the limits, else refused
+    switches (pypownet's three kinds of illegal moves), else None."""
+    if flag is None and report.replaced_by_do_nothing:
+        return FLAG_TOO_MANY_SWITCHES
+    if flag is None and n_illegal:
+        return FLAG_ILLEGAL
+    return flag
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
@@ -140,7 +162,8 @@ class PowerGridEnv(gym.Env):
         self.reward_fn = make_reward(reward if callable(reward) else cfg.reward, grid.n_sub,
                                      src.reward_file)
         self.action_helper = ActionHelper(grid)
-        self.action_space = spaces.MultiBinary(self.action_helper.action_length)
+        self._action_length = self.action_helper.action_length
+        self.action_space = spaces.MultiBinary(self._action_length)
         self.observation_space = observation_space(grid)
         self.limits = ActionLimits(
             cfg.max_number_actionned_substations, cfg.max_number_actionned_lines,
@@ -159,6 +182,7 @@ class PowerGridEnv(gym.Env):
         self._grid_i = pack_grid(grid)[0]
         self._zero_lines = np.zeros(grid.n_line, np.int32)
         self._pf_sim: dict[bool, Any] = {}
+        self._main_scratch = self.scratch_for(self._pf) if self._fast else None
         self._static = {
             "substations_ids": _ro(np.arange(grid.n_sub, dtype=I32)),
             "loads_substations_ids": _ro(grid.load_sub_idx.astype(I32)),
@@ -224,7 +248,7 @@ class PowerGridEnv(gym.Env):
             obs_lengths=self._obs_lengths, obs_layout_items=self._obs_layout_items,
             static_obs=self._static, game_over_mode=self.config.game_over_mode,
             n_prod=g.n_prod, n_load=g.n_load, zero_lines=self._zero_lines,
-            injection_hook=self._injection_hook)
+            injection_hook=self._injection_hook, n_steps=chronic.n_steps)
 
     @property
     def step_context(self) -> StepContext | None:
@@ -328,25 +352,48 @@ class PowerGridEnv(gym.Env):
     def step(self, action):
         if self._needs_reset:
             raise RuntimeError("call reset() before step(): the episode has ended or not started")
-        a = validate_action(action, self.action_helper.action_length)
+        a = as_action(action, self._action_length)
+        if not self._fast:
+            return self._step_generic(a)
+        # the numba path, lean: one kernel call, then only what the caller receives
+        st, result, flag, info, applied, legality, obs, feats = fast_transition(
+            self._ctx, self._main_scratch, self.state, a, self._pf, self.ac, False)
+        self._result_value, self._result_thunk = None, result
+        if flag is not None:
+            info["game_over_reason"] = flag
+            info["game_over_message"] = GAME_OVER_REASONS[flag]
+        from_features = getattr(self.reward_fn, "from_features", None)
+        if from_features is None:
+            comps = self._reward(obs, applied, flag, info, legality)
+        else:
+            n_illegal = 0 if legality is NOTHING_REFUSED else legality.n_refused
+            comps = from_features(feats, reward_flag(flag, legality, n_illegal), n_illegal)
+        return self._finish_step(obs, comps, costs_from_features(feats), info, applied)
+
+    def _step_generic(self, a: np.ndarray):
+        """A step on any backend (the reference path: pandapower)."""
         new_state, result, flag, info, applied, obs, feats = self._transition(
             self.state, a, self._pf, self.ac, simulate=False)
         self.state, self._result = new_state, result
-        comps = self._reward(obs, applied, flag, info, feats)
+        comps = self._reward(obs, applied, flag, info, info.pop("_report"), feats)
+        costs = constraint_costs(obs) if feats is None else costs_from_features(feats)
+        return self._finish_step(obs, comps, costs, info, applied)
+
+    def _finish_step(self, obs: dict, comps: dict, costs: dict, info: dict, applied):
         reward = float(sum(comps.values()))
         info["reward_components"] = comps
-        info["constraint_costs"] = costs = (constraint_costs(obs) if feats is None
-                                            else costs_from_features(feats))
+        info["constraint_costs"] = costs
         info["cost"] = float(sum(costs.values()))
         terminated = info["game_over_reason"] is not None
-        truncated = (not terminated) and new_state.step >= self._chronic.n_steps - 1
+        truncated = (not terminated) and self.state.step >= self._ctx.n_steps - 1
         if terminated or truncated:
             self.end_episode(terminated)
         self.cumulative_reward += reward
         self._last_action = applied
         self._prev_obs = self._last_obs
         self._last_obs, self._last_info = obs, info
-        self._record_frame()
+        if self.render_mode is not None:
+            self._record_frame()
         return obs, reward, terminated, truncated, info
 
     def simulate(self, action, loadflow_mode: str = "DC", *, horizon: int | None = None,
@@ -385,7 +432,7 @@ class PowerGridEnv(gym.Env):
     def _simulated_step(self, state: GameState, a: np.ndarray, pf, ac: bool):
         st, res, flag, info, applied, obs, feats = self._transition(state, a, pf, ac,
                                                                     simulate=True)
-        comps = self._reward(obs, applied, flag, info, feats)
+        comps = self._reward(obs, applied, flag, info, info.pop("_report"), feats)
         info["reward_components"] = comps
         return st, obs, float(sum(comps.values())), info["game_over_reason"] is not None, info
 
@@ -409,13 +456,9 @@ class PowerGridEnv(gym.Env):
         return st, result, flag, info, applied, obs, feats
 
     def _reward(self, obs: dict, applied: np.ndarray, flag: str | None, info: dict,
-                feats: np.ndarray | None = None) -> dict:
-        report: LegalityReport = info.pop("_report")
+                report: LegalityReport, feats: np.ndarray | None = None) -> dict:
         n_illegal = report.n_refused  # refused switches, pypownet's three kinds of illegal moves
-        if flag is None and report.replaced_by_do_nothing:
-            flag = FLAG_TOO_MANY_SWITCHES
-        elif flag is None and n_illegal:
-            flag = FLAG_ILLEGAL
+        flag = reward_flag(flag, report, n_illegal)
         if feats is not None and hasattr(self.reward_fn, "from_features"):
             return self.reward_fn.from_features(feats, flag, n_illegal)
         comps = self.reward_fn(obs, applied, flag, self, n_illegal_reconnections=n_illegal)

@@ -136,6 +136,7 @@ class StepContext:
         static_obs: the observation fields that never change (read-only arrays).
         game_over_mode: the configuration's ``game_over_mode``.
         injection_hook: the co-simulation hook (see ``PowerGridEnv.set_injection_hook``).
+        n_steps: the chronic's number of steps.
     """
 
     chronic: object
@@ -153,6 +154,7 @@ class StepContext:
     n_load: int
     zero_lines: np.ndarray
     injection_hook: Callable | None = None
+    n_steps: int = 0
 
     def inj_row(self, t: int, planned: bool = False) -> tuple[np.ndarray, dict | None]:
         """Packed injections of step ``t`` (after the co-simulation hook, if any)."""
@@ -198,7 +200,6 @@ def step_info(chronic, date_string: str, t: int, applied: np.ndarray, replaced: 
     (one builder for both backends)."""
     # "any event" as a bytes test: a fraction of ndarray.any()'s cost on these short arrays
     events = bool(line_event.tobytes().strip(b"\x00"))
-    maint = hazard = ()
     if replaced:
         legality = LegalityReport(replaced_by_do_nothing=True, reason=REPLACED_REASON)
     elif events or sub_event.tobytes().strip(b"\x00"):
@@ -211,8 +212,10 @@ def step_info(chronic, date_string: str, t: int, applied: np.ndarray, replaced: 
     else:
         legality = NOTHING_REFUSED
     if events:
-        maint = np.flatnonzero(line_event & EV_MAINTENANCE)
-        hazard = np.flatnonzero(line_event & EV_HAZARD)
+        maint = np.flatnonzero(line_event & EV_MAINTENANCE).tolist()
+        hazard = np.flatnonzero(line_event & EV_HAZARD).tolist()
+    else:
+        maint, hazard = [], []
     if legality is NOTHING_REFUSED:
         illegal = {"replaced_by_do_nothing": False, "reason": None, "illegal_reconnections": [],
                    "lines_on_cooldown": [], "substations_on_cooldown": []}
@@ -222,8 +225,7 @@ def step_info(chronic, date_string: str, t: int, applied: np.ndarray, replaced: 
         "chronic_name": chronic.name, "timestep": t, "datetime": date_string,
         "illegal": illegal, "action_applied": applied,
         "lines_broken": broken.tolist(), "cascade_depth": depth,
-        "lines_maintenance_started": [int(x) for x in maint],
-        "lines_hazards_started": [int(x) for x in hazard],
+        "lines_maintenance_started": maint, "lines_hazards_started": hazard,
         "power_flow_status": STATUS_NAMES[status], "game_over_reason": None,
     }
     if extra:
