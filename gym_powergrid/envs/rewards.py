@@ -245,6 +245,7 @@ def constraint_costs(obs: dict) -> dict[str, int]:
 def costs_from_features(f: np.ndarray) -> dict[str, int]:
     """:func:`constraint_costs` from the kernel's reward features (numba fast path): the same
     counts, computed by the observation kernel from the same float32 values."""
+    f = f.tolist()
     return {"overloaded_lines": int(f[FT_OVERLOADED]), "loads_cut": int(f[FT_LOADS_CUT]),
             "prods_cut": int(f[FT_PRODS_CUT])}
 

@@ -73,13 +73,16 @@ def pack_rules(config) -> tuple[np.ndarray, np.ndarray]:
 class ChronicArrays:
     """Arrays of one chronic computed once: packed injections in the kernel's float64 layout
     ``[prod_p | prod_q | prod_v | load_p | load_q]`` (realised and planned, read-only), the
-    maintenance forecast (T, L), the date parts (T, 7) and the dates as ``info`` strings."""
+    maintenance forecast (T, L), the date parts (T, 7), the dates as ``info`` strings and
+    read-only views of the chronic's maintenance and hazard tables (T, L)."""
 
     realised: np.ndarray
     planned: np.ndarray
     maint_fc: np.ndarray
     dates: np.ndarray
     date_strings: list
+    maintenance: np.ndarray
+    hazards: np.ndarray
 
 
 class ChronicTables:
@@ -114,7 +117,12 @@ class ChronicTables:
                           for d in chronic.datetimes.astype("datetime64[s]").tolist()],
                          dtype=np.int32).reshape(-1, 7)
         strings = np.datetime_as_string(np.asarray(chronic.datetimes)).tolist()
-        out = ChronicArrays(packed[0], packed[1], fc, dates, strings)
+        outages = []
+        for table in (chronic.maintenance, chronic.hazards):
+            view = table.view()  # the same dtype and layout: the kernel's one signature
+            view.flags.writeable = False
+            outages.append(view)
+        out = ChronicArrays(packed[0], packed[1], fc, dates, strings, *outages)
         if len(self._cache) >= self._size:
             self._cache.pop(next(iter(self._cache)))
         self._cache[chronic.name] = out
@@ -169,8 +177,8 @@ class StepContext:
 
     def outage_rows(self, t: int, simulate: bool) -> tuple[np.ndarray, np.ndarray]:
         """The maintenance and hazard rows a step to ``t`` plays (no hazard when simulated)."""
-        c = self.chronic
-        return c.maintenance[t], (self.zero_lines if simulate else c.hazards[t])
+        a = self.arrays
+        return a.maintenance[t], (self.zero_lines if simulate else a.hazards[t])
 
 
 class StepScratch:
