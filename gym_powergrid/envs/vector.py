@@ -16,7 +16,8 @@ discrete actions' switches) read the live state.
 
 * **Observations**: a ``Dict`` of (N, n) arrays, views into three buffers (float32, int32,
   int8). With ``copy=True`` (default) each step returns fresh arrays; with ``copy=False`` the
-  arrays are views of buffers the next ``step``/``reset`` overwrites (copy what you keep).
+  arrays are views of buffers the next ``step``/``reset`` overwrites (copy what you keep):
+  the same view objects every step, in a new dict.
 * **Autoreset**: ``autoreset_mode`` ``"NextStep"`` (default), ``"SameStep"`` (the reset
   observation is returned at once; ``info["final_obs"]`` / ``info["final_info"]``) or
   ``"Disabled"`` (reset ended grids with ``reset(options={"reset_mask": mask})``).
@@ -59,7 +60,7 @@ from .rewards import (
     FLAG_ILLEGAL,
     FLAG_TOO_MANY_SWITCHES,
     SurvivalReward,
-    batch_constraint_costs,
+    batch_costs_from_features,
 )
 from .vector_info import FLAG_REASONS, build_step_info, drop_row, row_info
 
@@ -165,6 +166,8 @@ class PowerGridVectorEnv(VectorEnv):
         self._layout = tuple((k, layout[k]) for k in e.observation_space.spaces)
         self._bufs = tuple(np.zeros((n, m), dt) for m, dt in zip(
             lengths, (np.float32, np.int32, np.int8)))
+        #: views into the buffers, made once: copy=False hands out a new dict of these
+        self._views = {k: self._bufs[b][:, sl] for k, (b, sl) in self._layout}
         self._feats = np.zeros((n, N_FEATURES))
         self._names = np.full(n, None, dtype=object)
         self._chronics: list = [None] * n
@@ -316,9 +319,9 @@ class PowerGridVectorEnv(VectorEnv):
         self._elapsed[active] += 1
         if self.max_episode_steps is not None:
             truncated |= active & (self._elapsed >= self.max_episode_steps)
-        obs = self._observation(copy=False)
+        obs = self._views  # internal: the final observations, a reward computed per grid
         rewards, comps = self._rewards(active, flag, obs)
-        costs = batch_constraint_costs(obs)
+        costs = batch_costs_from_features(self._feats)
         cost = (costs["overloaded_lines"] + costs["loads_cut"] + costs["prods_cut"]).astype(
             np.float64)
         info = build_step_info(active, self._chronics, self._names, self._t, self._dt_strings,
@@ -345,10 +348,10 @@ class PowerGridVectorEnv(VectorEnv):
         rewards[resetting] = 0.0
         return (self._observation(), rewards, terminated, truncated, info)
 
-    def _observation(self, copy: bool | None = None) -> dict:
-        bufs = self._bufs
-        if self.copy if copy is None else copy:
-            bufs = tuple(b.copy() for b in bufs)
+    def _observation(self) -> dict:
+        if not self.copy:
+            return dict(self._views)
+        bufs = tuple(b.copy() for b in self._bufs)
         return {k: bufs[b][:, sl] for k, (b, sl) in self._layout}
 
     def _rewards(self, active: np.ndarray, flag: np.ndarray, obs: dict):

@@ -37,11 +37,9 @@ def _objects(n: int) -> np.ndarray:
     return np.full(n, None, dtype=object)
 
 
-def _lists(n: int, rows: np.ndarray) -> np.ndarray:
-    out = _objects(n)
-    for i in np.flatnonzero(rows):
-        out[i] = []
-    return out
+def _object_array(values: list) -> np.ndarray:
+    """A 1-D object array of ``values`` (lists stay list objects, not a 2-D array)."""
+    return np.fromiter(values, dtype=object, count=len(values))
 
 
 def put(info: dict, key: str, value: np.ndarray, mask: np.ndarray) -> None:
@@ -66,27 +64,30 @@ def build_step_info(active: np.ndarray, chronics: list, names: np.ndarray, t: np
     replaced = (report[:, RP_REPLACED] != 0) & active
     busy = active & (replaced | (counts.sum(axis=1) > 0) | (report[:, RP_N_BROKEN] > 0))
     quiet = active & ~busy
-    idx = np.flatnonzero(active)
+    t_list = t.tolist()
+    act = active.tolist()
+    dts = [dt_strings[i][t_list[i]] if a else None for i, a in enumerate(act)]
     put(info, "chronic_name", np.where(active, names, None), active)
     put(info, "timestep", np.where(active, t, 0).astype(np.int64), active)
-    dts = _objects(n)
-    for i in idx:
-        dts[i] = dt_strings[i][t[i]]
-    put(info, "datetime", dts, active)
-    illegal = {"replaced_by_do_nothing": replaced, "reason": _objects(n)}
-    for k in ILLEGAL_KEYS:
-        illegal[k] = _lists(n, quiet)
-    lists = {k: _lists(n, quiet) for k in LIST_KEYS}
-    for i in np.flatnonzero(busy):
+    put(info, "datetime", _object_array(dts), active)
+    quiet_rows = quiet.tolist()
+    lists = {k: [[] if q else None for q in quiet_rows] for k in (*ILLEGAL_KEYS, *LIST_KEYS)}
+    reason = [None] * n
+    for i in np.flatnonzero(busy).tolist():
         st = int(report[i, RP_STATUS])
         f = FLAG_NAMES.get(int(flag[i]))
-        _, one = step_info(chronics[i], dts[i], int(t[i]), applied[i], bool(replaced[i]),
+        _, one = step_info(chronics[i], dts[i], t_list[i], applied[i], bool(replaced[i]),
                            line_event[i], sub_event[i], broken_seq[i, :report[i, RP_N_BROKEN]],
                            int(report[i, RP_DEPTH]), st, f, 0, 0, None)
-        for k in ("reason", *ILLEGAL_KEYS):
-            illegal[k][i] = one["illegal"][k]
+        reason[i] = one["illegal"]["reason"]
+        for k in ILLEGAL_KEYS:
+            lists[k][i] = one["illegal"][k]
         for k in LIST_KEYS:
             lists[k][i] = one[k]
+    illegal = {"replaced_by_do_nothing": replaced, "reason": _object_array(reason)}
+    for k in ILLEGAL_KEYS:
+        illegal[k] = _object_array(lists[k])
+    lists = {k: _object_array(lists[k]) for k in LIST_KEYS}
     info["illegal"] = {}
     for k, v in illegal.items():
         put(info["illegal"], k, v, active)
