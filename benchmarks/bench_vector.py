@@ -61,7 +61,8 @@ def vector_random_actions(venv, rng) -> np.ndarray:
 
 def bench_vector(env_id: str, policy: str, num_envs: int, n_steps: int, seed: int = 0,
                  num_threads: int | None = None):
-    """Grid-steps/s of the native vector env over ``n_steps`` vector steps, and game overs."""
+    """Grid-steps/s of the native vector env over ``n_steps`` vector steps, game overs and CPU
+    time per grid-step in µs (``time.process_time``: every kernel thread counted)."""
     import gymnasium as gym
 
     import gym_powergrid  # noqa: F401
@@ -75,17 +76,18 @@ def bench_vector(env_id: str, policy: str, num_envs: int, n_steps: int, seed: in
         venv.step(dn)
     venv.reset(seed=seed)
     overs = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n_steps):
         a = dn if policy == "do-nothing" else vector_random_actions(venv, rng)
         _, _, term, _, _ = venv.step(a)
         overs += int(term.sum())
-    dt = time.perf_counter() - t0
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
     venv.close()
-    return n_steps * num_envs / dt, overs
+    return n_steps * num_envs / dt, overs, 1e6 * dc / (n_steps * num_envs)
 
 
-def bench_single(env_id: str, policy: str, n_steps: int, seed: int = 0) -> float:
+def bench_single(env_id: str, policy: str, n_steps: int, seed: int = 0):
+    """Steps/s of ``gymnasium.make(env_id)`` (resets included) and CPU µs per step."""
     import gymnasium as gym
 
     import gym_powergrid  # noqa: F401
@@ -97,15 +99,15 @@ def bench_single(env_id: str, policy: str, n_steps: int, seed: int = 0) -> float
     for _ in range(3):
         env.step(dn)
     env.reset(seed=seed)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n_steps):
         a = dn if policy == "do-nothing" else legal_random_action(env, rng)
         _, _, term, trunc, _ = env.step(a)
         if term or trunc:
             env.reset()
-    dt = time.perf_counter() - t0
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
     env.close()
-    return n_steps / dt
+    return n_steps / dt, 1e6 * dc / n_steps
 
 
 def bench_sb3(env_id: str, which: str, num_envs: int, timesteps: int) -> float:
@@ -159,20 +161,23 @@ def main(argv=None) -> dict:
         env_id = f"PowerGrid-{case}-v0"
         for policy in ("do-nothing", "random"):
             pk = policy.replace("-", "_")
-            sps, overs = bench_vector(env_id, policy, n, vec_steps, num_threads=args.num_threads)
+            sps, overs, cpu = bench_vector(env_id, policy, n, vec_steps,
+                                           num_threads=args.num_threads)
             results[f"{case}_{pk}_vector_steps_per_s"] = sps
             results[f"{case}_{pk}_vector_game_overs"] = overs
-            rows.append((f"gym_powergrid vector N={n}", case, policy, sps))
-            single = bench_single(env_id, policy, single_steps)
+            results[f"{case}_{pk}_vector_cpu_us_per_grid_step"] = cpu
+            rows.append((f"gym_powergrid vector N={n}", case, policy, sps, cpu))
+            single, cpu = bench_single(env_id, policy, single_steps)
             results[f"{case}_{pk}_single_steps_per_s"] = single
-            rows.append(("gym_powergrid single", case, policy, single))
+            results[f"{case}_{pk}_single_cpu_us_per_step"] = cpu
+            rows.append(("gym_powergrid single", case, policy, single, cpu))
             results[f"ratio_{case}_{pk}_vector_vs_single"] = sps / single
             g = None if args.no_grid2op else bench_grid2op(policy, g2o_steps,
                                                            name=GRID2OP_NAMES[case])
             if g is not None:
                 results[f"grid2op_lightsim_{case}_{pk}_steps_per_s"] = g[0]
                 rows.append((f"grid2op+lightsim2grid {GRID2OP_NAMES[case]}", case, policy,
-                             g[0]))
+                             g[0], None))
                 results[f"ratio_{case}_{pk}_vector_vs_grid2op_lightsim"] = sps / g[0]
                 results[f"ratio_{case}_{pk}_single_vs_grid2op_lightsim"] = single / g[0]
     if args.sb3:
@@ -180,14 +185,16 @@ def main(argv=None) -> dict:
         for which, k in (("vector", n), ("subproc", 2)):
             sps = bench_sb3("PowerGrid-case14-v0", which, k, ts)
             results[f"sb3_ppo_case14_{which}_{k}_steps_per_s"] = sps
-            rows.append((f"SB3 MaskablePPO, {which} ({k} envs)", "case14", "discrete", sps))
+            rows.append((f"SB3 MaskablePPO, {which} ({k} envs)", "case14", "discrete", sps,
+                         None))
         results["ratio_sb3_ppo_vector_vs_subproc2"] = (
             results[f"sb3_ppo_case14_vector_{n}_steps_per_s"]
             / results["sb3_ppo_case14_subproc_2_steps_per_s"])
     results["load_average_1min_end"] = os.getloadavg()[0]
-    print(f"{'system':40s} {'case':8s} {'policy':11s} {'steps/s':>10s}")
+    print(f"{'system':40s} {'case':8s} {'policy':11s} {'steps/s':>10s} {'CPU us/step':>12s}")
     for r in rows:
-        print(f"{r[0]:40s} {r[1]:8s} {r[2]:11s} {r[3]:10.1f}")
+        cpu = "" if r[4] is None else f"{r[4]:12.1f}"
+        print(f"{r[0]:40s} {r[1]:8s} {r[2]:11s} {r[3]:10.1f} {cpu}")
     for k, v in results.items():
         if k.startswith("ratio_"):
             print(f"{k}: {v:.2f}x")

@@ -64,8 +64,9 @@ def fast_transition(ctx: StepContext, scratch: StepScratch, state: GameState,
     n_steps = arrays.dates.shape[0]
     t = min(st.step + 1, n_steps - 1)
     st.step = t
-    inj, extra = ctx.inj_row(t, planned=simulate)
+    inj, extra = ctx.inj_row(t, simulate)
     maint_row, hazards = outage_rows if outage_rows is not None else ctx.outage_rows(t, simulate)
+    # read-only for the kernel's one signature (an unpickled env's tables are writable)
     inj, maint_row, hazards = _readonly(inj), _readonly(maint_row), _readonly(hazards)
     s = scratch
     applied = np.empty_like(action)
