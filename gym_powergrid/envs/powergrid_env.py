@@ -318,7 +318,7 @@ class PowerGridEnv(gym.Env):
                            step_info_["power_flow_status"])
             t += 1
         self.state = state
-        self._result = result() if callable(result) else result  # a value: the env pickles
+        self._result = result  # built on demand (pickling builds it: __getstate__)
         extra = step_info_.get("cosim")
         self._needs_reset = False
         self.cumulative_reward = 0.0
@@ -463,6 +463,12 @@ class PowerGridEnv(gym.Env):
             return self.reward_fn.from_features(feats, flag, n_illegal)
         comps = self.reward_fn(obs, applied, flag, self, n_illegal_reconnections=n_illegal)
         return {k: float(v) for k, v in comps.items()}
+
+    def __getstate__(self) -> dict:
+        """Pickle with the last power-flow result built (it is kept as a closure until read)."""
+        state = self.__dict__.copy()
+        state["_result_value"], state["_result_thunk"] = self._result, None
+        return state
 
     # ------------------------------------------------------------------ helpers for agents
     @property

@@ -166,6 +166,9 @@ class PowerGridVectorEnv(VectorEnv):
         self._layout = tuple((k, layout[k]) for k in e.observation_space.spaces)
         self._bufs = tuple(np.zeros((n, m), dt) for m, dt in zip(
             lengths, (np.float32, np.int32, np.int8)))
+        self._slices = {k: sl for k, (_, sl) in self._layout}
+        self._buffer_keys = tuple(tuple(k for k, (b, _) in self._layout if b == j)
+                                  for j in range(3))
         #: views into the buffers, made once: copy=False hands out a new dict of these
         self._views = {k: self._bufs[b][:, sl] for k, (b, sl) in self._layout}
         self._feats = np.zeros((n, N_FEATURES))
@@ -209,8 +212,14 @@ class PowerGridVectorEnv(VectorEnv):
             if self._lists is not None:
                 for lst, a in zip(self._lists, self._rows[i]):
                     lst[i] = a
-        for k, (b, sl) in self._layout:
-            self._bufs[b][i, sl] = obs[k]
+        for b, keys in enumerate(self._buffer_keys):
+            base = obs[keys[0]].base  # the single env's observation: views of 3 flat buffers
+            if base is not None and base.shape == self._bufs[b].shape[1:] and all(
+                    obs[k].base is base for k in keys):
+                self._bufs[b][i] = base  # the same layout (obs_layout): one copy per buffer
+            else:
+                for k in keys:
+                    self._bufs[b][i, self._slices[k]] = obs[k]
 
     def _reset_one(self, i: int, seed, options: dict) -> dict:
         env = self.envs[i]

@@ -95,3 +95,27 @@ def test_one_step_kernel_signature_for_reset_step_simulate_and_hook(env):
     env.simulate(env.action_helper.do_nothing())
     env.step(env.action_helper.do_nothing())
     assert len(env_step.signatures) == 1
+
+
+def test_pickle_after_a_step_keeps_the_result_and_the_trajectory(env):
+    import pickle
+
+    env.reset(seed=3)
+    a = env.action_helper.do_nothing()
+    for _ in range(3):
+        env.step(a)
+    clone = pickle.loads(pickle.dumps(env))  # the result is still a closure before this
+    np.testing.assert_array_equal(clone.last_result.line_a_or, env.last_result.line_a_or)
+    assert clone.last_result.status == env.last_result.status
+    for _ in range(3):
+        o1, r1, t1, u1, _ = env.step(a)
+        o2, r2, t2, u2, _ = clone.step(a)
+        assert (r1, t1, u1) == (r2, t2, u2)
+        for k in o1:
+            np.testing.assert_array_equal(o1[k], o2[k], err_msg=k)
+
+
+def test_reset_result_is_the_reset_power_flow(env):
+    obs, _ = env.reset(seed=3)
+    res = env.last_result  # built lazily, after the reset
+    np.testing.assert_allclose(res.line_a_or.astype(np.float32), obs["ampere_flows"])
