@@ -61,15 +61,17 @@ def fast_transition(ctx: StepContext, scratch: StepScratch, state: GameState,
     st = state.copy() if simulate else state
     c = ctx.chronic
     arrays = ctx.arrays
-    n_steps = arrays.dates.shape[0]
-    t = min(st.step + 1, n_steps - 1)
+    last = arrays.dates.shape[0] - 1
+    t = st.step + 1
+    if t > last:
+        t = last
     st.step = t
     inj, extra = ctx.inj_row(t, simulate)
     maint_row, hazards = outage_rows if outage_rows is not None else ctx.outage_rows(t, simulate)
     # read-only for the kernel's one signature (an unpickled env's tables are writable)
     inj, maint_row, hazards = _readonly(inj), _readonly(maint_row), _readonly(hazards)
     s = scratch
-    applied = np.empty_like(action)
+    applied = np.empty(action.shape, action.dtype)
     report = s.report
     out_mask, out_res = s.out_mask, s.out_res
     bus_v = pf.bus_v if not simulate else pf.bus_v.copy()
@@ -79,7 +81,7 @@ def fast_transition(ctx: StepContext, scratch: StepScratch, state: GameState,
              st.sub_cooldown, ctx.node_switch_sub, ctx.rules_i, ctx.rules_f,
              maint_row, hazards, inj, ctx.limits_a, pf.ac_mode if ac else 0, pf.max_iter,
              pf.tol_pu, pf.grid_i, pf.grid_f, bus_v, pf.ws_i, pf.ws_f,
-             _readonly(arrays.planned[min(t + 1, n_steps - 1)]), arrays.maint_fc[t],
+             _readonly(arrays.planned[t + 1 if t < last else last]), arrays.maint_fc[t],
              arrays.dates[t],
              out_mask, out_res, applied, s.line_event, s.sub_event, s.broken_seq, report,
              bufs[0], bufs[1], bufs[2], s.feats)
