@@ -177,9 +177,12 @@ def main(argv=None) -> dict:
             if g is not None:
                 results[f"grid2op_lightsim_{case}_{pk}_steps_per_s"] = g[0]
                 rows.append((f"grid2op+lightsim2grid {GRID2OP_NAMES[case]}", case, policy,
-                             g[0], None))
+                             g[0], g[2]))
                 results[f"ratio_{case}_{pk}_vector_vs_grid2op_lightsim"] = sps / g[0]
                 results[f"ratio_{case}_{pk}_single_vs_grid2op_lightsim"] = single / g[0]
+                results[f"grid2op_lightsim_{case}_{pk}_cpu_us_per_step"] = g[2]
+                # CPU time per step (process_time): steadier than wall time on a busy machine
+                results[f"ratio_{case}_{pk}_single_vs_grid2op_lightsim_cpu"] = g[2] / cpu
     if args.sb3:
         ts = 2048 if args.quick else 8192
         for which, k in (("vector", n), ("subproc", 2)):
