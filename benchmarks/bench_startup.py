@@ -13,6 +13,15 @@ process start, interpreter start-up included):
     python benchmarks/bench_startup.py                 # case14, cold + warm (~2 minutes)
     python benchmarks/bench_startup.py --no-cold       # warm only
     python benchmarks/bench_startup.py --case case118 --json startup.json
+    python benchmarks/bench_startup.py --compile-profile   # where the cold compile goes
+
+``--compile-profile`` runs one cold child that records numba's compiler events
+(``numba:compile`` per dispatcher, ``numba:run_pass`` per compiler pass) with the process CPU
+time, for ``gym.make`` + ``reset`` + ``step`` of the AC env and then what the DC env adds in
+the same process: per function the number of compiled signatures, the inclusive CPU time and
+the exclusive time in its own passes (``native_lowering`` is numba's lowering to LLVM IR plus
+LLVM's optimisation and machine-code generation of the function *and of every callee linked
+into it*), and the totals per pass.
 """
 
 from __future__ import annotations
@@ -59,6 +68,66 @@ GRID2OP_CHILD = textwrap.dedent("""
     print("RESULT", t1 - t0, t2 - t1, t3 - t2, t4 - t3, int("pandapower" in sys.modules))
 """)
 
+PROFILE_CHILD = textwrap.dedent("""
+    import collections, time
+    from numba.core import event as ev
+
+    ENV_ID, DC_ID = "__ENV_ID__", "__DC_ID__"
+
+    stack, passes, disp = [], collections.Counter(), {}
+    incl, count = collections.Counter(), collections.Counter()
+
+    class Recorder(ev.Listener):
+        def on_start(self, event):
+            stack.append([time.process_time(), 0.0])
+
+        def on_end(self, event):
+            t0, child = stack.pop()
+            total = time.process_time() - t0
+            if stack:
+                stack[-1][1] += total
+            d = event.data or {}
+            if event.kind == "numba:run_pass":
+                passes[(d["qualname"], d["name"].split(" [")[0])] += total - child
+            else:
+                q = d["dispatcher"].py_func.__qualname__
+                incl[q] += total
+                count[q] += 1
+                disp[q] = d["dispatcher"]
+
+    rec = Recorder()
+    ev.register("numba:run_pass", rec)
+    ev.register("numba:compile", rec)
+    import gymnasium as gym
+    import gym_powergrid  # noqa: F401
+
+    def play(env_id):
+        c = time.process_time()
+        env = gym.make(env_id)
+        env.reset(seed=0)
+        env.step(env.unwrapped.action_helper.do_nothing())
+        return time.process_time() - c
+
+    def report(title, seconds):
+        by_fn = collections.Counter()
+        by_pass = collections.Counter()
+        for (q, name), t in passes.items():
+            by_fn[q] += t
+            by_pass[name] += t
+        print(f"== {title}: {seconds:.1f} s CPU (make + reset + step), "
+              f"{sum(count.values())} compilations of {len(count)} functions")
+        print(f"{'function':36s} {'sigs':>4s} {'compiled':>8s} {'incl s':>7s} {'own s':>6s}")
+        for q, t in incl.most_common(25):
+            print(f"{q[:36]:36s} {len(disp[q].signatures):4d} {count[q]:8d} {t:7.2f} "
+                  f"{by_fn[q]:6.2f}")
+        print("per pass (CPU s): " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                                 by_pass.most_common(6)))
+        passes.clear(); incl.clear(); count.clear()
+
+    report(ENV_ID, play(ENV_ID))
+    report(f"then {DC_ID} in the same process", play(DC_ID))
+""")
+
 GRID2OP_ENVS = {"case14": "l2rpn_case14_sandbox", "case118": "rte_case118_example"}
 PARTS = ("import_s", "make_s", "reset_s", "step_s")
 
@@ -80,6 +149,22 @@ def run_child(code: str, env: dict) -> dict | None:
     return out
 
 
+def compile_profile(case: str) -> dict:
+    """Print where a cold compile goes (one child process, empty caches)."""
+    code = (PROFILE_CHILD.replace("__ENV_ID__", f"PowerGrid-{case}-v0")
+            .replace("__DC_ID__", f"PowerGrid-{case}-dc-v0"))
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(tmp, "numba"),
+                   GYM_POWERGRID_CACHE_DIR=os.path.join(tmp, "gym_powergrid"))
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True)
+    sys.stdout.write(proc.stdout)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-3000:])
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return {"returncode": proc.returncode}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--case", default="case14", choices=sorted(GRID2OP_ENVS))
@@ -88,8 +173,12 @@ def main(argv=None) -> dict:
     p.add_argument("--no-cold", action="store_true", help="skip the cold run (minutes)")
     p.add_argument("--no-grid2op", action="store_true", help="skip Grid2Op")
     p.add_argument("--json", metavar="PATH", help="write the figures as a flat JSON object")
+    p.add_argument("--compile-profile", action="store_true",
+                   help="only profile a cold compile per function and pass (see above)")
     args = p.parse_args(argv)
     env_id = f"PowerGrid-{args.case}{'-dc' if args.mode == 'dc' else ''}-v0"
+    if args.compile_profile:
+        return compile_profile(args.case)
     code = GYM_CHILD.format(env_id=env_id)
     results: dict = {}
     rows = []

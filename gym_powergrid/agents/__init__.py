@@ -88,7 +88,7 @@ def _import_class(spec: str) -> type:
         module = importlib.util.module_from_spec(mod_spec)
         mod_spec.loader.exec_module(module)  # the user's own code
     else:
-        from ..runner import import_user_module_path
+        from ..env_specs import import_user_module_path
 
         import_user_module_path()
         module = importlib.import_module(module_name)

@@ -62,7 +62,8 @@ def _worker_init(threads: int) -> None:
 
 def run_task(task: Task) -> dict[str, Any]:
     """Play one task in this process; returns a flat dict (one ``episodes.csv`` row)."""
-    from ..runner import Runner, build_env
+    from ..env_specs import build_env
+    from ..runner import Runner
     from . import make_agent
 
     key = (task.env if isinstance(task.env, str) else id(task.env), task.env_kwargs)
@@ -136,7 +137,7 @@ def chronic_names(env_spec: Any, n: int | None, env_kwargs: dict | None = None,
 
     With ``prefer``, the preferred names the env has (when it has any) instead.
     """
-    from ..runner import build_env
+    from ..env_specs import build_env
 
     env = build_env(env_spec, **(env_kwargs or {}))
     names = list(env.unwrapped.chronics.names)
@@ -149,7 +150,7 @@ def chronic_names(env_spec: Any, n: int | None, env_kwargs: dict | None = None,
 
 def check_specs(envs: list[Any], agents: list[str]) -> None:
     """Fail fast, with close names, on an unknown env or agent (before any worker starts)."""
-    from ..runner import check_env_spec
+    from ..env_specs import check_env_spec
     from . import resolve_agent
 
     for env in envs:
@@ -244,7 +245,7 @@ def aggregate(df) -> Any:
 
 def format_tables(agg) -> str:
     """One plain-text table per env."""
-    from ..runner import format_table
+    from ..env_specs import format_table
 
     parts = []
     for env, g in agg.groupby("env", sort=False):
@@ -337,7 +338,7 @@ def measure_lookahead(env_spec: Any, env_kwargs: dict | None = None, steps: int 
     """
     import numba
 
-    from ..runner import build_env
+    from ..env_specs import build_env
     from .lookahead import BatchLookahead, SimulateLookahead
     from .search import CandidateSet
 

@@ -198,8 +198,8 @@ def _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outa
 #: file of the cached function, so their hash is a closure constant of the kernel: numba keys
 #: cached code on closure values, and an edited power flow recompiles instead of loading stale
 #: machine code.
-_DEPENDENCIES = ("pf_kernel.py", "network.py", "solvers.py", "sparse_lu.py", "status.py",
-                 "game_rules.py", "fdpf.py")
+_DEPENDENCIES = ("pf_kernel.py", "pf_layout.py", "pf_solve.py", "network.py", "solvers.py",
+                 "sparse_lu.py", "status.py", "game_rules.py", "fdpf.py")
 
 
 def dependency_hash(names: tuple[str, ...] = _DEPENDENCIES) -> str:

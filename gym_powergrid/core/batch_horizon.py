@@ -56,8 +56,9 @@ from .step_kernel import (
 _DC_MAX_ITER = 1
 _DC_TOL = 1e-10
 
-_DEPENDENCIES = ("pf_kernel.py", "network.py", "solvers.py", "sparse_lu.py", "status.py",
-                 "game_rules.py", "step_kernel.py", "fdpf.py", "batch.py")
+_DEPENDENCIES = ("pf_kernel.py", "pf_layout.py", "pf_solve.py", "network.py", "solvers.py",
+                 "sparse_lu.py", "status.py", "game_rules.py", "step_kernel.py", "fdpf.py",
+                 "batch.py")
 
 
 @njit(cache=True)

@@ -7,10 +7,10 @@ warm starts.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..grid.arrays import GridArrays
-from ..grid.topology import Topology
 from .pf_kernel import (
     AC_FAST_DECOUPLED,
     AC_NEWTON,
@@ -41,6 +41,10 @@ from .pf_kernel import (
 )
 from .results import Injections, PowerFlowResult
 from .status import PFStatus
+
+if TYPE_CHECKING:  # annotations only: core/ never imports grid/ (grid/ builds on core/)
+    from ..grid.arrays import GridArrays
+    from ..grid.topology import Topology
 
 DEFAULT_TOL_PU = 1e-10
 DEFAULT_MAX_ITER = 30

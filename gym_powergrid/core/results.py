@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InjectionError
-from ..grid.arrays import GridArrays
 from .status import PFStatus
+
+if TYPE_CHECKING:  # annotations only: core/ never imports grid/ (grid/ builds on core/)
+    from ..grid.arrays import GridArrays
 
 
 @dataclass(eq=False)

@@ -67,7 +67,7 @@ ISLAND = int(PFStatus.ISLAND)
 N_REPORT = 8
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def solve_cascade(topo, line_unavail, line_over, rules_i, rules_f, inj, limits_a, ac, max_iter,
                   tol, grid_i, grid_f, bus_v, out_mask, out_res, ws_i, ws_f, line_event,
                   broken_seq, report):
@@ -136,7 +136,7 @@ def solve_cascade(topo, line_unavail, line_over, rules_i, rules_f, inj, limits_a
         report[RP_FLAG] = cut_flag(loads_cut, prods_cut, rules_i)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def game_step(action, topo, line_unavail, line_over, line_cd, sub_cd, node_switch_sub,
               rules_i, rules_f, maint_row, hazard_row, inj, limits_a, ac, max_iter, tol,
               grid_i, grid_f, bus_v, out_mask, out_res, ws_i, ws_f,
