@@ -27,13 +27,18 @@ _HELP = {
     "timesteps": "training budget (steps over all envs)", "n_envs": "parallel environments",
     "n_heldout": "N chronics, drawn at random with --split-seed, are held out for evaluation",
     "split_seed": "seed of the random held-out draw",
-    "danger_threshold": "guarded actions: the policy acts when a line's usage reaches this",
+    "danger_threshold": "candidates or guarded actions: the policy acts when a line's usage "
+                        "reaches this (default: 0.8 candidates, 0.95 guarded)",
+    "top_k": "candidates: slots for the DC look-ahead's best moves",
+    "ablations": "candidates: agents evaluated to show what was learnt (untrained, uniform, "
+                 "slot-<i>, slots = every slot, rule)",
     "eval_seeds": "every held-out chronic is played once per seed",
-    "default_prior": "guarded actions: initial probability of the heuristic's and experts' "
-                     "moves",
-    "heuristic": "guarded actions: agent playing outside danger states, action 0",
-    "expert": "guarded actions: agents whose moves are actions 1..k, e.g. greedy "
-              "'greedy[horizon=6]' (none: no expert)",
+    "default_prior": "candidates (slot 0) or guarded actions: initial probability of the "
+                     "heuristic's (and guarded: experts') moves (default: 0 / 0.95)",
+    "heuristic": "candidates or guarded actions: agent playing outside danger states, slot or "
+                 "action 0 (default: reconnect candidates, greedy guarded)",
+    "expert": "candidates or guarded actions: agents whose moves are slots or actions 1..k, "
+              "e.g. greedy 'greedy[horizon=6]' (default: greedy candidates, none guarded)",
     "n_steps": "PPO rollout length per env", "net_arch": "hidden layer sizes",
     "start_method": "start method of the SubprocVecEnv workers; None: SB3's (forkserver)",
     "random_start": "start new training episodes at a random step of their chronic",
@@ -47,7 +52,8 @@ _HELP = {
 _TYPES: dict[str, tuple[Any, str | None]] = {
     "start_method": (str, None), "expert": (str, "*"), "train_chronics": (str, "+"),
     "heldout_chronics": (str, "+"), "eval_max_steps": (int, None), "net_arch": (int, "+"),
-    "baselines": (str, "*"), "eval_seeds": (int, "+")}
+    "baselines": (str, "*"), "eval_seeds": (int, "+"), "danger_threshold": (float, None),
+    "default_prior": (float, None), "heuristic": (str, None), "ablations": (str, "*")}
 
 
 def build_parser(prog: str = "python -m gym_powergrid.training") -> argparse.ArgumentParser:

@@ -13,7 +13,13 @@ import gymnasium as gym
 logger = logging.getLogger(__name__)
 
 ALGOS = ("maskable-ppo", "ppo", "dqn")
-ACTION_SPACES = ("guarded", "discrete", "multibinary")
+ACTION_SPACES = ("candidates", "guarded", "discrete", "multibinary")
+#: Per action space, the defaults of the fields left at None: (danger_threshold, default_prior,
+#: heuristic, expert).
+RECIPE_DEFAULTS: dict[str, tuple] = {"candidates": (0.8, 0.0, "reconnect", ("greedy",)),
+                                     "guarded": (0.95, 0.95, "greedy", None)}
+#: Ablation names of :attr:`TrainConfig.ablations` (besides ``slot-<i>``).
+ABLATIONS = ("untrained", "uniform", "slots", "rule")
 OBSERVATIONS = ("flat", "dict")
 #: Allowed values of the :class:`TrainConfig` fields that take a name.
 CHOICES: dict[str, tuple] = {"algo": ALGOS, "action_space": ACTION_SPACES,
@@ -56,25 +62,37 @@ class TrainConfig:
         env_kwargs: ``gymnasium.make`` keywords for training and evaluation envs (picklable,
             e.g. ``{"parameters": folder}``).
         reward: training reward (the evaluation uses the env's own, as the benchmark does).
-        action_space: ``"guarded"`` (unitary actions asked only in danger states, the
-            reconnection heuristic otherwise: the reference recipe), ``"discrete"`` (unitary
-            actions at every step) or ``"multibinary"`` (raw switches).
+        action_space: ``"candidates"`` (the reference recipe: in danger states, a choice
+            among a few candidate moves described by their AC simulation,
+            :class:`~gym_powergrid.training.candidates.CandidateActions`), ``"guarded"``
+            (unitary actions asked only in danger states, the heuristic otherwise),
+            ``"discrete"`` (unitary actions at every step) or ``"multibinary"`` (switches).
         observation: ``"flat"`` (``MlpPolicy``) or ``"dict"`` (``MultiInputPolicy``).
         min_elements: substations with at least this many elements get configuration actions.
-        danger_threshold: with ``action_space="guarded"``, the policy is asked only when an
-            in-service line's capacity usage reaches this (the reconnection heuristic plays
-            the other steps; :class:`~gym_powergrid.envs.guard.GuardedActions`).
+        danger_threshold: with candidates or guarded actions, the policy is asked only when
+            an in-service line's capacity usage reaches this (the heuristic plays the other
+            steps; :class:`~gym_powergrid.envs.guard.GuardedActions`). None: 0.8 for
+            candidates, 0.95 for guarded actions (:data:`RECIPE_DEFAULTS`).
+        top_k: with candidates, how many of the DC look-ahead's best moves get a slot.
+        ablations: with candidates, agents evaluated next to the policy to show what was
+            learnt: ``"untrained"`` (the policy before training), ``"uniform"`` (a uniform
+            choice among the valid slots), ``"slot-<i>"`` (always slot i when valid, else
+            slot 0), ``"slots"`` (every ``slot-<i>``), ``"rule"`` (a hand-written rule on
+            the same features: :class:`~gym_powergrid.training.ablations.CandidateAgent`).
         default_prior: with guarded actions and a PPO policy, the initial probability of
             action 0 (the heuristic's move), shared equally with the experts' moves (actions
             1 .. k), set through the bias of the action layer, so that learning starts from
             the heuristics instead of random topology changes (0: SB3's uniform start).
+            With candidates, the prior is on slot 0. None: 0 for candidates, 0.95 guarded.
         heuristic: with guarded actions, the agent spec that plays outside danger states and
             whose move is action 0 (the recipe: ``"greedy"``, the one-step greedy search;
-            ``"reconnect"``: the line-reconnection heuristic).
+            ``"reconnect"``: the line-reconnection heuristic). None: ``"reconnect"`` for
+            candidates, ``"greedy"`` for guarded actions.
         expert: with guarded actions, agent specs (a name such as ``"greedy"``, options in
             brackets as in the agent benchmark: ``"greedy[horizon=6]"``) whose moves are
             actions 1 .. k (:class:`~gym_powergrid.envs.guard.GuardedActions`); a single
-            string is one expert, None or ``()`` none.
+            string is one expert, ``()`` none; None: ``("greedy",)`` for candidates, none
+            for guarded actions.
         timesteps: training budget (environment steps, all processes together).
         n_envs: parallel environments.
         vec_env: ``"subproc"`` (one process each) or ``"dummy"`` (in process).
@@ -104,13 +122,15 @@ class TrainConfig:
     env_id: str = "PowerGrid-case14-hard-v0"
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     reward: str = "survival"
-    action_space: str = "guarded"
+    action_space: str = "candidates"
     observation: str = "flat"
     min_elements: int = 4
-    danger_threshold: float = 0.95
-    default_prior: float = 0.95
+    danger_threshold: float | None = None
+    default_prior: float | None = None
     expert: tuple[str, ...] | None = None
-    heuristic: str = "greedy"
+    heuristic: str | None = None
+    top_k: int = 4
+    ablations: tuple[str, ...] = ("untrained", "uniform", "slots", "rule")
     timesteps: int = 1024
     n_envs: int = 2
     vec_env: str = "subproc"
@@ -163,12 +183,28 @@ class TrainConfig:
         if self.reward not in (*REWARDS, "file"):
             raise ValueError(f"unknown reward {self.reward!r}; choose one of "
                              f"{', '.join(sorted(REWARDS))} or 'file'")
+        if self.action_space == "candidates" and self.algo != "maskable-ppo":
+            raise ValueError("action_space='candidates' needs algo='maskable-ppo' (masked slots)")
+        threshold, prior, heuristic, expert = RECIPE_DEFAULTS.get(
+            self.action_space, RECIPE_DEFAULTS["guarded"])
+        self.danger_threshold = threshold if self.danger_threshold is None else float(
+            self.danger_threshold)
+        self.default_prior = prior if self.default_prior is None else float(self.default_prior)
+        self.heuristic = heuristic if self.heuristic is None else self.heuristic
+        self.expert = expert if self.expert is None else self.expert
+        if int(self.top_k) < 0:
+            raise ValueError(f"top_k={self.top_k!r} must be >= 0")
+        for name in self.ablations:
+            if name not in ABLATIONS and not (name.startswith("slot-") and name[5:].isdigit()):
+                raise ValueError(f"unknown ablation {name!r}; choose among "
+                                 f"{', '.join(ABLATIONS)} or slot-<i>")
         if not 0.0 <= float(self.danger_threshold) < 10.0:
             raise ValueError(f"danger_threshold={self.danger_threshold!r} must be a capacity "
                              "usage in [0, 10)")
         from ..envs.guard import expert_specs
 
-        self.expert = expert_specs(self.expert) or None
+        self.expert = expert_specs(self.expert) or (() if self.action_space == "candidates"
+                                                    else None)
         for spec in (*(self.expert or ()), self.heuristic):
             _check_agent_spec(spec)
         if not 0.0 <= float(self.default_prior) < 1.0:

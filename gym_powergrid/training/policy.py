@@ -29,11 +29,13 @@ def build_model(cfg: TrainConfig, venv) -> Any:
                    exploration_fraction=0.3, **common)
     model = cls(cfg.policy, venv, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
                 n_epochs=cfg.n_epochs, ent_coef=cfg.ent_coef, **common)
-    if cfg.action_space == "guarded" and cfg.default_prior > 0 and cfg.algo != "dqn":
+    if (cfg.action_space in ("guarded", "candidates") and cfg.default_prior > 0
+            and cfg.algo != "dqn"):
         import torch
 
         n = int(venv.action_space.n)
-        k = 1 + len(cfg.expert or ())  # the heuristic's move and the experts' moves
+        # guarded: the heuristic's and the experts' moves; candidates: slot 0
+        k = 1 if cfg.action_space == "candidates" else 1 + len(cfg.expert or ())
         with torch.no_grad():  # softmax(bias): actions < k share default_prior
             model.policy.action_net.bias[:k] += float(
                 np.log(cfg.default_prior / k / (1.0 - cfg.default_prior) * max(n - k, 1)))
@@ -53,12 +55,12 @@ def load_model(path: str | os.PathLike, algo: str | None = None) -> Any:
     """Load a saved model; the algorithm is read from the ``.json`` next to it if not given."""
     path = Path(path)
     if algo is None:
-        recipe = _read_recipe(path)
+        recipe = read_recipe(path)
         algo = recipe.get("algo", "maskable-ppo")
     return algo_class(algo).load(str(path), device="cpu")
 
 
-def _read_recipe(path: Path) -> dict:
+def read_recipe(path: Path) -> dict:
     side = path.with_suffix(".json")
     if side.is_file():
         return json.loads(side.read_text(encoding="utf-8"))
@@ -82,7 +84,8 @@ class PolicyAgent(Agent):
             (read from ``model.json`` when a path is given; inferred from the model's spaces
             otherwise). With ``"guarded"`` actions the policy runs only in danger states and
             the heuristic plays the others, exactly as in training.
-        heuristic, expert: the guarded recipe's agents (read from ``model.json``; without
+        top_k: the candidates recipe's DC slots (read from ``model.json``, default 4).
+        heuristic, expert: the guarded or candidates recipe's agents (from ``model.json``; without
             it, ``heuristic`` defaults to ``"reconnect"`` and ``expert`` to none: give both
             with ``model=`` for a model trained with other ones).
         deterministic: act greedily with respect to the policy.
@@ -94,7 +97,8 @@ class PolicyAgent(Agent):
                  model: Any = None, action_space: str | None = None,
                  observation: str | None = None, min_elements: int | None = None,
                  danger_threshold: float | None = None, deterministic: bool = True,
-                 heuristic: str | None = None, expert: Any = None) -> None:
+                 heuristic: str | None = None, expert: Any = None,
+                 top_k: int | None = None) -> None:
         super().__init__(env, seed)
         recipe: dict = {}
         if model is None:
@@ -102,7 +106,7 @@ class PolicyAgent(Agent):
             if not path:
                 raise ValueError(f"PolicyAgent needs path= (a saved model .zip), model= or the "
                                  f"{MODEL_ENV_VAR} environment variable")
-            recipe = _read_recipe(Path(path))
+            recipe = read_recipe(Path(path))
             model = load_model(path, recipe.get("algo"))
         from gymnasium import spaces
 
@@ -118,7 +122,14 @@ class PolicyAgent(Agent):
         from ..envs.wrappers import DiscreteUnitaryActions, FlatObservation
 
         self._guard = None
-        if self.action_kind == "guarded":
+        self._candidates = None
+        self.slot_counts: dict[int, int] = {}
+        if self.action_kind == "candidates":
+            self._candidates = candidates_from_recipe(
+                env, recipe, danger_threshold=danger_threshold, min_elements=min_elements,
+                heuristic=heuristic, expert=expert, top_k=top_k)
+            self._discrete = self._candidates
+        elif self.action_kind == "guarded":
             threshold = danger_threshold if danger_threshold is not None else recipe.get(
                 "danger_threshold", 0.95)
             self._guard = GuardedActions(env, threshold=float(threshold), min_elements=n_min,
@@ -129,8 +140,8 @@ class PolicyAgent(Agent):
         else:
             self._discrete = (DiscreteUnitaryActions(env, min_elements=n_min)
                               if self.action_kind == "discrete" else None)
-        self._flat = FlatObservation(self._discrete or env) if self.observation_kind == "flat" \
-            else None
+        self._flat = FlatObservation(self._discrete or env) if (
+            self.observation_kind == "flat" and self._candidates is None) else None
         inner = self._flat or self._discrete or env
         if inner.action_space != model.action_space:
             raise ValueError(f"the model acts in {model.action_space} but this env's "
@@ -145,6 +156,13 @@ class PolicyAgent(Agent):
         return a
 
     def act(self, observation: Any) -> np.ndarray:
+        if self._candidates is not None:
+            move, slot, asked = self._candidates.decide(
+                observation, lambda v, m: int(np.asarray(self._predict(v, m)).reshape(-1)[0]))
+            if asked:
+                self.slot_counts[slot] = self.slot_counts.get(slot, 0) + 1
+            self.last_choice = self._candidates.describe(slot)
+            return move
         if self._guard is not None:
             index, _ = self._guard.choose(
                 observation, lambda o, m: int(np.asarray(self._predict(o, m)).reshape(-1)[0]))
@@ -160,3 +178,27 @@ class PolicyAgent(Agent):
         return self._discrete.to_switches(index)
 
 
+
+    @property
+    def stats(self) -> dict[str, float]:
+        """With candidates: how often each slot was chosen in danger states (``slot_<i>``)."""
+        return {f"slot_{i}": float(n) for i, n in sorted(self.slot_counts.items())}
+
+
+def candidates_from_recipe(env: Any, recipe: dict, danger_threshold: float | None = None,
+                           min_elements: int | None = None, heuristic: str | None = None,
+                           expert: Any = None, top_k: int | None = None):
+    """The :class:`~gym_powergrid.training.candidates.CandidateActions` of a saved recipe
+    (``model.json``'s dict; explicit arguments win; a missing recipe gives the defaults)."""
+    from .candidates import CandidateActions
+    from .config import RECIPE_DEFAULTS
+
+    threshold, _, default_heuristic, default_expert = RECIPE_DEFAULTS["candidates"]
+    if expert is None:
+        expert = recipe.get("expert", default_expert)
+    return CandidateActions(
+        env, threshold=float(danger_threshold if danger_threshold is not None
+                             else recipe.get("danger_threshold", threshold)),
+        min_elements=int(min_elements or recipe.get("min_elements", 4)),
+        heuristic=heuristic or recipe.get("heuristic", default_heuristic), expert=expert,
+        top_k=int(top_k if top_k is not None else recipe.get("top_k", 4)))

@@ -22,7 +22,8 @@ def evaluate_policy(model_path: str | os.PathLike, label: str, env_id: str,
                     env_kwargs: dict | None, chronics: Sequence[str],
                     baselines: Sequence[str] = ("do-nothing", "greedy"),
                     max_steps: int | None = None, seeds: Sequence[int] = (0,),
-                    workers: int = 1, output: str | os.PathLike | None = None):
+                    workers: int = 1, output: str | os.PathLike | None = None,
+                    extra: dict[str, tuple[str, dict]] | None = None):
     """Compare a saved policy with baselines through the agent benchmark.
 
     Every agent plays every (chronic, seed) until its first game over or ``max_steps``
@@ -35,6 +36,8 @@ def evaluate_policy(model_path: str | os.PathLike, label: str, env_id: str,
         chronics, baselines, max_steps, seeds: what is played; ``max_steps=None``: all.
         workers: benchmark processes (1: in this process).
         output: folder for the benchmark's ``episodes.csv``, ``agents.csv``, ``survival.png``.
+        extra: more agents, label -> (agent spec, constructor keywords), e.g. the ablations
+            of :func:`ablation_agents`.
 
     Returns:
         ``(episodes, agents)``: the benchmark's DataFrames (one row per episode, one per
@@ -42,15 +45,45 @@ def evaluate_policy(model_path: str | os.PathLike, label: str, env_id: str,
     """
     from ..agents.compare import aggregate, compare_agents, save_results
 
-    agents = [POLICY_AGENT, *[b for b in baselines if b != POLICY_AGENT]]
+    extra = dict(extra or {})
+    agents = [POLICY_AGENT, *[b for b in baselines if b != POLICY_AGENT],
+              *[spec for spec, _ in extra.values()]]
+    kwargs = {POLICY_AGENT: {"path": str(model_path)}, **dict(extra.values())}
     df = compare_agents([env_id], agents, chronics=list(chronics), seeds=tuple(seeds),
                         max_steps=max_steps, workers=workers, env_kwargs=dict(env_kwargs or {}),
-                        agent_kwargs={POLICY_AGENT: {"path": str(model_path)}}, progress=False)
-    df["agent"] = df["agent"].replace({POLICY_AGENT: label})
+                        agent_kwargs=kwargs, progress=False)
+    df["agent"] = df["agent"].replace({POLICY_AGENT: label,
+                                       **{spec: name for name, (spec, _) in extra.items()}})
     agg = aggregate(df)
     if output is not None:
         save_results(df, agg, output, plot=True)
     return df, agg
+
+
+#: The ablation agent of the candidates recipe (:mod:`gym_powergrid.training.ablations`).
+CANDIDATE_AGENT = "gym_powergrid.training.ablations:CandidateAgent"
+
+
+def ablation_agents(names: Sequence[str], model_path: str | os.PathLike,
+                    untrained_path: str | os.PathLike | None,
+                    slot_names: Sequence[str]) -> dict[str, tuple[str, dict]]:
+    """The ``extra`` agents of :func:`evaluate_policy` for ablation ``names`` (label ->
+    (spec, keywords)): ``untrained`` plays ``untrained_path``; ``slots`` expands to every
+    ``slot-<i>``, labelled ``slot-<i>:<slot name>``."""
+    out: dict[str, tuple[str, dict]] = {}
+    for name in names:
+        if name == "untrained":
+            if untrained_path is not None:  # a distinct spec string for the same class
+                out["untrained"] = (f"{POLICY_AGENT}[deterministic=true]",
+                                    {"path": str(untrained_path)})
+            continue
+        rules = ([f"slot-{i}" for i in range(len(slot_names))] if name == "slots"
+                 else [name])
+        for rule in rules:
+            label = (f"{rule}:{slot_names[int(rule[5:])]}" if rule.startswith("slot-")
+                     else rule)
+            out[label] = (f"{CANDIDATE_AGENT}[rule={rule}]", {"path": str(model_path)})
+    return out
 
 
 def format_evaluation(agg) -> str:

@@ -8,10 +8,17 @@ from pathlib import Path
 
 import gymnasium as gym
 
+from .candidates import slot_labels
 from .config import TrainConfig, _require_sb3
 from .envs import make_vec_env, split_chronics
 from .policy import build_model, save_recipe
-from .results import POLICY_LABEL, TrainResult, evaluate_policy, plot_learning_curve
+from .results import (
+    POLICY_LABEL,
+    TrainResult,
+    ablation_agents,
+    evaluate_policy,
+    plot_learning_curve,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +61,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     venv = make_vec_env(cfg, tr, monitor_dir)
     try:
         model = build_model(cfg, venv)
+        untrained = None
+        if cfg.action_space == "candidates" and "untrained" in cfg.ablations:
+            untrained = out / "model_untrained.zip"
+            model.save(str(untrained))
+            save_recipe(untrained.with_suffix(".json"), cfg)
+        slot_names = slot_labels(cfg.heuristic, cfg.expert, cfg.top_k)
         t0 = time.perf_counter()
         callback = None
         if cfg.progress:
@@ -72,11 +85,13 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.evaluate:
         _, result.evaluation = evaluate_policy(
             model_path, POLICY_LABEL, cfg.env_id, cfg.env_kwargs, held, cfg.baselines,
-            cfg.eval_max_steps, tuple(cfg.eval_seeds), cfg.eval_workers, out / "evaluation")
+            cfg.eval_max_steps, tuple(cfg.eval_seeds), cfg.eval_workers, out / "evaluation",
+            extra=ablation_agents(cfg.ablations, model_path, untrained, slot_names)
+            if cfg.action_space == "candidates" else None)
     if cfg.plot:
         ref = {} if result.evaluation is None else {
             f"{r['agent']} (held-out survival)": r["survival_mean"]
-            for _, r in result.evaluation.iterrows() if r["agent"] != POLICY_LABEL}
+            for _, r in result.evaluation.iterrows() if r["agent"] in cfg.baselines}
         result.curve_path = plot_learning_curve(
             monitor_dir, out / "learning_curve.png",
             title=f"{cfg.algo} on {cfg.env_id} ({cfg.reward} reward)", baselines=ref)
