@@ -29,6 +29,7 @@ _HELP = {
     "split_seed": "seed of the random held-out draw",
     "danger_threshold": "candidates or guarded actions: the policy acts when a line's usage "
                         "reaches this (default: 0.8 candidates, 0.95 guarded)",
+    "reward_scale": "factor of the decisions' rewards (default: 0.01 candidates, else 1)",
     "top_k": "candidates: slots for the DC look-ahead's best moves",
     "ablations": "candidates: agents evaluated to show what was learnt (untrained, uniform, "
                  "slot-<i>, slots = every slot, rule)",
@@ -53,7 +54,8 @@ _TYPES: dict[str, tuple[Any, str | None]] = {
     "start_method": (str, None), "expert": (str, "*"), "train_chronics": (str, "+"),
     "heldout_chronics": (str, "+"), "eval_max_steps": (int, None), "net_arch": (int, "+"),
     "baselines": (str, "*"), "eval_seeds": (int, "+"), "danger_threshold": (float, None),
-    "default_prior": (float, None), "heuristic": (str, None), "ablations": (str, "*")}
+    "default_prior": (float, None), "reward_scale": (float, None), "heuristic": (str, None),
+    "ablations": (str, "*")}
 
 
 def build_parser(prog: str = "python -m gym_powergrid.training") -> argparse.ArgumentParser:

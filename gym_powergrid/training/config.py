@@ -18,6 +18,8 @@ ACTION_SPACES = ("candidates", "guarded", "discrete", "multibinary")
 #: heuristic, expert).
 RECIPE_DEFAULTS: dict[str, tuple] = {"candidates": (0.8, 0.0, "reconnect", ("greedy",)),
                                      "guarded": (0.95, 0.95, "greedy", None)}
+#: Per action space, the default :attr:`TrainConfig.reward_scale`.
+REWARD_SCALES = {"candidates": 0.01}
 #: Ablation names of :attr:`TrainConfig.ablations` (besides ``slot-<i>``).
 ABLATIONS = ("untrained", "uniform", "slots", "rule")
 OBSERVATIONS = ("flat", "dict")
@@ -73,6 +75,9 @@ class TrainConfig:
             an in-service line's capacity usage reaches this (the heuristic plays the other
             steps; :class:`~gym_powergrid.envs.guard.GuardedActions`). None: 0.8 for
             candidates, 0.95 for guarded actions (:data:`RECIPE_DEFAULTS`).
+        reward_scale: factor of the decisions' rewards (a decision sums the rewards of the
+            steps it covers, up to hundreds; PPO learns better from returns of order 1).
+            None: 0.01 for candidates, 1 otherwise.
         top_k: with candidates, how many of the DC look-ahead's best moves get a slot.
         ablations: with candidates, agents evaluated next to the policy to show what was
             learnt: ``"untrained"`` (the policy before training), ``"uniform"`` (a uniform
@@ -130,6 +135,7 @@ class TrainConfig:
     expert: tuple[str, ...] | None = None
     heuristic: str | None = None
     top_k: int = 4
+    reward_scale: float | None = None
     ablations: tuple[str, ...] = ("untrained", "uniform", "slots", "rule")
     timesteps: int = 1024
     n_envs: int = 2
@@ -192,6 +198,10 @@ class TrainConfig:
         self.default_prior = prior if self.default_prior is None else float(self.default_prior)
         self.heuristic = heuristic if self.heuristic is None else self.heuristic
         self.expert = expert if self.expert is None else self.expert
+        self.reward_scale = float(REWARD_SCALES.get(self.action_space, 1.0)
+                                  if self.reward_scale is None else self.reward_scale)
+        if not self.reward_scale > 0:
+            raise ValueError(f"reward_scale={self.reward_scale!r} must be > 0")
         if int(self.top_k) < 0:
             raise ValueError(f"top_k={self.top_k!r} must be >= 0")
         for name in self.ablations:

@@ -72,7 +72,8 @@ class ChronicSubset(gym.Wrapper):
 def wrap_env(env: gym.Env, action_space: str = "discrete", observation: str = "flat",
              min_elements: int = 4, danger_threshold: float = 0.95,
              expert: str | Sequence[str] | None = None,
-             heuristic: str = "reconnect", top_k: int = 4) -> gym.Env:
+             heuristic: str = "reconnect", top_k: int = 4,
+             reward_scale: float = 1.0) -> gym.Env:
     """Apply the action and observation wrappers of a training recipe to ``env``.
 
     With ``action_space="candidates"`` the observation is the candidates' own (flat
@@ -85,10 +86,11 @@ def wrap_env(env: gym.Env, action_space: str = "discrete", observation: str = "f
         from .candidates import CandidateActions
 
         return CandidateActions(env, threshold=danger_threshold, min_elements=min_elements,
-                                heuristic=heuristic, expert=expert, top_k=top_k)
+                                heuristic=heuristic, expert=expert, top_k=top_k,
+                                reward_scale=reward_scale)
     if action_space == "guarded":
         env = GuardedActions(env, threshold=danger_threshold, min_elements=min_elements,
-                             expert=expert, heuristic=heuristic)
+                             expert=expert, heuristic=heuristic, reward_scale=reward_scale)
     elif action_space == "discrete":
         env = DiscreteUnitaryActions(env, min_elements=min_elements)
     if observation == "flat":
@@ -103,7 +105,8 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
                       monitor_file: str | None = None,
                       danger_threshold: float = 0.95,
                       expert: str | Sequence[str] | None = None,
-                      heuristic: str = "reconnect", top_k: int = 4) -> gym.Env:
+                      heuristic: str = "reconnect", top_k: int = 4,
+                      reward_scale: float = 1.0) -> gym.Env:
     """One training env: ``gymnasium.make`` + wrappers + :class:`ChronicSubset` + ``Monitor``.
 
     Built from plain arguments, so a ``functools.partial`` of it pickles into ``SubprocVecEnv``
@@ -117,7 +120,7 @@ def make_training_env(env_id: str = "PowerGrid-case14-v0", env_kwargs: dict | No
     if reward is not None:
         kwargs["reward"] = reward
     env = wrap_env(gym.make(env_id, **kwargs), action_space, observation, min_elements,
-                   danger_threshold, expert, heuristic, top_k)
+                   danger_threshold, expert, heuristic, top_k, reward_scale)
     if chronics is not None:
         env = ChronicSubset(env, chronics, random_start=random_start)
     if monitor_file is not None:
@@ -177,7 +180,7 @@ def make_vec_env(cfg: TrainConfig, chronics: Sequence[str] | None,
             make_training_env, cfg.env_id, cfg.env_kwargs, cfg.reward, cfg.action_space,
             cfg.observation, cfg.min_elements, None if chronics is None else list(chronics),
             cfg.random_start, monitor, cfg.danger_threshold, cfg.expert, cfg.heuristic,
-            cfg.top_k))
+            cfg.top_k, cfg.reward_scale))
     if cfg.vec_env == "subproc" and cfg.n_envs > 1:
         venv = SubprocVecEnv(fns, start_method=cfg.start_method)
     else:
