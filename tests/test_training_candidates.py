@@ -136,7 +136,7 @@ def test_candidates_command_rejects_bad_input_before_training(argv, message, cap
 def test_recipe_defaults_per_action_space():
     cfg = TrainConfig()
     assert cfg.action_space == "candidates" and cfg.heuristic == "reconnect"
-    assert cfg.expert == ("greedy",) and cfg.danger_threshold == 0.8
+    assert cfg.expert == ("greedy",) and cfg.danger_threshold == 0.95 and cfg.reward_scale == 0.01
     old = TrainConfig(action_space="guarded")
     assert old.heuristic == "greedy" and old.expert is None and old.danger_threshold == 0.95
     assert TrainConfig(expert=()).expert == ()

@@ -28,7 +28,7 @@ _HELP = {
     "n_heldout": "N chronics, drawn at random with --split-seed, are held out for evaluation",
     "split_seed": "seed of the random held-out draw",
     "danger_threshold": "candidates or guarded actions: the policy acts when a line's usage "
-                        "reaches this (default: 0.8 candidates, 0.95 guarded)",
+                        "reaches this (default 0.95)",
     "reward_scale": "factor of the decisions' rewards (default: 0.01 candidates, else 1)",
     "top_k": "candidates: slots for the DC look-ahead's best moves",
     "ablations": "candidates: agents evaluated to show what was learnt (untrained, uniform, "

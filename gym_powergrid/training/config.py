@@ -16,7 +16,7 @@ ALGOS = ("maskable-ppo", "ppo", "dqn")
 ACTION_SPACES = ("candidates", "guarded", "discrete", "multibinary")
 #: Per action space, the defaults of the fields left at None: (danger_threshold, default_prior,
 #: heuristic, expert).
-RECIPE_DEFAULTS: dict[str, tuple] = {"candidates": (0.8, 0.0, "reconnect", ("greedy",)),
+RECIPE_DEFAULTS: dict[str, tuple] = {"candidates": (0.95, 0.0, "reconnect", ("greedy",)),
                                      "guarded": (0.95, 0.95, "greedy", None)}
 #: Per action space, the default :attr:`TrainConfig.reward_scale`.
 REWARD_SCALES = {"candidates": 0.01}
@@ -73,8 +73,8 @@ class TrainConfig:
         min_elements: substations with at least this many elements get configuration actions.
         danger_threshold: with candidates or guarded actions, the policy is asked only when
             an in-service line's capacity usage reaches this (the heuristic plays the other
-            steps; :class:`~gym_powergrid.envs.guard.GuardedActions`). None: 0.8 for
-            candidates, 0.95 for guarded actions (:data:`RECIPE_DEFAULTS`).
+            steps; :class:`~gym_powergrid.envs.guard.GuardedActions`). None: 0.95 (both
+            recipes (:data:`RECIPE_DEFAULTS`).
         reward_scale: factor of the decisions' rewards (a decision sums the rewards of the
             steps it covers, up to hundreds; PPO learns better from returns of order 1).
             None: 0.01 for candidates, 1 otherwise.
@@ -137,7 +137,7 @@ class TrainConfig:
     top_k: int = 4
     reward_scale: float | None = None
     ablations: tuple[str, ...] = ("untrained", "uniform", "slots", "rule")
-    timesteps: int = 1024
+    timesteps: int = 20_000
     n_envs: int = 2
     vec_env: str = "subproc"
     start_method: str | None = None
@@ -148,13 +148,13 @@ class TrainConfig:
     random_start: bool = False
     seed: int = 0
     out: str = "runs/train"
-    learning_rate: float = 3e-4
-    n_steps: int = 128
-    batch_size: int = 64
+    learning_rate: float = 1e-3
+    n_steps: int = 512
+    batch_size: int = 256
     n_epochs: int = 10
     gamma: float = 0.99
-    ent_coef: float = 0.001
-    net_arch: tuple[int, ...] = (256, 256)
+    ent_coef: float = 0.01
+    net_arch: tuple[int, ...] = (64, 64)
     torch_threads: int = 1
     baselines: tuple[str, ...] = ("do-nothing", "reconnect", "greedy")
     eval_seeds: tuple[int, ...] = (0, 1)
