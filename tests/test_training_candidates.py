@@ -162,7 +162,7 @@ def test_candidates_recipe_end_to_end(tmp_path):
     agent = PolicyAgent(raw, path=result.model_path)
     assert agent.action_kind == "candidates"
     obs, _ = raw.reset(seed=0, options={"chronic": "06_jun"})
-    for _ in range(30):
+    for _ in range(60):  # the first danger state of 06_jun is at step 35
         obs, _, terminated, _, _ = raw.step(agent.act(obs))
         if terminated:
             break
