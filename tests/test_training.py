@@ -381,8 +381,9 @@ def test_guarded_recipe_end_to_end(tmp_path):
     """The greedy-guarded recipe (the previous default, now by flag), tiny budget: JSON keys,
     learning curve, evaluation of the saved policy through PolicyAgent (same guard rule)."""
     out = tmp_path / "hard"
-    code = main(["--action-space", "guarded", "--timesteps", "32", "--n-steps", "16", "--batch-size", "16", "--n-epochs",
-                 "1", "--net-arch", "32", "--n-envs", "2", "--vec-env", "dummy",
+    code = main(["--action-space", "guarded", "--timesteps", "32", "--n-steps", "16",
+                 "--batch-size", "16", "--n-epochs", "1", "--net-arch", "32", "--n-envs", "2",
+                 "--vec-env", "dummy",
                  "--heldout-chronics", "04_apr", "--eval-max-steps", "48", "--eval-workers", "1",
                  "--baselines", "do-nothing", "reconnect", "--no-progress", "--out", str(out),
                  "--json", str(tmp_path / "m.json")])
