@@ -1,14 +1,17 @@
 """Train stable-baselines3 agents on gym_powergrid and compare them with the baselines.
 
 Default recipe (the README's Training section): MaskablePPO (sb3-contrib) on
-``PowerGrid-case14-hard-v0`` with :class:`~gym_powergrid.envs.guard.GuardedActions` (the
-policy is asked only when a line is loaded at 95% of its limit or more; the one-step greedy
-search plays the other steps; action 0 = greedy's move, then the unitary actions of
-:class:`~gym_powergrid.envs.wrappers.DiscreteUnitaryActions`),
-:class:`~gym_powergrid.envs.wrappers.FlatObservation` and ``reward="survival"``, in ``n_envs``
-``SubprocVecEnv`` processes. ``n_heldout`` chronics drawn at random with ``split_seed`` are
+``PowerGrid-case14-hard-v0`` with
+:class:`~gym_powergrid.training.candidates.CandidateActions` (the policy is asked only when a
+line is loaded at 95% of its limit or more, the reconnection heuristic plays the other steps; in
+danger it picks one of 7 slots: reconnect's move, greedy's move, do-nothing and the DC
+look-ahead's next 4 moves, each described by its AC simulation after the scaled
+:class:`~gym_powergrid.envs.wrappers.FlatObservation`), ``reward="survival"`` (times 0.01), in
+``n_envs`` ``SubprocVecEnv`` processes. ``n_heldout`` chronics drawn at random with
+``split_seed`` are
 held out; the trained policy then plays them (once per ``eval_seeds`` seed) next to
-do-nothing, reconnect and greedy through the agent benchmark
+do-nothing, reconnect, greedy and the ablations of
+:mod:`gym_powergrid.training.ablations` through the agent benchmark
 (:mod:`gym_powergrid.agents.compare`: episodes end at the first game over, env's own reward)::
 
     python -m gym_powergrid.training --json results/training.json
