@@ -378,11 +378,12 @@ def test_guarded_actions_play_the_reconnection_heuristic_with_action_0():
 
 @needs_case14
 def test_guarded_recipe_end_to_end(tmp_path):
-    """The reference recipe's command, tiny budget: JSON keys, learning curve, evaluation of
-    the saved policy through PolicyAgent (same guard rule)."""
+    """The greedy-guarded recipe (the previous default, now by flag), tiny budget: JSON keys,
+    learning curve, evaluation of the saved policy through PolicyAgent (same guard rule)."""
     out = tmp_path / "hard"
-    code = main(["--timesteps", "32", "--n-steps", "16", "--batch-size", "16", "--n-epochs",
-                 "1", "--net-arch", "32", "--n-envs", "2", "--vec-env", "dummy",
+    code = main(["--action-space", "guarded", "--timesteps", "32", "--n-steps", "16",
+                 "--batch-size", "16", "--n-epochs", "1", "--net-arch", "32", "--n-envs", "2",
+                 "--vec-env", "dummy",
                  "--heldout-chronics", "04_apr", "--eval-max-steps", "48", "--eval-workers", "1",
                  "--baselines", "do-nothing", "reconnect", "--no-progress", "--out", str(out),
                  "--json", str(tmp_path / "m.json")])
@@ -419,7 +420,7 @@ def test_guarded_actions_with_several_experts():
     reference = make_agent("greedy", env, horizon=3)
     assert np.array_equal(env.to_switches(2, obs), reference.act(obs))
     assert TrainConfig(expert="greedy").expert == ("greedy",)
-    assert TrainConfig(expert=()).expert is None
+    assert TrainConfig(action_space="guarded", expert=()).expert is None
     with pytest.raises(ValueError, match="horizn"):
         TrainConfig(expert=("greedy[horizn=3]",))
     with pytest.raises(ValueError, match="unknown agent"):

@@ -1,0 +1,5 @@
+"""``python -m gym_powergrid.training``."""
+
+from .cli import main
+
+raise SystemExit(main())
