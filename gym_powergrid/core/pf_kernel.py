@@ -156,57 +156,73 @@ def _borrow(typingctx, arr):
     return arr(arr), codegen
 
 
-@njit(cache=True, error_model="numpy")
-def run_powerflow(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res,
-                  ws_i, ws_f):
-    """Run an AC or DC power flow; return ``(status, n_iter)``.
+def _make_run_powerflow(mode: int | None):
+    """:func:`run_powerflow`, or (``mode`` given) a version of it for that mode only: ``ac`` is
+    then ignored, and numba compiles that mode's solver only (the others' branches are pruned
+    before typing, :func:`.pf_solve.solve`)."""
 
-    Args:
-        ac: :data:`AC_NEWTON` (or True: Newton-Raphson), :data:`AC_FAST_DECOUPLED`
-            (PYPOWER's fast-decoupled XB method, :mod:`.fdpf`) or :data:`DC` (False).
-        warm: start the AC iterations from ``bus_v`` (busbars with ``|V| > 0``; a busbar 1 with
-            no value starts from its busbar 0) instead of a flat start. When the warm start
-            fails, or ends on a root with a ``|V|`` below :data:`VM_LOW_PU`, a flat start is
-            tried too and the higher-voltage solution kept (``n_iter`` counts both); a solution
-            with a ``|V|`` below :data:`VM_COLLAPSE_PU` is reported ``DIVERGED``.
-        max_iter: Newton iteration limit. tol: mismatch tolerance (p.u., max norm).
-        grid_i, grid_f, topo, inj, bus_v, out_mask, out_res, ws_i, ws_f: see the module
-            docstring.
+    def run_powerflow(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res,
+                      ws_i, ws_f):
+        """Run an AC or DC power flow; return ``(status, n_iter)``.
 
-    Returns:
-        ``(status, n_iter)``: a :class:`~gym_powergrid.core.PFStatus` code (or
-        :data:`BAD_INPUT`) and the number of Newton iterations (0 for DC). ``NO_SLACK`` when no
-        in-service branch reaches the slack's busbar (every element then reported cut).
-        ``out_mask``/``out_res`` are written unless ``BAD_INPUT`` (results 0 unless converged);
-        ``bus_v`` only on convergence.
-    """
-    n_sub = grid_i[GI_N_SUB]
-    n_prod = grid_i[GI_N_PROD]
-    n_load = grid_i[GI_N_LOAD]
-    n_line = grid_i[GI_N_LINE]
-    n_bus = 2 * n_sub
-    if (grid_i.shape[0] != GI_HDR + 2 * n_prod + n_load + 2 * n_line
-            or grid_f.shape[0] != GF_HDR + N_SUB_COLS * n_sub + N_LINE_COLS * n_line
-            or topo.shape[0] != n_prod + n_load + 3 * n_line
-            or inj.shape[0] != 3 * n_prod + 2 * n_load
-            or bus_v.shape[0] != 2 or bus_v.shape[1] != n_bus
-            or out_mask.shape[0] != n_bus + n_prod + n_load
-            or out_res.shape[0] != 3 * n_prod + 3 * n_load + 8 * n_line
-            or not 0 <= grid_i[GI_SLACK_PROD] < n_prod):
-        return BAD_INPUT, 0
-    # Numba code calling with constants (``warm=True``, ``max_iter=30``) gets a specialization
-    # of this function per literal value; the heavy part below takes plain types, compiled once.
-    ac_, warm_, max_iter_, tol_ = int(ac), bool(warm), int(max_iter), float(tol)
-    # the caller owns (and keeps alive) every argument: no reference counting below
-    b_grid_i, b_grid_f = _borrow(grid_i), _borrow(grid_f)
-    b_topo, b_inj, b_bus_v = _borrow(topo), _borrow(inj), _borrow(bus_v)
-    b_mask, b_res = _borrow(out_mask), _borrow(out_res)
-    if ws_matches(ws_i, ws_f, n_sub, n_prod, n_load, n_line):
-        w_i, w_f = _borrow(ws_i), _borrow(ws_f)
-    else:  # a workspace of another grid: a temporary one (owned here, so not borrowed)
-        w_i, w_f = alloc_workspace(n_sub, n_prod, n_load, n_line, 4 * n_bus + 2 * n_line)
-    return _run(ac_, warm_, max_iter_, tol_, b_grid_i, b_grid_f, b_topo, b_inj, b_bus_v, b_mask,
-                b_res, w_i, w_f)
+        Args:
+            ac: :data:`AC_NEWTON` (or True: Newton-Raphson), :data:`AC_FAST_DECOUPLED`
+                (PYPOWER's fast-decoupled XB method, :mod:`.fdpf`) or :data:`DC` (False).
+            warm: start the AC iterations from ``bus_v`` (busbars with ``|V| > 0``; a busbar 1 with
+                no value starts from its busbar 0) instead of a flat start. When the warm start
+                fails, or ends on a root with a ``|V|`` below :data:`VM_LOW_PU`, a flat start is
+                tried too and the higher-voltage solution kept (``n_iter`` counts both); a solution
+                with a ``|V|`` below :data:`VM_COLLAPSE_PU` is reported ``DIVERGED``.
+            max_iter: Newton iteration limit. tol: mismatch tolerance (p.u., max norm).
+            grid_i, grid_f, topo, inj, bus_v, out_mask, out_res, ws_i, ws_f: see the module
+                docstring.
+
+        Returns:
+            ``(status, n_iter)``: a :class:`~gym_powergrid.core.PFStatus` code (or
+            :data:`BAD_INPUT`) and the number of Newton iterations (0 for DC). ``NO_SLACK`` when no
+            in-service branch reaches the slack's busbar (every element then reported cut).
+            ``out_mask``/``out_res`` are written unless ``BAD_INPUT`` (results 0 unless converged);
+            ``bus_v`` only on convergence.
+        """
+        n_sub = grid_i[GI_N_SUB]
+        n_prod = grid_i[GI_N_PROD]
+        n_load = grid_i[GI_N_LOAD]
+        n_line = grid_i[GI_N_LINE]
+        n_bus = 2 * n_sub
+        if (grid_i.shape[0] != GI_HDR + 2 * n_prod + n_load + 2 * n_line
+                or grid_f.shape[0] != GF_HDR + N_SUB_COLS * n_sub + N_LINE_COLS * n_line
+                or topo.shape[0] != n_prod + n_load + 3 * n_line
+                or inj.shape[0] != 3 * n_prod + 2 * n_load
+                or bus_v.shape[0] != 2 or bus_v.shape[1] != n_bus
+                or out_mask.shape[0] != n_bus + n_prod + n_load
+                or out_res.shape[0] != 3 * n_prod + 3 * n_load + 8 * n_line
+                or not 0 <= grid_i[GI_SLACK_PROD] < n_prod):
+            return BAD_INPUT, 0
+        # Numba code calling with constants (``warm=True``, ``max_iter=30``) gets a specialization
+        # of this function per literal value; the heavy part below takes plain types, compiled once.
+        warm_, max_iter_, tol_ = bool(warm), int(max_iter), float(tol)
+        # a constant for a one-mode kernel (pruned: ``mode is None`` is decided before typing)
+        ac_ = int(ac) if mode is None else mode
+        # the caller owns (and keeps alive) every argument: no reference counting below
+        b_grid_i, b_grid_f = _borrow(grid_i), _borrow(grid_f)
+        b_topo, b_inj, b_bus_v = _borrow(topo), _borrow(inj), _borrow(bus_v)
+        b_mask, b_res = _borrow(out_mask), _borrow(out_res)
+        if ws_matches(ws_i, ws_f, n_sub, n_prod, n_load, n_line):
+            w_i, w_f = _borrow(ws_i), _borrow(ws_f)
+        else:  # a workspace of another grid: a temporary one (owned here, so not borrowed)
+            w_i, w_f = alloc_workspace(n_sub, n_prod, n_load, n_line, 4 * n_bus + 2 * n_line)
+        return _run(ac_, warm_, max_iter_, tol_, b_grid_i, b_grid_f, b_topo, b_inj, b_bus_v, b_mask,
+                    b_res, w_i, w_f)
+
+    return njit(cache=True, error_model="numpy")(run_powerflow)
+
+
+#: The power flow of run-time mode ``ac`` (every solver compiled).
+run_powerflow = _make_run_powerflow(None)
+#: One power flow per mode: what the env's one-mode step kernels call.
+run_powerflow_newton = _make_run_powerflow(AC_NEWTON)
+run_powerflow_fdpf = _make_run_powerflow(AC_FAST_DECOUPLED)
+run_powerflow_dc = _make_run_powerflow(DC)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
