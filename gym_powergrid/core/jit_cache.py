@@ -23,8 +23,10 @@ logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 STAMP_NAME = "gym_powergrid_core.srchash"
-#: Rough cold compile time of the step kernel and its callees on one core (case14, AC).
-COLD_COMPILE_S = 60
+#: Cold compile of an env's step kernel and its callees, CPU seconds on one core (case14 AC
+#: make + reset + step with empty caches, ``benchmarks/bench_startup.py``: 41 s measured on a
+#: 2-core machine at load average 8-10, main 51 s side by side; less on an idle machine).
+COLD_COMPILE_S = 40
 _state = {"refreshed": False, "warned": False}
 
 

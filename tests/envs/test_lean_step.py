@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from gym_powergrid.core.step_kernel import ENV_STEP_BY_MODE, env_step
+from gym_powergrid.core.step_kernel import ENV_STEP_BY_MODE
 from gym_powergrid.envs.fast_path import fast_transition
 from gym_powergrid.envs.step_context import StepContext, StepScratch
 from tests.envs._factory import base_flows, make_chronic, make_env
@@ -96,7 +96,6 @@ def test_one_step_kernel_signature_for_reset_step_simulate_and_hook(env):
     env.step(env.action_helper.do_nothing())
     kernel = ENV_STEP_BY_MODE[env.powerflow.ac_mode if env.ac else 0]
     assert len(kernel.signatures) == 1
-    assert not env_step.signatures  # the run-time-mode kernel (all solvers) is not compiled
 
 
 def test_pickle_after_a_step_keeps_the_result_and_the_trajectory(env):
