@@ -24,9 +24,9 @@ logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 STAMP_NAME = "gym_powergrid_core.srchash"
 #: Cold compile of an env's step kernel and its callees, CPU seconds on one core (case14 AC
-#: make + reset + step with empty caches, ``benchmarks/bench_startup.py``: 41 s measured on a
-#: 2-core machine at load average 8-10, main 51 s side by side; less on an idle machine).
-COLD_COMPILE_S = 40
+#: make + reset + step with empty caches: 34.5 s measured on a 2-core machine at load average
+#: 3, 41 s at load 8-10; the previous version 42.8 and 51 s side by side).
+COLD_COMPILE_S = 35
 _state = {"refreshed": False, "warned": False}
 
 
