@@ -154,7 +154,10 @@ def test_a_changed_callee_module_recompiles_the_kernel(tmp_path):
 def test_cold_cache_notice_on_stderr(tmp_path):
     out = _run("""
         from gym_powergrid.core.jit_cache import warn_if_cold
-        print("FIRST", warn_if_cold(), "SECOND", warn_if_cold())
+        from gym_powergrid.core.pf_layout import AC_NEWTON
+        from gym_powergrid.core.step_kernel import ENV_STEP_BY_MODE
+        k = ENV_STEP_BY_MODE[AC_NEWTON]
+        print("FIRST", warn_if_cold(k), "SECOND", warn_if_cold(k))
     """, NUMBA_CACHE_DIR=str(tmp_path))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "FIRST True SECOND False" in out.stdout

@@ -38,7 +38,7 @@ from .game_rules import (
     island_without_slack,
     isolated_elements,
 )
-from .pf_kernel import LN_A_OR, run_powerflow, sizes
+from .pf_kernel import LN_A_OR, run_powerflow_dc, sizes
 from .status import PFStatus
 
 CONVERGED = int(PFStatus.CONVERGED)
@@ -121,8 +121,8 @@ def _evaluate_one(i, candidates, grid_i, grid_f, base_topo, overflow_steps, outa
         for b in range(n_bus):
             bus_v[0, b] = 0.0
             bus_v[1, b] = 0.0
-        status, _ = run_powerflow(False, False, _DC_MAX_ITER, _DC_TOL, grid_i, grid_f, topo, inj,
-                                  bus_v, out_mask, out_res, ws_i, ws_f)
+        status, _ = run_powerflow_dc(False, False, _DC_MAX_ITER, _DC_TOL, grid_i, grid_f, topo, inj,
+                                     bus_v, out_mask, out_res, ws_i, ws_f)
         if status == CONVERGED and island_without_slack(grid_i, topo, inj,
                                                         out_mask[:n_bus]) == ISLAND_DIVERGES:
             status = ISLAND

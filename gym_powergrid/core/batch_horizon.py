@@ -186,7 +186,7 @@ def _build_kernel(source_hash: str):
                     bus_v[:, :] = 0.0
                     game_step(action, topo, unavail, over, line_cd, sub_cd, node_switch_sub,
                               rules_i, rules_f, maint_rows[k], hazards, inj_rows[k], limits_a,
-                              0, _DC_MAX_ITER, _DC_TOL, grid_i, grid_f, bus_v, out_mask,
+                              1, 0, _DC_MAX_ITER, _DC_TOL, grid_i, grid_f, bus_v, out_mask,
                               out_res, ws_i, ws_f, applied, line_event, sub_event, broken,
                               report)
                     _step_stats(out_stats[i, k], applied, topo, n_nodes, n_line, out_res,

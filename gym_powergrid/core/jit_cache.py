@@ -23,8 +23,10 @@ logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 STAMP_NAME = "gym_powergrid_core.srchash"
-#: Rough cold compile time of the step kernel and its callees on one core (case14, AC).
-COLD_COMPILE_S = 60
+#: Cold compile of an env's step kernel and its callees, CPU seconds on one core (case14 AC
+#: make + reset + step with empty caches: 34.5 s measured on a 2-core machine at load average
+#: 3, 41 s at load 8-10; the previous version 42.8 and 51 s side by side).
+COLD_COMPILE_S = 35
 _state = {"refreshed": False, "warned": False}
 
 
@@ -97,24 +99,30 @@ def refresh_stale() -> None:
 
 def is_cached(dispatcher) -> bool | None:
     """Whether numba's cache holds a fresh compiled version of ``dispatcher`` (an ``@njit``
-    function with ``cache=True``), without compiling; None when it cannot tell."""
+    function with ``cache=True``), without compiling; None when it cannot tell. The kernels
+    built by a factory (one per power-flow mode) share one index file: an entry counts only
+    when its closure hash is this kernel's."""
     try:
         from numba.core.caching import FunctionCache
 
-        return bool(FunctionCache(dispatcher.py_func)._cache_file._load_index())
+        cache = FunctionCache(dispatcher.py_func)
+        index = cache._cache_file._load_index()
+        if dispatcher.py_func.__closure__ is None:
+            return bool(index)
+        key = cache._index_key(None, dispatcher.targetctx.codegen())  # (sig, arch, hashes)
+        return any(k[1:] == key[1:] for k in index)
     except Exception:  # noqa: BLE001 - numba internals moved: say nothing
         return None
 
 
-def warn_if_cold(seconds: float = COLD_COMPILE_S) -> bool:
-    """Log a WARNING (once per process) when the step kernel is not in numba's cache.
+def warn_if_cold(kernel, seconds: float = COLD_COMPILE_S) -> bool:
+    """Log a WARNING (once per process) when the step kernel ``kernel`` (the env's, e.g.
+    ``step_kernel.ENV_STEP_BY_MODE[mode]``) is not in numba's cache.
 
     Returns True when the warning was logged by this call."""
     if _state["warned"]:
         return False
-    from .step_kernel import env_step
-
-    if env_step.signatures or is_cached(env_step) is not False:
+    if kernel.signatures or is_cached(kernel) is not False:
         return False
     _state["warned"] = True
     msg = (f"first run: compiling numba kernels, about {seconds:.0f} s on one core (cached "

@@ -156,143 +156,150 @@ def _borrow(typingctx, arr):
     return arr(arr), codegen
 
 
-@njit(cache=True, error_model="numpy")
-def run_powerflow(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res,
-                  ws_i, ws_f):
-    """Run an AC or DC power flow; return ``(status, n_iter)``.
+def _make_run_powerflow(mode: int | None):
+    """:func:`run_powerflow`, or (``mode`` given) a version of it for that mode only: ``ac`` is
+    then ignored, and numba compiles that mode's solver only (the others' branches are pruned
+    before typing, :func:`.pf_solve.solve`)."""
 
-    Args:
-        ac: :data:`AC_NEWTON` (or True: Newton-Raphson), :data:`AC_FAST_DECOUPLED`
-            (PYPOWER's fast-decoupled XB method, :mod:`.fdpf`) or :data:`DC` (False).
-        warm: start the AC iterations from ``bus_v`` (busbars with ``|V| > 0``; a busbar 1 with
-            no value starts from its busbar 0) instead of a flat start. When the warm start
-            fails, or ends on a root with a ``|V|`` below :data:`VM_LOW_PU`, a flat start is
-            tried too and the higher-voltage solution kept (``n_iter`` counts both); a solution
-            with a ``|V|`` below :data:`VM_COLLAPSE_PU` is reported ``DIVERGED``.
-        max_iter: Newton iteration limit. tol: mismatch tolerance (p.u., max norm).
-        grid_i, grid_f, topo, inj, bus_v, out_mask, out_res, ws_i, ws_f: see the module
-            docstring.
+    def run_powerflow(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res,
+                      ws_i, ws_f):
+        """Run an AC or DC power flow; return ``(status, n_iter)``.
 
-    Returns:
-        ``(status, n_iter)``: a :class:`~gym_powergrid.core.PFStatus` code (or
-        :data:`BAD_INPUT`) and the number of Newton iterations (0 for DC). ``NO_SLACK`` when no
-        in-service branch reaches the slack's busbar (every element then reported cut).
-        ``out_mask``/``out_res`` are written unless ``BAD_INPUT`` (results 0 unless converged);
-        ``bus_v`` only on convergence.
-    """
-    n_sub = grid_i[GI_N_SUB]
-    n_prod = grid_i[GI_N_PROD]
-    n_load = grid_i[GI_N_LOAD]
-    n_line = grid_i[GI_N_LINE]
-    n_bus = 2 * n_sub
-    if (grid_i.shape[0] != GI_HDR + 2 * n_prod + n_load + 2 * n_line
-            or grid_f.shape[0] != GF_HDR + N_SUB_COLS * n_sub + N_LINE_COLS * n_line
-            or topo.shape[0] != n_prod + n_load + 3 * n_line
-            or inj.shape[0] != 3 * n_prod + 2 * n_load
-            or bus_v.shape[0] != 2 or bus_v.shape[1] != n_bus
-            or out_mask.shape[0] != n_bus + n_prod + n_load
-            or out_res.shape[0] != 3 * n_prod + 3 * n_load + 8 * n_line
-            or not 0 <= grid_i[GI_SLACK_PROD] < n_prod):
-        return BAD_INPUT, 0
-    # Numba code calling with constants (``warm=True``, ``max_iter=30``) gets a specialization
-    # of this function per literal value; the heavy part below takes plain types, compiled once.
-    ac_, warm_, max_iter_, tol_ = int(ac), bool(warm), int(max_iter), float(tol)
-    # the caller owns (and keeps alive) every argument: no reference counting below
-    b_grid_i, b_grid_f = _borrow(grid_i), _borrow(grid_f)
-    b_topo, b_inj, b_bus_v = _borrow(topo), _borrow(inj), _borrow(bus_v)
-    b_mask, b_res = _borrow(out_mask), _borrow(out_res)
-    if ws_matches(ws_i, ws_f, n_sub, n_prod, n_load, n_line):
-        w_i, w_f = _borrow(ws_i), _borrow(ws_f)
-    else:  # a workspace of another grid: a temporary one (owned here, so not borrowed)
-        w_i, w_f = alloc_workspace(n_sub, n_prod, n_load, n_line, 4 * n_bus + 2 * n_line)
-    return _run(ac_, warm_, max_iter_, tol_, b_grid_i, b_grid_f, b_topo, b_inj, b_bus_v, b_mask,
-                b_res, w_i, w_f)
+        Args:
+            ac: :data:`AC_NEWTON` (or True: Newton-Raphson), :data:`AC_FAST_DECOUPLED`
+                (PYPOWER's fast-decoupled XB method, :mod:`.fdpf`) or :data:`DC` (False).
+            warm: start the AC iterations from ``bus_v`` (busbars with ``|V| > 0``; a busbar 1 with
+                no value starts from its busbar 0) instead of a flat start. When the warm start
+                fails, or ends on a root with a ``|V|`` below :data:`VM_LOW_PU`, a flat start is
+                tried too and the higher-voltage solution kept (``n_iter`` counts both); a solution
+                with a ``|V|`` below :data:`VM_COLLAPSE_PU` is reported ``DIVERGED``.
+            max_iter: Newton iteration limit. tol: mismatch tolerance (p.u., max norm).
+            grid_i, grid_f, topo, inj, bus_v, out_mask, out_res, ws_i, ws_f: see the module
+                docstring.
 
+        Returns:
+            ``(status, n_iter)``: a :class:`~gym_powergrid.core.PFStatus` code (or
+            :data:`BAD_INPUT`) and the number of Newton iterations (0 for DC). ``NO_SLACK`` when no
+            in-service branch reaches the slack's busbar (every element then reported cut).
+            ``out_mask``/``out_res`` are written unless ``BAD_INPUT`` (results 0 unless converged);
+            ``bus_v`` only on convergence.
+        """
+        n_sub = grid_i[GI_N_SUB]
+        n_prod = grid_i[GI_N_PROD]
+        n_load = grid_i[GI_N_LOAD]
+        n_line = grid_i[GI_N_LINE]
+        n_bus = 2 * n_sub
+        if (grid_i.shape[0] != GI_HDR + 2 * n_prod + n_load + 2 * n_line
+                or grid_f.shape[0] != GF_HDR + N_SUB_COLS * n_sub + N_LINE_COLS * n_line
+                or topo.shape[0] != n_prod + n_load + 3 * n_line
+                or inj.shape[0] != 3 * n_prod + 2 * n_load
+                or bus_v.shape[0] != 2 or bus_v.shape[1] != n_bus
+                or out_mask.shape[0] != n_bus + n_prod + n_load
+                or out_res.shape[0] != 3 * n_prod + 3 * n_load + 8 * n_line
+                or not 0 <= grid_i[GI_SLACK_PROD] < n_prod):
+            return BAD_INPUT, 0
+        # Numba code calling with constants (``warm=True``, ``max_iter=30``) gets a specialization
+        # of this function per literal value; the heavy part below takes plain types, compiled once.
+        warm_, max_iter_, tol_ = bool(warm), int(max_iter), float(tol)
+        # a constant for a one-mode kernel (pruned: ``mode is None`` is decided before typing)
+        ac_ = int(ac) if mode is None else mode
+        # the caller owns (and keeps alive) every argument: no reference counting below
+        grid_i, grid_f = _borrow(grid_i), _borrow(grid_f)
+        topo, inj, bus_v = _borrow(topo), _borrow(inj), _borrow(bus_v)
+        out_mask, out_res = _borrow(out_mask), _borrow(out_res)
+        if ws_matches(ws_i, ws_f, n_sub, n_prod, n_load, n_line):
+            ws_i, ws_f = _borrow(ws_i), _borrow(ws_f)
+        else:  # a workspace of another grid: a temporary one (owned here, so not borrowed)
+            ws_i, ws_f = alloc_workspace(n_sub, n_prod, n_load, n_line, 4 * n_bus + 2 * n_line)
+        # (the rest is written here, not in an inlined function: numba's inliner copies a
+        # callee's variables once per block, seconds for a body of this size)
+        n_topo = n_prod + n_load + 3 * n_line
+        cap_u = ws_i[WI_CAP_U]
+        (key, bus_cidx, cbus, bus_type, bus_vsrc, parent, y_diag, prod_bus, load_bus, lbus_or,
+         lbus_ex, y_ptr, y_col, perm, iperm, u_ptr, l_ptr, sym_ptr, sym_col, u_col,
+         l_col) = ws_i_views(ws_i, n_sub, n_prod, n_load, n_line, cap_u)
+        (y_g, y_b, b_dc, dc_mat, p_dc0, dc_u, dc_l, dc_dinv, jac, u_val,
+         l_val), o_work = ws_f_views(ws_f, n_sub, n_line, cap_u)
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _run(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res, ws_i,
-         ws_f):
-    n_sub = grid_i[GI_N_SUB]
-    n_prod = grid_i[GI_N_PROD]
-    n_load = grid_i[GI_N_LOAD]
-    n_line = grid_i[GI_N_LINE]
-    n_topo = n_prod + n_load + 3 * n_line
-    cap_u = ws_i[WI_CAP_U]
-    (key, bus_cidx, cbus, bus_type, bus_vsrc, parent, y_diag, prod_bus, load_bus, lbus_or,
-     lbus_ex, y_ptr, y_col, perm, iperm, u_ptr, l_ptr, sym_ptr, sym_col, u_col,
-     l_col) = ws_i_views(ws_i, n_sub, n_prod, n_load, n_line, cap_u)
-    (y_g, y_b, b_dc, dc_mat, p_dc0, dc_u, dc_l, dc_dinv, jac, u_val, l_val), o_work = ws_f_views(
-        ws_f, n_sub, n_line, cap_u)
-
-    prod_v = inj[2 * n_prod:3 * n_prod]
-    same = ws_i[WI_VALID] == 1
-    if same:
-        for k in range(n_topo):
-            if key[k] != topo[k]:
-                same = False
-                break
-    if same:
-        for k in range(n_prod):
-            if key[n_topo + k] != (1 if prod_v[k] > 0.0 else 0):
-                same = False
-                break
-    slack = effective_slack(grid_i, topo, inj)
-    fits = True
-    if same:
-        n_c = ws_i[WI_N_C]
-        nnz_u = ws_i[WI_NNZ_U]
-    else:
-        ws_i[WI_VALID] = 0
-        ws_i[WI_DC_STATE] = DC_NONE
-        ws_i[WI_N_ANALYSES] += 1
-        n_c = _analyse_topology(grid_i, grid_f, topo, prod_v, slack, bus_cidx, cbus, bus_type,
-                                bus_vsrc, parent, prod_bus, load_bus, lbus_or, lbus_ex, y_ptr,
-                                y_col, y_g, y_b, b_dc, y_diag, p_dc0)
-        if (ws_i[WI_SYM_VALID] == 1 and ws_i[WI_SYM_NC] == n_c
-                and _pattern_within(n_c, y_ptr, y_col, sym_ptr, sym_col)):
-            # e.g. lines switched off: the cached ordering and fill still cover the pattern
+        prod_v = inj[2 * n_prod:3 * n_prod]
+        same = ws_i[WI_VALID] == 1
+        if same:
+            for k in range(n_topo):
+                if key[k] != topo[k]:
+                    same = False
+                    break
+        if same:
+            for k in range(n_prod):
+                if key[n_topo + k] != (1 if prod_v[k] > 0.0 else 0):
+                    same = False
+                    break
+        slack = effective_slack(grid_i, topo, inj)
+        fits = True
+        if same:
+            n_c = ws_i[WI_N_C]
             nnz_u = ws_i[WI_NNZ_U]
         else:
-            ws_i[WI_SYM_VALID] = 0
-            ws_i[WI_N_SYMBOLIC] += 1
-            skip = np.zeros(n_c, dtype=np.bool_)
-            skip[0] = True
-            perm_, iperm_, u_ptr_, u_col_, l_ptr_, l_col_ = symbolic_min_degree(n_c, y_ptr,
-                                                                                 y_col, skip)
-            nnz_u = u_col_.shape[0]
-            ws_i[WI_NEED_U] = max(ws_i[WI_NEED_U], nnz_u)
-            ws_i[WI_NNZ_U] = nnz_u
-            copy_into(perm, perm_, n_c)
-            copy_into(iperm, iperm_, n_c)
-            copy_into(u_ptr, u_ptr_, n_c + 1)
-            copy_into(l_ptr, l_ptr_, n_c + 1)
-            fits = nnz_u <= cap_u
+            ws_i[WI_VALID] = 0
+            ws_i[WI_DC_STATE] = DC_NONE
+            ws_i[WI_N_ANALYSES] += 1
+            n_c = _analyse_topology(grid_i, grid_f, topo, prod_v, slack, bus_cidx, cbus, bus_type,
+                                    bus_vsrc, parent, prod_bus, load_bus, lbus_or, lbus_ex, y_ptr,
+                                    y_col, y_g, y_b, b_dc, y_diag, p_dc0)
+            if (ws_i[WI_SYM_VALID] == 1 and ws_i[WI_SYM_NC] == n_c
+                    and _pattern_within(n_c, y_ptr, y_col, sym_ptr, sym_col)):
+                # e.g. lines switched off: the cached ordering and fill still cover the pattern
+                nnz_u = ws_i[WI_NNZ_U]
+            else:
+                ws_i[WI_SYM_VALID] = 0
+                ws_i[WI_N_SYMBOLIC] += 1
+                skip = np.zeros(n_c, dtype=np.bool_)
+                skip[0] = True
+                perm_, iperm_, u_ptr_, u_col_, l_ptr_, l_col_ = symbolic_min_degree(n_c, y_ptr,
+                                                                                     y_col, skip)
+                nnz_u = u_col_.shape[0]
+                ws_i[WI_NEED_U] = max(ws_i[WI_NEED_U], nnz_u)
+                ws_i[WI_NNZ_U] = nnz_u
+                copy_into(perm, perm_, n_c)
+                copy_into(iperm, iperm_, n_c)
+                copy_into(u_ptr, u_ptr_, n_c + 1)
+                copy_into(l_ptr, l_ptr_, n_c + 1)
+                fits = nnz_u <= cap_u
+                if fits:
+                    copy_into(u_col, u_col_, nnz_u)
+                    copy_into(l_col, l_col_, nnz_u)
+                    copy_into(sym_ptr, y_ptr, n_c + 1)
+                    copy_into(sym_col, y_col, y_ptr[n_c])
+                    ws_i[WI_SYM_NC] = n_c
+                    ws_i[WI_SYM_VALID] = 1
+                else:  # the fill does not fit: solve with temporary arrays, cache nothing
+                    u_col, l_col = u_col_, l_col_
+                    u_val, l_val = np.empty(4 * nnz_u), np.empty(4 * nnz_u)
+                    dc_u, dc_l = np.empty(nnz_u), np.empty(nnz_u)
+            ws_i[WI_N_C] = n_c
             if fits:
-                copy_into(u_col, u_col_, nnz_u)
-                copy_into(l_col, l_col_, nnz_u)
-                copy_into(sym_ptr, y_ptr, n_c + 1)
-                copy_into(sym_col, y_col, y_ptr[n_c])
-                ws_i[WI_SYM_NC] = n_c
-                ws_i[WI_SYM_VALID] = 1
-            else:  # the fill does not fit: solve with temporary arrays, cache nothing
-                u_col, l_col = u_col_, l_col_
-                u_val, l_val = np.empty(4 * nnz_u), np.empty(4 * nnz_u)
-                dc_u, dc_l = np.empty(nnz_u), np.empty(nnz_u)
-        ws_i[WI_N_C] = n_c
-        if fits:
-            ws_i[WI_NNZ_Y] = y_ptr[n_c]
-            for k in range(n_topo):
-                key[k] = topo[k]
-            for k in range(n_prod):
-                key[n_topo + k] = 1 if prod_v[k] > 0.0 else 0
-            ws_i[WI_VALID] = 1
-    maps = (bus_cidx, cbus, bus_type, bus_vsrc, prod_bus, load_bus, lbus_or, lbus_ex)
-    lu_i = (perm, iperm, u_ptr, u_col[:nnz_u], l_ptr, l_col[:nnz_u])
-    lu_f = (u_val[:4 * nnz_u], l_val[:4 * nnz_u], dc_u[:nnz_u], dc_l[:nnz_u], dc_dinv)
-    return solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res,
-                 ws_i, slack, n_c, fits, maps, (y_ptr, y_col, y_diag),
-                 (y_g, y_b, b_dc, dc_mat, p_dc0, jac), lu_i, lu_f,
-                 ws_f_work(ws_f, o_work, 2 * n_sub))
+                ws_i[WI_NNZ_Y] = y_ptr[n_c]
+                for k in range(n_topo):
+                    key[k] = topo[k]
+                for k in range(n_prod):
+                    key[n_topo + k] = 1 if prod_v[k] > 0.0 else 0
+                ws_i[WI_VALID] = 1
+        maps = (bus_cidx, cbus, bus_type, bus_vsrc, prod_bus, load_bus, lbus_or, lbus_ex)
+        lu_i = (perm, iperm, u_ptr, u_col[:nnz_u], l_ptr, l_col[:nnz_u])
+        lu_f = (u_val[:4 * nnz_u], l_val[:4 * nnz_u], dc_u[:nnz_u], dc_l[:nnz_u], dc_dinv)
+        return solve(ac_, warm_, max_iter_, tol_, grid_i, grid_f, topo, inj, bus_v, out_mask,
+                     out_res, ws_i, slack, n_c, fits, maps, (y_ptr, y_col, y_diag),
+                     (y_g, y_b, b_dc, dc_mat, p_dc0, jac), lu_i, lu_f,
+                     ws_f_work(ws_f, o_work, 2 * n_sub))
+
+    return njit(cache=True, error_model="numpy")(run_powerflow)
+
+
+#: The power flow of run-time mode ``ac`` (every solver compiled).
+run_powerflow = _make_run_powerflow(None)
+#: One power flow per mode: what the env's one-mode step kernels call.
+run_powerflow_newton = _make_run_powerflow(AC_NEWTON)
+run_powerflow_fdpf = _make_run_powerflow(AC_FAST_DECOUPLED)
+run_powerflow_dc = _make_run_powerflow(DC)
 
 
 @njit(cache=True, error_model="numpy", inline="always")

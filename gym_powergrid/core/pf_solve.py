@@ -45,6 +45,7 @@ from .network import (
 )
 from .pf_layout import (
     AC_FAST_DECOUPLED,
+    DC,
     DC_DENSE,
     DC_NONE,
     DC_SPARSE,
@@ -324,11 +325,15 @@ def injection_results(ac, n_c, n_sub, n_prod, n_load, slack_prod, sn_mva, prod_k
                 prod_res[k, PR_Q] = q_bus[c] / n_ctrl[c]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, out_res, ws_i,
           slack_prod, n_c, cache_dc, maps, y_i, y_f, lu_i, lu_f, wk):
     """Per-call part: specification, initial point, AC or DC solve, results; returns
-    ``(status, n_iter)``. ``cache_dc``: the DC factors may be cached in the workspace."""
+    ``(status, n_iter)``. ``cache_dc``: the DC factors may be cached in the workspace.
+
+    Inlined into :func:`~.pf_kernel.run_powerflow` (one compiled level less). When ``ac`` is a
+    constant there (a kernel built for one mode), numba prunes the other solvers' branches
+    before typing: only that solver compiles. Hence the tests ``ac == X``, no ``if ac:``."""
     n_sub = grid_i[GI_N_SUB]
     n_prod = grid_i[GI_N_PROD]
     n_load = grid_i[GI_N_LOAD]
@@ -364,8 +369,9 @@ def solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, o
         out_mask[n_bus + n_prod + k] = bus_cidx[load_bus[k]] < 0
 
     specify(n_c, n_prod, n_load, slack_prod, sn_mva, prod_kind, inj, maps, p_spec, q_spec, v_set)
-    initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, warm and ac != 0, ac != 0,
-                  vm, va)
+    ac_on = ac != DC  # a plain bool for the callees: one compiled version of each
+    initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, warm and ac_on, ac_on, vm,
+                  va)
     n_iter = 0
     if ac == AC_FAST_DECOUPLED:  # pypownet's solver: no second try from a flat start
         if warm and bus_v[0, cbus[0]] > 0.0:  # PYPOWER keeps the reference bus's angle (the
@@ -373,11 +379,11 @@ def solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, o
         status, n_iter = fast_decoupled_xb(n_c, bus_cidx, lbus_or, lbus_ex, line_status, line_f,
                                            y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec,
                                            q_spec, vm, va, max_iter, tol, e, f)
-    elif ac:
+    elif ac == DC:  # (False == DC: a bool mode is DC or Newton)
+        status = dc_flow(n_c, cache_dc, ws_i, y_i, y_f, lu_i, lu_f, wk)
+    else:
         status, n_iter = newton(warm, max_iter, tol, n_c, n_sub, slack_va, bus_v, maps, y_i, y_f,
                                 lu_i, lu_f, wk)
-    else:
-        status = dc_flow(n_c, cache_dc, ws_i, y_i, y_f, lu_i, lu_f, wk)
     if status != CONVERGED:
         return status, n_iter
 
@@ -390,7 +396,7 @@ def solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, o
         else:
             bus_v[0, b] = 0.0
             bus_v[1, b] = 0.0
-    branch_flows(ac, n_c, n_line, sn_mva, line_status, line_f, line_res, maps, wk)
-    injection_results(ac, n_c, n_sub, n_prod, n_load, slack_prod, sn_mva, prod_kind, inj, sub_f,
+    branch_flows(ac_on, n_c, n_line, sn_mva, line_status, line_f, line_res, maps, wk)
+    injection_results(ac_on, n_c, n_sub, n_prod, n_load, slack_prod, sn_mva, prod_kind, inj, sub_f,
                       prod_res, load_res, maps, wk)
     return status, n_iter

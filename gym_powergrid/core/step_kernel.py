@@ -56,7 +56,16 @@ from .game_rules import (  # noqa: F401  (re-exported: the packed-rules layout)
     isolated_elements,
 )
 from .obs_kernel import fill_observation
-from .pf_kernel import AC_FAST_DECOUPLED, LN_A_OR, run_powerflow
+from .pf_kernel import (
+    AC_FAST_DECOUPLED,
+    AC_NEWTON,
+    DC,
+    LN_A_OR,
+    run_powerflow,
+    run_powerflow_dc,
+    run_powerflow_fdpf,
+    run_powerflow_newton,
+)
 from .status import PFStatus
 
 CONVERGED = int(PFStatus.CONVERGED)
@@ -68,8 +77,26 @@ N_REPORT = 8
 
 
 @njit(cache=True, inline="always")
-def solve_cascade(topo, line_unavail, line_over, rules_i, rules_f, inj, limits_a, ac, max_iter,
-                  tol, grid_i, grid_f, bus_v, out_mask, out_res, ws_i, ws_f, line_event,
+def powerflow(fixed, ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask,
+              out_res, ws_i, ws_f):
+    """:func:`~.pf_kernel.run_powerflow`; with ``fixed`` 1 (a constant: a one-mode kernel) and
+    a constant ``ac``, that mode's own version (numba prunes the other calls before typing)."""
+    if fixed == 0:
+        return run_powerflow(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask,
+                             out_res, ws_i, ws_f)
+    if ac == AC_NEWTON:
+        return run_powerflow_newton(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v,
+                                    out_mask, out_res, ws_i, ws_f)
+    if ac == AC_FAST_DECOUPLED:
+        return run_powerflow_fdpf(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v,
+                                  out_mask, out_res, ws_i, ws_f)
+    return run_powerflow_dc(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask,
+                            out_res, ws_i, ws_f)
+
+
+@njit(cache=True, inline="always")
+def solve_cascade(topo, line_unavail, line_over, rules_i, rules_f, inj, limits_a, fixed, ac,
+                  max_iter, tol, grid_i, grid_f, bus_v, out_mask, out_res, ws_i, ws_f, line_event,
                   broken_seq, report):
     """Power flow and cascade (:mod:`.game_rules`), then isolated elements and game over."""
     n_line = line_unavail.shape[0]
@@ -84,8 +111,8 @@ def solve_cascade(topo, line_unavail, line_over, rules_i, rules_f, inj, limits_a
     pypower = ac == AC_FAST_DECOUPLED
     while True:
         start = bus_v.copy() if pypower else bus_v[:, :0]
-        status, n_iter = run_powerflow(ac, True, max_iter, tol, grid_i, grid_f, topo, inj, bus_v,
-                                       out_mask, out_res, ws_i, ws_f)
+        status, n_iter = powerflow(fixed, ac, True, max_iter, tol, grid_i, grid_f, topo, inj,
+                                   bus_v, out_mask, out_res, ws_i, ws_f)
         report[RP_ITER] += n_iter
         if status == CONVERGED:
             island = island_without_slack(grid_i, topo, inj, out_mask[:n_bus])
@@ -138,32 +165,49 @@ def solve_cascade(topo, line_unavail, line_over, rules_i, rules_f, inj, limits_a
 
 @njit(cache=True, inline="always")
 def game_step(action, topo, line_unavail, line_over, line_cd, sub_cd, node_switch_sub,
-              rules_i, rules_f, maint_row, hazard_row, inj, limits_a, ac, max_iter, tol,
+              rules_i, rules_f, maint_row, hazard_row, inj, limits_a, fixed, ac, max_iter, tol,
               grid_i, grid_f, bus_v, out_mask, out_res, ws_i, ws_f,
               applied, line_event, sub_event, broken_seq, report):
-    """One game transition; see the module docstring. Never raises."""
+    """One game transition; see the module docstring. Never raises. ``fixed``: 0, or 1 when
+    ``ac`` is a constant (:func:`powerflow`)."""
     for i in range(report.shape[0]):
         report[i] = 0
     if begin_step(action, topo, line_unavail, line_cd, sub_cd, node_switch_sub, rules_i,
                   maint_row, hazard_row, applied, line_event, sub_event):
         report[RP_REPLACED] = 1
-    solve_cascade(topo, line_unavail, line_over, rules_i, rules_f, inj, limits_a, ac, max_iter,
-                  tol, grid_i, grid_f, bus_v, out_mask, out_res, ws_i, ws_f, line_event,
+    solve_cascade(topo, line_unavail, line_over, rules_i, rules_f, inj, limits_a, fixed, ac,
+                  max_iter, tol, grid_i, grid_f, bus_v, out_mask, out_res, ws_i, ws_f, line_event,
                   broken_seq, report)
 
 
-@njit(cache=True)
-def env_step(action, topo, line_unavail, line_over, line_cd, sub_cd, node_switch_sub,
-             rules_i, rules_f, maint_row, hazard_row, inj, limits_a, ac, max_iter, tol,
-             grid_i, grid_f, bus_v, ws_i, ws_f, planned_row, maint_fc_row, date_row,
-             out_mask, out_res, applied, line_event, sub_event, broken_seq, report,
-             f32, i32, i8, feats):
-    """:func:`game_step` then :func:`~gym_powergrid.core.obs_kernel.fill_observation`: a whole
-    env step in one call (one dispatch from Python)."""
-    game_step(action, topo, line_unavail, line_over, line_cd, sub_cd, node_switch_sub,
-              rules_i, rules_f, maint_row, hazard_row, inj, limits_a, ac, max_iter, tol,
-              grid_i, grid_f, bus_v, out_mask, out_res, ws_i, ws_f,
-              applied, line_event, sub_event, broken_seq, report)
-    fill_observation(f32, i32, i8, feats, grid_i, out_res, out_mask,
-                     report[RP_STATUS] == CONVERGED, topo, line_unavail, line_cd, sub_cd,
-                     limits_a, planned_row, maint_fc_row, date_row, applied)
+def _make_env_step(mode: int | None):
+    """The step kernel for power-flow mode ``mode`` (``AC_NEWTON``, ``AC_FAST_DECOUPLED`` or
+    ``DC``: a constant down the call tree, so numba compiles that mode's solver only; ``ac`` is
+    then ignored), or, with None, for the run-time mode ``ac``."""
+
+    def env_step(action, topo, line_unavail, line_over, line_cd, sub_cd, node_switch_sub,
+                 rules_i, rules_f, maint_row, hazard_row, inj, limits_a, ac, max_iter, tol,
+                 grid_i, grid_f, bus_v, ws_i, ws_f, planned_row, maint_fc_row, date_row,
+                 out_mask, out_res, applied, line_event, sub_event, broken_seq, report,
+                 f32, i32, i8, feats):
+        """:func:`game_step` then :func:`~gym_powergrid.core.obs_kernel.fill_observation`: a
+        whole env step in one call (one dispatch from Python)."""
+        # (numba decides ``mode is None`` before typing: constants in a one-mode kernel)
+        fixed = 0 if mode is None else 1
+        m = ac if mode is None else mode
+        game_step(action, topo, line_unavail, line_over, line_cd, sub_cd, node_switch_sub,
+                  rules_i, rules_f, maint_row, hazard_row, inj, limits_a, fixed, m, max_iter,
+                  tol, grid_i, grid_f, bus_v, out_mask, out_res, ws_i, ws_f,
+                  applied, line_event, sub_event, broken_seq, report)
+        fill_observation(f32, i32, i8, feats, grid_i, out_res, out_mask,
+                         report[RP_STATUS] == CONVERGED, topo, line_unavail, line_cd, sub_cd,
+                         limits_a, planned_row, maint_fc_row, date_row, applied)
+
+    return njit(cache=True)(env_step)
+
+
+#: The step kernel of a run-time mode ``ac`` (every solver compiled; the vector kernel's).
+env_step = _make_env_step(None)
+#: One step kernel per power-flow mode (``AC_NEWTON``, ``AC_FAST_DECOUPLED``, ``DC``): what
+#: the env calls, so that a first run compiles the solver it uses only.
+ENV_STEP_BY_MODE = {m: _make_env_step(m) for m in (AC_NEWTON, AC_FAST_DECOUPLED, DC)}

@@ -12,6 +12,7 @@ from ..core.powerflow import result_from_buffers as _build_result
 from ..core.results import PowerFlowResult
 from ..core.rules import GameState
 from ..core.step_kernel import (
+    ENV_STEP_BY_MODE,
     RP_DEPTH,
     RP_FLAG,
     RP_ITER,
@@ -20,7 +21,6 @@ from ..core.step_kernel import (
     RP_PRODS_CUT,
     RP_REPLACED,
     RP_STATUS,
-    env_step,
 )
 from .step_context import FLAG_NAMES, StepContext, StepScratch, pack_rules, step_info
 
@@ -77,14 +77,16 @@ def fast_transition(ctx: StepContext, scratch: StepScratch, state: GameState,
     bus_v = pf.bus_v if not simulate else pf.bus_v.copy()
     n_f32, n_i32, n_i8 = ctx.obs_lengths
     bufs = (np.empty(n_f32, np.float32), np.empty(n_i32, np.int32), np.empty(n_i8, np.int8))
-    env_step(action, st.topo, st.line_unavailable, st.line_overflow_steps, st.line_cooldown,
-             st.sub_cooldown, ctx.node_switch_sub, ctx.rules_i, ctx.rules_f,
-             maint_row, hazards, inj, ctx.limits_a, pf.ac_mode if ac else 0, pf.max_iter,
-             pf.tol_pu, pf.grid_i, pf.grid_f, bus_v, pf.ws_i, pf.ws_f,
-             _readonly(arrays.planned[t + 1 if t < last else last]), arrays.maint_fc[t],
-             arrays.dates[t],
-             out_mask, out_res, applied, s.line_event, s.sub_event, s.broken_seq, report,
-             bufs[0], bufs[1], bufs[2], s.feats)
+    mode = pf.ac_mode if ac else 0
+    step_kernel = ENV_STEP_BY_MODE[mode]  # compiled for this mode's solver only
+    step_kernel(action, st.topo, st.line_unavailable, st.line_overflow_steps, st.line_cooldown,
+                st.sub_cooldown, ctx.node_switch_sub, ctx.rules_i, ctx.rules_f,
+                maint_row, hazards, inj, ctx.limits_a, mode, pf.max_iter,
+                pf.tol_pu, pf.grid_i, pf.grid_f, bus_v, pf.ws_i, pf.ws_f,
+                _readonly(arrays.planned[t + 1 if t < last else last]), arrays.maint_fc[t],
+                arrays.dates[t],
+                out_mask, out_res, applied, s.line_event, s.sub_event, s.broken_seq, report,
+                bufs[0], bufs[1], bufs[2], s.feats)
     rep = report.tolist()  # Python ints, one call
     status, n_iter = rep[RP_STATUS], rep[RP_ITER]
     v = bus_v.copy()

@@ -212,9 +212,12 @@ class PowerGridEnv(gym.Env):
     def _make_backend(self, name: str):
         if name in ("numba", "pypower"):
             from ..core.jit_cache import warn_if_cold
+            from ..core.pf_layout import AC_FAST_DECOUPLED, AC_NEWTON, DC
             from ..core.powerflow import PYPOWER_MAX_ITER, PYPOWER_TOL_PU, NumbaPowerFlow
+            from ..core.step_kernel import ENV_STEP_BY_MODE
 
-            warn_if_cold()
+            mode = (AC_FAST_DECOUPLED if name == "pypower" else AC_NEWTON) if self.ac else DC
+            warn_if_cold(ENV_STEP_BY_MODE[mode])  # the kernel fast_path will call
 
             if name == "pypower":  # pypownet's solver on the numba core (core/fdpf.py)
                 return NumbaPowerFlow(self.grid, PYPOWER_TOL_PU, PYPOWER_MAX_ITER,
