@@ -70,7 +70,7 @@ def test_batch_and_simulate_agents_take_the_same_actions(make_env, cls):
 @pytest.mark.parametrize("cls", [TreeSearchLineServiceStatus, GreedySearch])
 def test_search_returns_the_best_candidate(make_env, cls):
     env = _stressed_env(make_env)
-    agent = cls(env)
+    agent = cls(env, ac_check=0)  # the DC choice (the AC check: test_search_ac_check.py)
     action = agent.act(None)
     idx = np.flatnonzero(agent.candidates.mask(env.state, env.limits))
     scores, _ = SimulateLookahead(env).evaluate(agent.candidates.actions[idx])
