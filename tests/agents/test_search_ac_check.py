@@ -60,7 +60,11 @@ def test_ac_check_avoids_a_dc_choice_that_ends_the_game_in_ac(case30_jul_179):
     assert ends_plain and info["game_over_reason"] == "diverged"
     assert not base.simulate(a_plain, loadflow_mode="DC")[2]  # DC does not see it
 
-    checked = GreedySearch(env)  # the default: ac_check=3
+    default = GreedySearch(env)  # ac_check=3 and the AC correction of the DC scores
+    assert default.ac_check == 3 and default.ac_correction
+    assert not base.simulate(default.act(None), loadflow_mode="AC")[2]
+
+    checked = GreedySearch(env, ac_correction=False)  # the AC check alone
     assert checked.ac_check == 3
     a_checked = checked.act(None)
     assert not np.array_equal(a_checked, a_plain) and checked.ac_overrides == 1
@@ -136,6 +140,16 @@ def test_ac_check_with_a_horizon_simulates_the_horizon_in_ac(make_env):
         assert picked, "the action is one of the AC-checked candidates"
         if any(env.step(a)[2:4]):
             break
+
+
+def test_ac_correction_follows_the_ac_check(env):
+    assert GreedySearch(env).ac_correction
+    assert not GreedySearch(env, ac_check=0).ac_correction  # plain greedy
+    assert not GreedySearch(env, horizon=3).ac_correction  # one-step only
+    assert not GreedySearch(env, use_batch=False).ac_correction  # batched only
+    assert not GreedySearch(env, ac_correction=False).ac_correction
+    assert GreedySearch(env, ac_check=0, ac_correction=True).ac_correction
+    assert not TreeSearchLineServiceStatus(env).ac_correction
 
 
 def test_defaults_and_dc_games():
