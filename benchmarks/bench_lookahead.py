@@ -138,15 +138,16 @@ def bench_grid2op(name: str, seconds: float) -> dict | str:
 
 
 def survival(env_id: str, chronics: list[str], budget: int, horizon: int,
-             discount: float = 1.0) -> dict:
-    """Greedy with ``horizon`` on each chronic from step 0: steps survived (first game over)."""
+             discount: float = 1.0, ac_check: int | None = None) -> dict:
+    """Greedy with ``horizon`` (and ``ac_check``, None: the agent's default) on each chronic
+    from step 0: steps survived (first game over)."""
     import gymnasium as gym
 
     import gym_powergrid  # noqa: F401
     from gym_powergrid.agents.search import GreedySearch
 
     env = gym.make(env_id).unwrapped
-    agent = GreedySearch(env, horizon=horizon, discount=discount)
+    agent = GreedySearch(env, horizon=horizon, discount=discount, ac_check=ac_check)
     survived, overs, seconds, n_steps = [], 0, 0.0, 0
     for name in chronics:
         obs, _ = env.reset(seed=0, options={"chronic": name, "start_step": 0})
@@ -183,6 +184,9 @@ def main(argv: list[str] | None = None) -> dict:
                    help="greedy horizons compared in the survival runs (default 1 3)")
     p.add_argument("--discount", type=float, default=1.0,
                    help="discount of the horizon score in the survival runs (default 1)")
+    p.add_argument("--ac-check", type=int, default=None, metavar="K",
+                   help="greedy's AC check in the survival runs (default: the agent's, 3; "
+                        "0: plain DC greedy)")
     p.add_argument("--no-speed", action="store_true", help="skip the candidates/s tables")
     args = p.parse_args(argv)
     import logging
@@ -240,7 +244,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"\ngreedy survival on PowerGrid-case14-hard-v0, {len(names)} chronics, "
               f"budget {min(budget, 10 ** 6)} steps, discount {args.discount}")
         for h in args.horizons:
-            s = survival("PowerGrid-case14-hard-v0", names, budget, h, args.discount)
+            s = survival("PowerGrid-case14-hard-v0", names, budget, h, args.discount,
+                         args.ac_check)
             res.update({f"greedy_h{h}_survival_mean": s["mean"],
                         f"greedy_h{h}_game_overs": s["game_overs"],
                         f"greedy_h{h}_act_ms": s["act_ms"]})

@@ -17,7 +17,8 @@ Registered agents:
 * ``tree-search`` (:class:`TreeSearchLineServiceStatus`): the best of do-nothing and every line
   status switch, by a DC look-ahead.
 * ``greedy`` (:class:`GreedySearch`): also every configuration of substations with >= 4
-  elements.
+  elements; in AC games its 3 best DC choices are checked in AC (``ac_check=0``: pypownet's
+  plain greedy).
 * ``reconnect`` (:class:`LineReconnection`): reconnects lines as soon as the rules allow.
 * ``replay`` (:class:`ActionsFileReader`): replays a CSV of actions (``path=``).
 

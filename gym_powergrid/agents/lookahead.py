@@ -240,14 +240,30 @@ def stats_from_simulation(env: Any, obs: dict, terminated: bool, info: dict,
     row[kb.ST_MAX_USAGE] = float(usage.max()) if usage.size else 0.0
 
 
+def check_loadflow_mode(mode: Any) -> str:
+    """``"AC"`` or ``"DC"`` (any case), or a ValueError."""
+    m = mode.upper() if isinstance(mode, str) else None
+    if m not in ("AC", "DC"):
+        raise ValueError(f"loadflow_mode must be 'AC' or 'DC', got {mode!r}")
+    return m
+
+
 class SimulateLookahead(_Lookahead):
-    """Reference: one ``env.simulate(action, "DC")`` per candidate (slow, obviously right)."""
+    """Reference: one ``env.simulate(action, loadflow_mode)`` per candidate (slow, obviously
+    right). ``loadflow_mode="DC"`` (default) is what the batched evaluator computes; ``"AC"``
+    scores the candidates with the game's own AC power flow (the AC check of
+    :class:`~gym_powergrid.agents.search.SearchAgent`)."""
+
+    def __init__(self, env: Any, weights: ScoreWeights | dict | None = None,
+                 loadflow_mode: str = "DC") -> None:
+        super().__init__(env, weights)
+        self.loadflow_mode = check_loadflow_mode(loadflow_mode)
 
     def _evaluate(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         env = self.env
         stats = np.zeros((len(candidates), kb.N_STATS))
         for i, cand in enumerate(candidates):
-            obs, _, terminated, info = env.simulate(cand, loadflow_mode="DC")
+            obs, _, terminated, info = env.simulate(cand, loadflow_mode=self.loadflow_mode)
             stats_from_simulation(env, obs, terminated, info, stats[i])
         return score_from_stats(stats, self.weight_vector), stats
 
@@ -354,19 +370,26 @@ class BatchHorizonLookahead(_HorizonLookahead):
 
 
 class SimulateHorizonLookahead(_HorizonLookahead):
-    """Reference: one ``env.simulate(action, "DC", horizon=h)`` per candidate."""
+    """Reference: one ``env.simulate(action, loadflow_mode, horizon=h)`` per candidate
+    (``loadflow_mode`` as in :class:`SimulateLookahead`)."""
+
+    def __init__(self, env: Any, weights: ScoreWeights | dict | None = None, horizon: int = 3,
+                 discount: float = 1.0, loadflow_mode: str = "DC") -> None:
+        super().__init__(env, weights, horizon, discount)
+        self.loadflow_mode = check_loadflow_mode(loadflow_mode)
 
     def _evaluate(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         env = self.env
         h = self.steps()
+        mode = self.loadflow_mode
         stats = np.zeros((len(candidates), h, kb.N_STATS))
         go_step = np.zeros(len(candidates), np.int64)
         for i, cand in enumerate(candidates):
             if h == 1:
-                obs, _, terminated, info = env.simulate(cand, loadflow_mode="DC")
+                obs, _, terminated, info = env.simulate(cand, loadflow_mode=mode)
                 steps = [(obs, terminated, info)]
             else:
-                res = env.simulate(cand, loadflow_mode="DC", horizon=h)
+                res = env.simulate(cand, loadflow_mode=mode, horizon=h)
                 steps = [(o, k + 1 == res.game_over_step, inf)
                          for k, (o, inf) in enumerate(zip(res.observations, res.infos))]
             for k, (obs, terminated, info) in enumerate(steps):
@@ -379,17 +402,22 @@ class SimulateHorizonLookahead(_HorizonLookahead):
 def make_lookahead(env: Any, use_batch: bool = True,
                    weights: ScoreWeights | dict | None = None,
                    ac_correction: bool = False, horizon: int = 1,
-                   discount: float = 1.0) -> _Lookahead:
+                   discount: float = 1.0, loadflow_mode: str = "DC") -> _Lookahead:
     """The batched evaluator, or the ``simulate`` reference when ``use_batch`` is False;
     ``horizon > 1``: the candidate then do-nothing over ``horizon`` steps
-    (:class:`BatchHorizonLookahead`, :class:`SimulateHorizonLookahead`)."""
+    (:class:`BatchHorizonLookahead`, :class:`SimulateHorizonLookahead`).
+    ``loadflow_mode="AC"`` needs the reference (``use_batch=False``): the kernels are DC."""
+    if check_loadflow_mode(loadflow_mode) == "AC" and use_batch:
+        raise ValueError("loadflow_mode='AC' needs the simulate look-ahead (use_batch=False)")
     if check_horizon_option(horizon) != 1:
         if ac_correction:
             raise ValueError("ac_correction works with horizon=1 only")
-        cls = BatchHorizonLookahead if use_batch else SimulateHorizonLookahead
-        return cls(env, weights, horizon=horizon, discount=discount)
+        if use_batch:
+            return BatchHorizonLookahead(env, weights, horizon=horizon, discount=discount)
+        return SimulateHorizonLookahead(env, weights, horizon=horizon, discount=discount,
+                                        loadflow_mode=loadflow_mode)
     if not use_batch:
         if ac_correction:
             raise ValueError("ac_correction needs the batched look-ahead (use_batch=True)")
-        return SimulateLookahead(env, weights)
+        return SimulateLookahead(env, weights, loadflow_mode=loadflow_mode)
     return BatchLookahead(env, weights, ac_correction=ac_correction)

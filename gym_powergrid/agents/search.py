@@ -13,6 +13,12 @@ parallel numba call; ``use_batch=False`` uses one ``env.simulate`` per candidate
 reference; both give the same scores). Candidates the rules would refuse (cooldowns, broken or
 in-maintenance lines, action limits) are never evaluated, and do-nothing always is. Ties go to
 the earliest candidate, so do-nothing wins ties.
+
+The AC check (``ac_check=K``, greedy's default 3; see :class:`SearchAgent`) guards against the
+DC look-ahead's optimism in AC games: the K best candidates by DC score and do-nothing are
+simulated again with the game's AC power flow (``env.simulate(action, "AC")``), candidates that
+end the game or overload more lines than do-nothing there are rejected, and the best AC score
+wins.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core import batch as kb
 from .base import Agent
 from .lookahead import ScoreWeights, make_lookahead
 
@@ -161,39 +168,68 @@ class SearchAgent(Agent):
         weights: :class:`~gym_powergrid.agents.lookahead.ScoreWeights` or a dict of them.
         min_elements, max_configurations, prune_invalid: see :class:`CandidateSet`.
         ac_correction: correct the DC currents by the lines' AC/DC ratio of the current
-            state (see :class:`~gym_powergrid.agents.lookahead.BatchLookahead`); horizon 1 only.
+            state (see :class:`~gym_powergrid.agents.lookahead.BatchLookahead`); horizon 1 and
+            the batched look-ahead only. None (default): on with the AC check (``ac_check >
+            0``) where it applies (one-step batched look-ahead), off otherwise; on case30's
+            hard level it lifted greedy from 1.11 to 1.26 x reconnect's mean survival.
         horizon: steps of the look-ahead: 1 (default, one step) or ``h > 1``: each candidate at
             the next step then do-nothing over ``h`` planned steps, scored by
             :func:`~gym_powergrid.agents.lookahead.horizon_score` (fewer steps near the
             chronic's end).
         discount: weight ``discount ** k`` of step ``k + 1`` in the horizon score.
+        ac_check: in an AC game, re-simulate the ``ac_check`` best candidates by DC score
+            (do-nothing excluded) and do-nothing with the game's AC power flow, over the same
+            horizon; when do-nothing survives there, reject the candidates that end the game
+            or overload more lines than do-nothing at the next step; play the best AC score
+            of do-nothing and the others (ties: do-nothing, then the DC order). 0: the DC
+            choice (pypownet's search). None: the class default (:attr:`default_ac_check`).
+            Ignored in DC games (the DC scores are the game's).
 
     Attributes:
         candidates: the :class:`CandidateSet`.
         last_choice: description of the last action chosen.
         last_scores: scores of the candidates evaluated at the last step.
         last_indices: their rows in :attr:`candidates`.
+        last_ac_indices: rows of :attr:`candidates` re-simulated in AC at the last step
+            (do-nothing first; empty without an AC check).
+        last_ac_scores: their AC scores (-inf for the rejected ones).
+        ac_overrides: steps on which the AC check played another action than the DC choice.
     """
 
     lines = True
     substations = False
+    default_ac_check = 0
 
     def __init__(self, env: Any, seed: int | None = None, use_batch: bool = True,
                  weights: ScoreWeights | dict | None = None, min_elements: int = 4,
                  max_configurations: int | None = None, prune_invalid: bool = True,
-                 ac_correction: bool = False, horizon: int = 1, discount: float = 1.0) -> None:
+                 ac_correction: bool | None = None, horizon: int = 1, discount: float = 1.0,
+                 ac_check: int | None = None) -> None:
         super().__init__(env, seed)
+        self.ac_check = check_ac_check(self.default_ac_check if ac_check is None else ac_check)
+        if ac_correction is None:
+            ac_correction = bool(self.ac_check) and bool(use_batch) and horizon == 1
+        self.ac_correction = bool(ac_correction)
         self.use_batch = bool(use_batch)
         self.horizon = horizon
         self.candidates = CandidateSet(env, lines=self.lines, substations=self.substations,
                                        min_elements=min_elements,
                                        max_configurations=max_configurations,
                                        prune_invalid=prune_invalid)
-        self.lookahead = make_lookahead(env, self.use_batch, weights, ac_correction, horizon,
+        self.lookahead = make_lookahead(env, self.use_batch, weights, self.ac_correction, horizon,
                                         discount)
+        self.ac_lookahead = None
+        if self.ac_check and self.base_env.ac:
+            self.ac_lookahead = make_lookahead(env, False, weights, horizon=horizon,
+                                               discount=discount, loadflow_mode="AC")
+        elif self.ac_check:
+            logger.info("%s: DC game, the AC check is off", type(self).__name__)
         self.last_choice = "do nothing"
         self.last_scores = np.zeros(0)
         self.last_indices = np.zeros(0, dtype=np.int64)
+        self.last_ac_scores = np.zeros(0)
+        self.last_ac_indices = np.zeros(0, dtype=np.int64)
+        self.ac_overrides = 0
         self.act_seconds = 0.0
         logger.debug("%s: %d candidate actions (%s path)", type(self).__name__,
                      len(self.candidates), "batch" if self.use_batch else "simulate")
@@ -206,12 +242,33 @@ class SearchAgent(Agent):
         score, _ = self.lookahead.evaluate(cands)
         best = int(np.argmax(score))
         self.last_indices, self.last_scores = idx, score
+        if self.ac_lookahead is not None:
+            checked = self._ac_choice(cands, score)
+            if checked != best:
+                self.ac_overrides += 1
+                logger.debug("%s: AC check plays %r instead of %r", type(self).__name__,
+                             self.candidates.describe(int(idx[checked])),
+                             self.candidates.describe(int(idx[best])))
+            best = checked
         self.last_choice = self.candidates.describe(int(idx[best]))
         self.act_seconds += time.perf_counter() - t0
         if best != 0:
             logger.debug("%s chose %r (score %.4f vs do-nothing %.4f)", type(self).__name__,
                          self.last_choice, score[best], score[0])
         return cands[best].copy()
+
+    def _ac_choice(self, cands: np.ndarray, dc_score: np.ndarray) -> int:
+        """Row of ``cands`` to play after the AC check of the best ones by ``dc_score``."""
+        order = np.argsort(-dc_score[1:], kind="stable")[:self.ac_check] + 1
+        rows = np.concatenate([[0], order])
+        score, stats = self.ac_lookahead.evaluate(cands[rows])
+        ends = _game_over(self.ac_lookahead, stats)
+        score = score.astype(np.float64, copy=True)
+        if not ends[0]:
+            worse = ends | (stats[:, kb.ST_N_OVERFLOW] > stats[0, kb.ST_N_OVERFLOW])
+            score[worse] = -np.inf
+        self.last_ac_indices, self.last_ac_scores = self.last_indices[rows], score
+        return int(rows[int(np.argmax(score))])
 
     @property
     def candidates_per_second(self) -> float:
@@ -220,8 +277,28 @@ class SearchAgent(Agent):
 
     @property
     def stats(self) -> dict[str, float]:
-        return {"candidates_evaluated": float(self.lookahead.n_evaluated),
-                **_speed(self)}
+        out = {"candidates_evaluated": float(self.lookahead.n_evaluated), **_speed(self)}
+        if self.ac_lookahead is not None:
+            out["ac_checked"] = float(self.ac_lookahead.n_evaluated)
+            out["ac_overrides"] = float(self.ac_overrides)
+        return out
+
+
+def check_ac_check(value: Any) -> int:
+    """``ac_check`` as an int >= 0, or a ValueError."""
+    if (not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_))
+            or value < 0):
+        raise ValueError(f"ac_check must be an integer >= 0 (candidates re-simulated in AC; "
+                         f"0: no AC check), got {value!r}")
+    return int(value)
+
+
+def _game_over(lookahead: Any, stats: np.ndarray) -> np.ndarray:
+    """Per evaluated candidate: does its simulation end the game (within the horizon)?"""
+    go_step = getattr(lookahead, "last_game_over_step", None)
+    if go_step is not None:
+        return np.asarray(go_step) > 0
+    return stats[:, kb.ST_GAME_OVER] > 0
 
 
 class TreeSearchLineServiceStatus(SearchAgent):
@@ -234,11 +311,14 @@ class GreedySearch(SearchAgent):
     """Do-nothing, every line switch and every configuration of substations with >= 4 elements.
 
     pypownet's ``GreedySearch``: a depth-1 search constrained to at most one substation or one
-    line per action, keeping the best simulated outcome.
+    line per action, keeping the best simulated outcome. By default (``ac_check=3``) the DC
+    choice is checked in AC (see :class:`SearchAgent`); ``ac_check=0`` is pypownet's plain
+    greedy.
     """
 
     name = "greedy"
     substations = True
+    default_ac_check = 3
 
 
 class LineReconnection(Agent):
