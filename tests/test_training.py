@@ -212,6 +212,12 @@ def test_train_config_errors():
     (["--timesteps", "0"], "timesteps"),
     (["--heuristic", "gredy"], "unknown agent"),
     (["--expert", "greedy[horizn=3]"], "horizn"),
+    # the candidates recipe's own options
+    (["--ablations", "best"], "unknown ablation"),
+    (["--algo", "ppo"], "maskable-ppo"),
+    (["--top-k", "-1"], "top_k"),
+    (["--env", "PowerGrid-case14-hard"], "unknown env"),
+    (["--heldout-chronics", "99_xyz"], "unknown chronic"),
 ])
 def test_training_command_rejects_bad_input_before_training(argv, message, capsys, monkeypatch):
     import gym_powergrid.training as training

@@ -111,28 +111,6 @@ def test_ablation_agents_play_their_rule():
     assert len(agents["uniform"].slot_counts) > 1
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--ablations", "best"], "unknown ablation"),
-    (["--algo", "ppo"], "maskable-ppo"),
-    (["--top-k", "-1"], "top_k"),
-    (["--env", "PowerGrid-case14-hard"], "unknown env"),
-    (["--reward", "nope"], "unknown reward"),
-    (["--heldout-chronics", "99_xyz"], "unknown chronic"),
-    (["--timesteps", "0"], "timesteps"),
-])
-def test_candidates_command_rejects_bad_input_before_training(argv, message, capsys,
-                                                              monkeypatch):
-    import gym_powergrid.training as training
-
-    def no_training(cfg):  # pragma: no cover - reaching it is the failure
-        raise AssertionError("training started")
-
-    monkeypatch.setattr(training, "train", no_training)
-    assert main(argv) == 2
-    out = capsys.readouterr().out
-    assert out.startswith("error:") and message in out
-
-
 def test_recipe_defaults_per_action_space():
     cfg = TrainConfig()
     assert cfg.action_space == "candidates" and cfg.heuristic == "reconnect"
