@@ -21,7 +21,9 @@ _HELP = {
     "algo": "SB3 algorithm", "action_space": "discrete: unitary actions; multibinary: switches",
     "observation": "flat: MlpPolicy; dict: MultiInputPolicy",
     "min_elements": "substations with this many elements get configuration actions",
-    "vec_env": "subproc: one process per env", "seed": "seed of the model and the envs",
+    "vec_env": "subproc: one process per env; native: every grid in one numba call (discrete "
+               "or multibinary actions; their default); default: subproc for candidates and "
+               "guarded", "seed": "seed of the model and the envs",
     "out": "output folder", "torch_threads": "torch threads of the learner",
     "env_id": "registered env id", "reward": "training reward (survival, pypownet...)",
     "timesteps": "training budget (steps over all envs)", "n_envs": "parallel environments",

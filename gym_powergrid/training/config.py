@@ -23,9 +23,12 @@ REWARD_SCALES = {"candidates": 0.01}
 #: Ablation names of :attr:`TrainConfig.ablations` (besides ``slot-<i>``).
 ABLATIONS = ("untrained", "uniform", "slots", "rule")
 OBSERVATIONS = ("flat", "dict")
+VEC_ENVS = ("subproc", "dummy", "native")
+#: Action spaces the native vector env (``vec_env="native"``) can train on.
+NATIVE_ACTION_SPACES = ("discrete", "multibinary")
 #: Allowed values of the :class:`TrainConfig` fields that take a name.
 CHOICES: dict[str, tuple] = {"algo": ALGOS, "action_space": ACTION_SPACES,
-                             "observation": OBSERVATIONS, "vec_env": ("subproc", "dummy"),
+                             "observation": OBSERVATIONS, "vec_env": VEC_ENVS,
                              "start_method": (None, "fork", "forkserver", "spawn")}
 _INSTALL_HINT = 'pip install "gym-powergrid[rl]"'
 #: Environment variable read by :class:`PolicyAgent` when no model is given.
@@ -100,7 +103,12 @@ class TrainConfig:
             for guarded actions.
         timesteps: training budget (environment steps, all processes together).
         n_envs: parallel environments.
-        vec_env: ``"subproc"`` (one process each) or ``"dummy"`` (in process).
+        vec_env: ``"subproc"`` (one process each), ``"dummy"`` (in process) or ``"native"``
+            (every grid in one numba call:
+            :func:`~gym_powergrid.integrations.sb3.PowerGridSB3VecEnv`; discrete or
+            multibinary action spaces only, without ``random_start``). None: ``"native"``
+            for those action spaces (the faster one there, ``benchmarks/bench_vector.py
+            --sb3``) unless ``random_start``, else ``"subproc"``.
         start_method: ``SubprocVecEnv`` start method (None: SB3's, ``forkserver`` on Linux;
             ``"fork"`` starts workers in a second instead of re-importing pandapower and the
             numba kernels, at fork's usual risks).
@@ -139,7 +147,7 @@ class TrainConfig:
     ablations: tuple[str, ...] = ("untrained", "uniform", "slots", "rule")
     timesteps: int = 20_000
     n_envs: int = 2
-    vec_env: str = "subproc"
+    vec_env: str | None = None
     start_method: str | None = None
     n_heldout: int = 8
     split_seed: int = 0
@@ -166,6 +174,9 @@ class TrainConfig:
     verbose: int = 0
 
     def __post_init__(self) -> None:
+        if self.vec_env is None:
+            self.vec_env = ("native" if self.action_space in NATIVE_ACTION_SPACES
+                            and not self.random_start else "subproc")
         for key, allowed in CHOICES.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key}={getattr(self, key)!r} is unknown; choose one of "
@@ -189,6 +200,15 @@ class TrainConfig:
         if self.reward not in (*REWARDS, "file"):
             raise ValueError(f"unknown reward {self.reward!r}; choose one of "
                              f"{', '.join(sorted(REWARDS))} or 'file'")
+        if self.vec_env == "native" and self.action_space not in NATIVE_ACTION_SPACES:
+            raise ValueError(
+                f"vec_env='native' steps every grid in one numba call and takes "
+                f"action_space {' or '.join(map(repr, NATIVE_ACTION_SPACES))}; the "
+                f"{self.action_space!r} actions simulate moves in Python in each env: use "
+                "vec_env='subproc' or 'dummy'")
+        if self.vec_env == "native" and self.random_start:
+            raise ValueError("vec_env='native' draws whole chronics: drop random_start or use "
+                             "vec_env='subproc'")
         if self.action_space == "candidates" and self.algo != "maskable-ppo":
             raise ValueError("action_space='candidates' needs algo='maskable-ppo' (masked slots)")
         threshold, prior, heuristic, expert = RECIPE_DEFAULTS.get(

@@ -169,8 +169,11 @@ def split_chronics(names: Sequence[str], n_heldout: int = 8,
 
 def make_vec_env(cfg: TrainConfig, chronics: Sequence[str] | None,
                  monitor_dir: str | os.PathLike | None = None):
-    """The vectorized training env of ``cfg`` (``SubprocVecEnv`` or ``DummyVecEnv``), seeded."""
+    """The vectorized training env of ``cfg`` (``SubprocVecEnv``, ``DummyVecEnv`` or the
+    native vector env), seeded."""
     _require_sb3(cfg.algo)
+    if cfg.vec_env == "native":
+        return _native_vec_env(cfg, chronics, monitor_dir)
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     fns: list[Callable[[], gym.Env]] = []
@@ -189,3 +192,31 @@ def make_vec_env(cfg: TrainConfig, chronics: Sequence[str] | None,
     return venv
 
 
+
+
+def _native_vec_env(cfg: TrainConfig, chronics: Sequence[str] | None,
+                    monitor_dir: str | os.PathLike | None):
+    """``PowerGridSB3VecEnv`` on the training chronics (each grid draws one at random at each
+    reset, seeded, as :class:`ChronicSubset` does) with a ``VecMonitor``."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from ..integrations.sb3 import PowerGridSB3VecEnv
+
+    kwargs = dict(cfg.env_kwargs or {})
+    if chronics is not None:
+        import gym_powergrid  # noqa: F401 - registers the ids
+
+        probe = gym.make(cfg.env_id, **kwargs).unwrapped
+        for c in chronics:
+            probe.chronics.index(c)  # ChronicError with close names for unknown ones
+        kwargs["chronics"] = [probe.chronics[c] for c in chronics]
+        kwargs["chronic_looping_mode"] = "random"
+        probe.close()
+    venv = PowerGridSB3VecEnv(cfg.env_id, cfg.n_envs, env_kwargs=kwargs, reward=cfg.reward,
+                              action_space=cfg.action_space, observation=cfg.observation,
+                              min_elements=cfg.min_elements)
+    if monitor_dir is not None:
+        venv = VecMonitor(venv, str(Path(monitor_dir) / "native"),
+                          info_keywords=("game_over_reason",))
+    venv.seed(cfg.seed)
+    return venv
