@@ -138,16 +138,18 @@ def bench_grid2op(name: str, seconds: float) -> dict | str:
 
 
 def survival(env_id: str, chronics: list[str], budget: int, horizon: int,
-             discount: float = 1.0, ac_check: int | None = None) -> dict:
-    """Greedy with ``horizon`` (and ``ac_check``, None: the agent's default) on each chronic
-    from step 0: steps survived (first game over)."""
+             discount: float = 1.0, ac_check: int | None = None,
+             search_above: float | None = None) -> dict:
+    """Greedy with ``horizon`` (and ``ac_check``, ``search_above``, None: the agent's default)
+    on each chronic from step 0: steps survived (first game over)."""
     import gymnasium as gym
 
     import gym_powergrid  # noqa: F401
     from gym_powergrid.agents.search import GreedySearch
 
     env = gym.make(env_id).unwrapped
-    agent = GreedySearch(env, horizon=horizon, discount=discount, ac_check=ac_check)
+    agent = GreedySearch(env, horizon=horizon, discount=discount, ac_check=ac_check,
+                         search_above=search_above)
     survived, overs, seconds, n_steps = [], 0, 0.0, 0
     for name in chronics:
         obs, _ = env.reset(seed=0, options={"chronic": name, "start_step": 0})
@@ -187,6 +189,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--ac-check", type=int, default=None, metavar="K",
                    help="greedy's AC check in the survival runs (default: the agent's, 3; "
                         "0: plain DC greedy)")
+    p.add_argument("--search-above", type=float, default=None, metavar="U",
+                   help="greedy's danger gate in the survival runs (default: the agent's, 1.0; "
+                        "0: search at every step)")
     p.add_argument("--no-speed", action="store_true", help="skip the candidates/s tables")
     args = p.parse_args(argv)
     import logging
@@ -245,7 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"budget {min(budget, 10 ** 6)} steps, discount {args.discount}")
         for h in args.horizons:
             s = survival("PowerGrid-case14-hard-v0", names, budget, h, args.discount,
-                         args.ac_check)
+                         args.ac_check, args.search_above)
             res.update({f"greedy_h{h}_survival_mean": s["mean"],
                         f"greedy_h{h}_game_overs": s["game_overs"],
                         f"greedy_h{h}_act_ms": s["act_ms"]})

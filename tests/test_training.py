@@ -423,7 +423,7 @@ def test_guarded_actions_with_several_experts():
     assert mask.shape == (env.action_space.n,) and mask[:3].all()
     assert env.describe(2) == "greedy[horizon=3]'s move"
     assert env.describe(3) == plain.describe(1)
-    reference = make_agent("greedy", env, horizon=3)
+    reference = make_agent("greedy", env, horizon=3, search_above=0)  # the wrapper's
     assert np.array_equal(env.to_switches(2, obs), reference.act(obs))
     assert TrainConfig(expert="greedy").expert == ("greedy",)
     assert TrainConfig(action_space="guarded", expert=()).expert is None
@@ -450,7 +450,7 @@ def test_guarded_actions_with_another_heuristic_play_it_with_action_0():
         steps.append(env.unwrapped.state.step)
     played = env.unwrapped.state.step
     raw = gym.make(HARD_ID)
-    agent = make_agent("greedy", raw)
+    agent = make_agent("greedy", raw, search_above=0)  # the wrapper gates, not the agent
     obs, _ = raw.reset(seed=0, options={"chronic": "12_dec"})
     while raw.unwrapped.state.step < played:
         obs, _, terminated, _, _ = raw.step(agent.act(obs))

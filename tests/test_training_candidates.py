@@ -145,3 +145,16 @@ def test_candidates_recipe_end_to_end(tmp_path):
         if terminated:
             break
     assert sum(agent.slot_counts.values()) > 0
+
+
+def test_the_recipe_searches_in_every_state_it_asks_about():
+    """The recipe's expert greedy and its DC ranking have no danger gate of their own (greedy's
+    default ``search_above``): the wrapper's threshold decides, so their moves are those of the
+    every-step search in each danger state."""
+    env = _wrapper(threshold=0.95)
+    assert env.ranking.search_above == 0 and env.ranking.reconnection is None
+    assert [agent.search_above for agent in env.experts] == [0.0]
+    obs, _ = env.reset(seed=0, options={"chronic": "06_jun"})
+    n_before = env.ranking.searched_steps
+    env.step(0)
+    assert env.ranking.searched_steps == n_before + 1 and len(env.ranking.last_indices) > 1

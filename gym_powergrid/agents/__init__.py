@@ -17,8 +17,9 @@ Registered agents:
 * ``tree-search`` (:class:`TreeSearchLineServiceStatus`): the best of do-nothing and every line
   status switch, by a DC look-ahead.
 * ``greedy`` (:class:`GreedySearch`): also every configuration of substations with >= 4
-  elements; in AC games its 3 best DC choices are checked in AC (``ac_check=0``: pypownet's
-  plain greedy).
+  elements; searches only in danger (``search_above=1.0``: a line at its thermal limit;
+  otherwise it plays ``reconnect``'s move) and in AC games checks its 3 best DC choices in AC
+  (``greedy[ac_check=0,search_above=0]``: pypownet's plain greedy, searching every step).
 * ``reconnect`` (:class:`LineReconnection`): reconnects lines as soon as the rules allow.
 * ``replay`` (:class:`ActionsFileReader`): replays a CSV of actions (``path=``).
 

@@ -19,6 +19,13 @@ DC look-ahead's optimism in AC games: the K best candidates by DC score and do-n
 simulated again with the game's AC power flow (``env.simulate(action, "AC")``), candidates that
 end the game or overload more lines than do-nothing there are rejected, and the best AC score
 wins.
+
+The danger gate (``search_above=u``, greedy's default :data:`GREEDY_SEARCH_ABOVE`; see
+:class:`SearchAgent`) makes the search act only when it is needed, as Grid2Op's expert agents
+do: while every line in service is loaded below ``u`` x its thermal limit the agent plays
+:class:`LineReconnection`'s move (the best allowed reconnection, else do-nothing) without
+searching; once a line reaches ``u`` (an overflowing line always does, ``u <= 1``) it runs the
+full search. ``search_above=0`` searches at every step (pypownet's agents).
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ from .lookahead import ScoreWeights, make_lookahead
 logger = logging.getLogger(__name__)
 
 KIND_DO_NOTHING, KIND_LINE, KIND_SUBSTATION = 0, 1, 2
+
+#: ``search_above`` of :class:`GreedySearch` (chosen on the hard levels, docs/data.md).
+GREEDY_SEARCH_ABOVE = 1.0
 
 
 class CandidateSet:
@@ -184,6 +194,14 @@ class SearchAgent(Agent):
             of do-nothing and the others (ties: do-nothing, then the DC order). 0: the DC
             choice (pypownet's search). None: the class default (:attr:`default_ac_check`).
             Ignored in DC games (the DC scores are the game's).
+        search_above: the danger gate, a fraction of the thermal limit in ``[0, 1]``: search
+            only when a line in service is loaded at or above ``search_above`` x its limit
+            (an overflowing line always counts); in safe states play the reconnection
+            heuristic's move (:class:`LineReconnection`, same ``weights`` and ``use_batch``:
+            the best allowed reconnection, else do-nothing) without searching. 0: search at
+            every step (pypownet's agents). None: the class default
+            (:attr:`default_search_above`; 0 for the tree search, :data:`GREEDY_SEARCH_ABOVE`
+            for greedy).
 
     Attributes:
         candidates: the :class:`CandidateSet`.
@@ -194,19 +212,26 @@ class SearchAgent(Agent):
             (do-nothing first; empty without an AC check).
         last_ac_scores: their AC scores (-inf for the rejected ones).
         ac_overrides: steps on which the AC check played another action than the DC choice.
+        reconnection: the :class:`LineReconnection` playing safe states (None without a gate).
+        searched_steps: steps on which the search ran (the others were safe).
     """
 
     lines = True
     substations = False
     default_ac_check = 0
+    default_search_above = 0.0
 
     def __init__(self, env: Any, seed: int | None = None, use_batch: bool = True,
                  weights: ScoreWeights | dict | None = None, min_elements: int = 4,
                  max_configurations: int | None = None, prune_invalid: bool = True,
                  ac_correction: bool | None = None, horizon: int = 1, discount: float = 1.0,
-                 ac_check: int | None = None) -> None:
+                 ac_check: int | None = None, search_above: float | None = None) -> None:
         super().__init__(env, seed)
         self.ac_check = check_ac_check(self.default_ac_check if ac_check is None else ac_check)
+        self.search_above = check_search_above(
+            self.default_search_above if search_above is None else search_above)
+        self.reconnection = (LineReconnection(env, seed, use_batch=use_batch, weights=weights)
+                             if self.search_above > 0 else None)
         if ac_correction is None:
             ac_correction = bool(self.ac_check) and bool(use_batch) and horizon == 1
         self.ac_correction = bool(ac_correction)
@@ -230,13 +255,35 @@ class SearchAgent(Agent):
         self.last_ac_scores = np.zeros(0)
         self.last_ac_indices = np.zeros(0, dtype=np.int64)
         self.ac_overrides = 0
+        self.searched_steps = 0
         self.act_seconds = 0.0
         logger.debug("%s: %d candidate actions (%s path)", type(self).__name__,
                      len(self.candidates), "batch" if self.use_batch else "simulate")
 
+    def in_danger(self) -> bool:
+        """Whether the search runs in the current state: a line in service is loaded at or
+        above :attr:`search_above` x its thermal limit (always with ``search_above=0``)."""
+        if self.search_above <= 0:
+            return True
+        env = self.base_env
+        if env.last_result is None:
+            return True
+        on = np.asarray(env.state.line_status) != 0
+        usage = np.asarray(env.get_lines_capacity_usage(), np.float64)[on]
+        return bool(np.any(~(usage < self.search_above)))  # NaN (no flow solution): danger
+
     def act(self, observation: Any) -> np.ndarray:
         t0 = time.perf_counter()
         env = self.base_env
+        if not self.in_danger():
+            action = self.reconnection.act(observation)
+            self.last_choice = self.reconnection.last_choice
+            self.last_indices = np.zeros(0, dtype=np.int64)
+            self.last_scores = np.zeros(0)
+            self.last_ac_indices, self.last_ac_scores = self.last_indices, self.last_scores
+            self.act_seconds += time.perf_counter() - t0
+            return action
+        self.searched_steps += 1
         idx = np.flatnonzero(self.candidates.mask(env.state, env.limits))
         cands = self.candidates.actions[idx]
         score, _ = self.lookahead.evaluate(cands)
@@ -281,6 +328,9 @@ class SearchAgent(Agent):
         if self.ac_lookahead is not None:
             out["ac_checked"] = float(self.ac_lookahead.n_evaluated)
             out["ac_overrides"] = float(self.ac_overrides)
+        if self.reconnection is not None:
+            out["searched_steps"] = float(self.searched_steps)
+            out["reconnections"] = float(self.reconnection.n_reconnections)
         return out
 
 
@@ -291,6 +341,17 @@ def check_ac_check(value: Any) -> int:
         raise ValueError(f"ac_check must be an integer >= 0 (candidates re-simulated in AC; "
                          f"0: no AC check), got {value!r}")
     return int(value)
+
+
+def check_search_above(value: Any) -> float:
+    """``search_above`` as a float in ``[0, 1]``, or a ValueError."""
+    ok = (isinstance(value, (int, float, np.integer, np.floating))
+          and not isinstance(value, (bool, np.bool_)) and 0.0 <= float(value) <= 1.0)
+    if not ok:
+        raise ValueError(f"search_above must be a fraction of the thermal limit in [0, 1] (search "
+                         f"only when a line is loaded at or above it; 0: search at every step), "
+                         f"got {value!r}")
+    return float(value)
 
 
 def _game_over(lookahead: Any, stats: np.ndarray) -> np.ndarray:
@@ -311,14 +372,16 @@ class GreedySearch(SearchAgent):
     """Do-nothing, every line switch and every configuration of substations with >= 4 elements.
 
     pypownet's ``GreedySearch``: a depth-1 search constrained to at most one substation or one
-    line per action, keeping the best simulated outcome. By default (``ac_check=3``) the DC
-    choice is checked in AC (see :class:`SearchAgent`); ``ac_check=0`` is pypownet's plain
-    greedy.
+    line per action, keeping the best simulated outcome. By default the search runs only in
+    danger (``search_above=1.0``: a line at its thermal limit; otherwise the reconnection
+    heuristic plays) and its DC choice is checked in AC (``ac_check=3``; see
+    :class:`SearchAgent`); ``ac_check=0, search_above=0`` is pypownet's plain greedy.
     """
 
     name = "greedy"
     substations = True
     default_ac_check = 3
+    default_search_above = GREEDY_SEARCH_ABOVE
 
 
 class LineReconnection(Agent):

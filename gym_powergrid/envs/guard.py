@@ -56,10 +56,16 @@ def expert_specs(expert: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _make_expert(spec: str, env: gym.Env):
-    from ..agents import make_agent
+    """The agent of ``spec``; a search agent searches whenever it is asked (``search_above=0``
+    unless the spec sets it): the wrapper's own danger rule decides when it is asked."""
+    import inspect
+
+    from ..agents import make_agent, resolve_agent
     from ..agents.compare import parse_agent_spec
 
     name, options = parse_agent_spec(spec)
+    if "search_above" in inspect.signature(resolve_agent(name)).parameters:
+        options.setdefault("search_above", 0.0)
     return make_agent(name, env, seed=0, **options)
 
 
@@ -79,6 +85,9 @@ class GuardedActions(gym.Wrapper):
             benchmark) whose moves become actions ``1 .. k`` (the unitary actions then start
             at ``k + 1``): the policy can learn when which search is worth following rather
             than finding every move itself. Only the chosen expert is asked for its move.
+            Search agents (``greedy``, ``tree-search``) are built with ``search_above=0``
+            unless the spec sets it: the wrapper's ``threshold`` decides when they are asked,
+            and they search whenever asked (as the heuristic, at every step).
         heuristic: the agent spec that plays outside danger states and whose move is action
             0 (default ``"reconnect"``, the line-reconnection heuristic; e.g. ``"greedy"``
             makes the policy a set of learned deviations from the greedy search).

@@ -78,7 +78,8 @@ class CandidateActions(GuardedActions):
         from ..agents.search import GreedySearch
 
         self.top_k = int(top_k)
-        self.ranking = GreedySearch(env, min_elements=min_elements)
+        # the DC ranking of every state the policy is asked about: no danger gate of its own
+        self.ranking = GreedySearch(env, min_elements=min_elements, search_above=0.0)
         self.flat = FlatObservation(env)
         self.n_slots = 2 + self.offset + self.top_k
         self.action_space = gym.spaces.Discrete(self.n_slots)

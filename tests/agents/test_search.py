@@ -57,7 +57,8 @@ def test_batch_and_simulate_agents_take_the_same_actions(make_env, cls):
     env = make_env(margin=1.05, maintenance={(3, 5): 4})
     env.reset(seed=0, options={"chronic": "b"})
     # the reference path has no AC correction (greedy's default with its AC check)
-    fast, ref = cls(env, ac_correction=False), cls(env, use_batch=False)
+    fast = cls(env, ac_correction=False, search_above=0)  # search at every step
+    ref = cls(env, use_batch=False, search_above=0)
     for _ in range(6):
         a_fast, a_ref = fast.act(None), ref.act(None)
         assert np.array_equal(a_fast, a_ref), (fast.last_choice, ref.last_choice)
@@ -71,7 +72,8 @@ def test_batch_and_simulate_agents_take_the_same_actions(make_env, cls):
 @pytest.mark.parametrize("cls", [TreeSearchLineServiceStatus, GreedySearch])
 def test_search_returns_the_best_candidate(make_env, cls):
     env = _stressed_env(make_env)
-    agent = cls(env, ac_check=0)  # the DC choice (the AC check: test_search_ac_check.py)
+    # the DC choice at every step (the AC check: test_search_ac_check.py)
+    agent = cls(env, ac_check=0, search_above=0)
     action = agent.act(None)
     idx = np.flatnonzero(agent.candidates.mask(env.state, env.limits))
     scores, _ = SimulateLookahead(env).evaluate(agent.candidates.actions[idx])

@@ -33,7 +33,7 @@ def case30_jul_179():
     moves plain greedy made on the way."""
     env = gym.make("PowerGrid-case30-hard-v0")
     env.reset(seed=0, options={"chronic": "07_jul"})
-    plain = GreedySearch(env, ac_check=0)
+    plain = GreedySearch(env, ac_check=0, search_above=0)  # pypownet's plain greedy
     moves = []
     for n in range(179):
         a = plain.act(None)
@@ -91,7 +91,7 @@ def test_ac_check_avoids_a_dc_choice_that_ends_the_game_in_ac(case30_jul_179):
 def test_ac_check_zero_is_the_dc_argmax(make_env):
     env = make_env(margin=1.05, maintenance={(3, 5): 4})
     env.reset(seed=0, options={"chronic": "b"})
-    agent = GreedySearch(env, ac_check=0)
+    agent = GreedySearch(env, ac_check=0, search_above=0)
     for _ in range(8):
         a = agent.act(None)
         best = agent.last_indices[int(np.argmax(agent.last_scores))]
@@ -104,7 +104,7 @@ def test_ac_check_zero_is_the_dc_argmax(make_env):
 def test_ac_check_rejects_what_ends_the_game_or_overloads_more_than_do_nothing(make_env):
     env = make_env(margin=1.02, maintenance={(3, 5): 4, (7, 12): 6})
     env.reset(seed=0, options={"chronic": "a"})
-    agent = GreedySearch(env, ac_check=60)
+    agent = GreedySearch(env, ac_check=60, search_above=0)
     ref = SimulateLookahead(env, loadflow_mode="AC")
     n_rejected = 0
     for _ in range(20):
@@ -129,7 +129,7 @@ def test_ac_check_rejects_what_ends_the_game_or_overloads_more_than_do_nothing(m
 def test_ac_check_with_a_horizon_simulates_the_horizon_in_ac(make_env):
     env = make_env(margin=1.05, maintenance={(3, 5): 4})
     env.reset(seed=0, options={"chronic": "a"})
-    agent = GreedySearch(env, horizon=3, ac_check=2)
+    agent = GreedySearch(env, horizon=3, ac_check=2, search_above=0)
     assert isinstance(agent.ac_lookahead, SimulateHorizonLookahead)
     assert agent.ac_lookahead.loadflow_mode == "AC"
     for _ in range(4):

@@ -114,8 +114,9 @@ def test_horizon_one_agent_takes_todays_actions(make_env, cls):
     env = make_env(margin=1.05, maintenance={(3, 5): 4})
     env.reset(seed=0, options={"chronic": "b"})
     # the horizon kernel has no AC correction: compare the uncorrected DC scoring
-    today, h1 = cls(env, ac_correction=False), cls(env, horizon=1, ac_correction=False)
-    one_step = cls(env, ac_correction=False)
+    today = cls(env, ac_correction=False, search_above=0)
+    h1 = cls(env, horizon=1, ac_correction=False, search_above=0)
+    one_step = cls(env, ac_correction=False, search_above=0)
     one_step.lookahead = BatchHorizonLookahead(env, horizon=1)  # the horizon kernel at h=1
     assert isinstance(h1.lookahead, BatchLookahead)
     for _ in range(8):
@@ -131,8 +132,8 @@ def test_horizon_one_agent_takes_todays_actions(make_env, cls):
 def test_greedy_horizon_plays_to_the_chronic_end(make_env):
     env = make_env(margin=1.1, n_steps=12)
     env.reset(seed=0, options={"chronic": "a", "start_step": 5})
-    fast = GreedySearch(env, horizon=4)
-    ref = GreedySearch(env, horizon=4, use_batch=False)
+    fast = GreedySearch(env, horizon=4, search_above=0)
+    ref = GreedySearch(env, horizon=4, use_batch=False, search_above=0)
     steps = []
     while True:
         steps.append(fast.lookahead.steps())
