@@ -102,6 +102,7 @@ from .pf_layout import (  # noqa: F401
     WI_N_PROD,
     WI_N_SUB,
     WI_N_SYMBOLIC,
+    WI_N_TRIG,
     WI_NEED_U,
     WI_NNZ_U,
     WI_NNZ_Y,

@@ -199,19 +199,21 @@ def newton(warm, max_iter, tol, n_c, n_sub, slack_va, bus_v, maps, y_i, y_f, lu_
         keep = status == CONVERGED and vm_min >= VM_COLLAPSE_PU
         vm_w = vm[:n_c].copy() if keep else vm[:0].copy()
         va_w = va[:n_c].copy() if keep else va[:0].copy()
-        # (not warm: False, typed like the first call's flag, so one compilation)
+        # (not warm: False, typed like the first call's flag, so one compilation; the same
+        # for ``fresh``, a True typed as a plain bool, not as the literal True)
+        fresh = n_c >= 0
         initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, not warm, True, vm,
                       va, -1, e, f, inv_v)
         status, n_flat = ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec,
                                    q_spec, vm, va, max_iter, tol, perm, iperm, u_ptr, u_col,
                                    l_ptr, l_col, u_val, l_val, d_inv, w, e, f, inv_v, p_calc,
-                                   q_calc, rhs, dx, work, jac, True)
+                                   q_calc, rhs, dx, work, jac, fresh)
         n_iter += n_flat
         if keep and not (status == CONVERGED and min_vm(n_c, vm) > vm_min):
             copy_into(vm, vm_w, n_c)  # the warm solution was the better (higher-voltage) one
             copy_into(va, va_w, n_c)
             mismatch_jacobian(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, vm, va, p_spec,
-                              q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac, True)
+                              q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac, fresh)
             status = CONVERGED
         vm_min = min_vm(n_c, vm)
     if status == CONVERGED and vm_min < VM_COLLAPSE_PU:

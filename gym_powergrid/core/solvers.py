@@ -190,7 +190,8 @@ def ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec, q_spec, vm,
                 if t == BUS_PQ:
                     vm[i] += dx[2 * i + 1]
         worst = mismatch_jacobian(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, vm, va,
-                                  p_spec, q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac, True)
+                                  p_spec, q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac,
+                                  it > 0)  # True, typed as the first call's flag: one compilation
         if worst < tol:
             return CONVERGED, it
         if not (worst < 1e8 * max(start, 1.0)):
