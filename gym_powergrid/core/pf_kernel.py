@@ -41,9 +41,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from numba.core import cgutils
-from numba.extending import intrinsic
 
+from .borrow import borrow as _borrow
 from .network import (
     LF_B_DC,
     LF_SHIFT,
@@ -103,6 +102,7 @@ from .pf_layout import (  # noqa: F401
     WI_N_PROD,
     WI_N_SUB,
     WI_N_SYMBOLIC,
+    WI_N_TRIG,
     WI_NEED_U,
     WI_NNZ_U,
     WI_NNZ_Y,
@@ -130,30 +130,6 @@ from .pf_pack import (  # noqa: F401
 from .pf_solve import solve
 from .solvers import BUS_PQ, BUS_PV, BUS_REF
 from .sparse_lu import copy_into, symbolic_min_degree
-
-
-@intrinsic
-def _borrow(typingctx, arr):
-    """The same array without its reference-counted owner (``meminfo``), for use in this call.
-
-    Every view of an owned array increments and decrements its owner's reference count with an
-    atomic instruction; the kernel makes ~100 of them per call, which cost more than the whole
-    case14 mismatch on a busy machine. The borrowed array (and its views) skip that. Only for
-    arrays that the caller keeps alive for the duration of the call.
-    """
-    def codegen(context, builder, signature, args):
-        src = context.make_array(arr)(context, builder, value=args[0])
-        dst = context.make_array(arr)(context, builder)
-        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
-        dst.parent = cgutils.get_null_value(dst.parent.type)
-        dst.nitems = src.nitems
-        dst.itemsize = src.itemsize
-        dst.data = src.data
-        dst.shape = src.shape
-        dst.strides = src.strides
-        return dst._getvalue()
-
-    return arr(arr), codegen
 
 
 def _make_run_powerflow(mode: int | None):

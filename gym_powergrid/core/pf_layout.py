@@ -53,7 +53,10 @@ WI_SIZE_F = 12  # length of ws_f
 WI_SYM_VALID = 13  # 1 when perm .. l_col hold the symbolic LU of the pattern sym_ptr/sym_col
 WI_SYM_NC = 14  # size of that pattern
 WI_N_SYMBOLIC = 15  # number of symbolic analyses (orderings) run with this workspace
-WI_HDR = 16
+#: the work vectors e, f, inv_v hold vm cos va, vm sin va, 1 / vm of the work vm, va at
+#: positions below this (what a Newton solve leaves: its last mismatch); 0 after other solvers
+WI_N_TRIG = 16
+WI_HDR = 17
 
 DC_NONE, DC_SPARSE, DC_DENSE = 0, 1, 2
 

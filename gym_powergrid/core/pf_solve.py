@@ -75,6 +75,7 @@ from .pf_layout import (
     VM_COLLAPSE_PU,
     VM_LOW_PU,
     WI_DC_STATE,
+    WI_N_TRIG,
 )
 from .solvers import (
     BUS_PQ,
@@ -96,26 +97,40 @@ def is_off(prod_kind, prod_v, k):
 
 
 @njit(cache=True, error_model="numpy")
-def initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, warm, ac, vm, va):
+def initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, warm, ac, vm, va, n_trig, e,
+                  f, inv_v):
     """Start point: ``bus_v`` where known and ``warm`` (busbar 1 may borrow busbar 0's), else
-    flat; voltage-controlled buses at their set-point; DC: ``|V| = 1`` on PQ buses."""
+    flat; voltage-controlled buses at their set-point; DC: ``|V| = 1`` on PQ buses.
+
+    ``n_trig >= 0``: ``e``, ``f``, ``inv_v`` hold ``vm cos va``, ``vm sin va``, ``1 / vm`` of the
+    current ``vm``/``va`` below position ``n_trig`` (:data:`.pf_layout.WI_N_TRIG`); they are
+    kept where the start point is the same (a warm start from the last solution: every bus but
+    changed set-points) and computed elsewhere, the same floats as
+    :func:`.solvers.mismatch_jacobian` would give; all ``n_c`` hold on return. ``n_trig < 0``:
+    not touched."""
     for c in range(n_c):
         b = cbus[c]
         if warm and bus_v[0, b] > 0.0:
-            vm[c] = bus_v[0, b]
-            va[c] = bus_v[1, b]
+            v = bus_v[0, b]
+            a = bus_v[1, b]
         elif warm and b >= n_sub and bus_v[0, b - n_sub] > 0.0:
-            vm[c] = bus_v[0, b - n_sub]
-            va[c] = bus_v[1, b - n_sub]
+            v = bus_v[0, b - n_sub]
+            a = bus_v[1, b - n_sub]
         else:
-            vm[c] = 1.0
-            va[c] = slack_va
+            v = 1.0
+            a = slack_va
         if bus_type[c] != BUS_PQ:
-            vm[c] = v_set[c]
-    va[0] = slack_va
-    if not ac:  # as pandapower's rundcpp: |V| = 1 p.u. except at voltage-controlled buses
-        for c in range(n_c):
-            vm[c] = 1.0 if bus_type[c] == BUS_PQ else v_set[c]
+            v = v_set[c]
+        if c == 0:
+            a = slack_va
+        if not ac:  # as pandapower's rundcpp: |V| = 1 p.u. except at voltage-controlled buses
+            v = 1.0 if bus_type[c] == BUS_PQ else v_set[c]
+        if n_trig >= 0 and not (c < n_trig and v == vm[c] and a == va[c]):
+            e[c] = v * math.cos(a)
+            f[c] = v * math.sin(a)
+            inv_v[c] = 1.0 / v
+        vm[c] = v
+        va[c] = a
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -159,9 +174,12 @@ def specify(n_c, n_prod, n_load, slack_prod, sn_mva, prod_kind, inj, maps, p_spe
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def newton(warm, max_iter, tol, n_c, n_sub, slack_va, bus_v, maps, y_i, y_f, lu_i, lu_f, wk):
+def newton(warm, max_iter, tol, n_c, n_sub, slack_va, bus_v, maps, y_i, y_f, lu_i, lu_f, wk,
+           trig0):
     """Newton-Raphson from the initial point in ``wk``; a failed or low-voltage warm start is
-    retried flat (the higher-voltage solution kept). Returns ``(status, n_iter)``."""
+    retried flat (the higher-voltage solution kept). ``trig0`` False: ``e``, ``f``, ``inv_v``
+    hold the initial point's. Returns ``(status, n_iter)``; on return ``e``, ``f``, ``inv_v``
+    hold the returned ``vm``/``va``'s."""
     _, cbus, bus_type, _, _, _, _, _ = maps
     y_ptr, y_col, y_diag = y_i
     y_g, y_b, _, _, _, jac = y_f
@@ -172,7 +190,7 @@ def newton(warm, max_iter, tol, n_c, n_sub, slack_va, bus_v, maps, y_i, y_f, lu_
     status, n_iter = ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec, q_spec,
                                vm, va, max_iter, tol, perm, iperm, u_ptr, u_col, l_ptr, l_col,
                                u_val, l_val, d_inv, w, e, f, inv_v, p_calc, q_calc, rhs, dx,
-                               work, jac)
+                               work, jac, trig0)
     vm_min = min_vm(n_c, vm)
     if warm and (status != CONVERGED or vm_min < VM_LOW_PU):
         # The warm point (the previous step, maybe another topology) led nowhere, to the
@@ -181,19 +199,21 @@ def newton(warm, max_iter, tol, n_c, n_sub, slack_va, bus_v, maps, y_i, y_f, lu_
         keep = status == CONVERGED and vm_min >= VM_COLLAPSE_PU
         vm_w = vm[:n_c].copy() if keep else vm[:0].copy()
         va_w = va[:n_c].copy() if keep else va[:0].copy()
-        # (not warm: False, typed like the first call's flag, so one compilation)
+        # (not warm: False, typed like the first call's flag, so one compilation; the same
+        # for ``fresh``, a True typed as a plain bool, not as the literal True)
+        fresh = n_c >= 0
         initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, not warm, True, vm,
-                      va)
+                      va, -1, e, f, inv_v)
         status, n_flat = ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec,
                                    q_spec, vm, va, max_iter, tol, perm, iperm, u_ptr, u_col,
                                    l_ptr, l_col, u_val, l_val, d_inv, w, e, f, inv_v, p_calc,
-                                   q_calc, rhs, dx, work, jac)
+                                   q_calc, rhs, dx, work, jac, fresh)
         n_iter += n_flat
         if keep and not (status == CONVERGED and min_vm(n_c, vm) > vm_min):
             copy_into(vm, vm_w, n_c)  # the warm solution was the better (higher-voltage) one
             copy_into(va, va_w, n_c)
             mismatch_jacobian(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, vm, va, p_spec,
-                              q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac)
+                              q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac, fresh)
             status = CONVERGED
         vm_min = min_vm(n_c, vm)
     if status == CONVERGED and vm_min < VM_COLLAPSE_PU:
@@ -352,7 +372,7 @@ def solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, o
     bus_cidx, cbus, bus_type, _, prod_bus, load_bus, lbus_or, lbus_ex = maps
     y_ptr, y_col, y_diag = y_i
     y_g, y_b, _, _, _, _ = y_f
-    _, _, _, _, _, vm, va, e, f, p_spec, q_spec, v_set, _, _, _, _, _, _ = wk
+    _, _, _, _, _, vm, va, e, f, p_spec, q_spec, v_set, _, _, _, _, _, inv_v = wk
 
     out_res[:] = 0.0
     if n_c <= 1:  # no in-service branch at the slack's busbar: no network to solve
@@ -370,8 +390,11 @@ def solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, o
 
     specify(n_c, n_prod, n_load, slack_prod, sn_mva, prod_kind, inj, maps, p_spec, q_spec, v_set)
     ac_on = ac != DC  # a plain bool for the callees: one compiled version of each
+    # Newton keeps the trigonometry of the unchanged buses of a warm start (WI_N_TRIG)
+    n_trig = ws_i[WI_N_TRIG] if ac != DC and ac != AC_FAST_DECOUPLED else -1
+    ws_i[WI_N_TRIG] = 0
     initial_point(n_c, n_sub, cbus, bus_type, v_set, bus_v, slack_va, warm and ac_on, ac_on, vm,
-                  va)
+                  va, n_trig, e, f, inv_v)
     n_iter = 0
     if ac == AC_FAST_DECOUPLED:  # pypownet's solver: no second try from a flat start
         if warm and bus_v[0, cbus[0]] > 0.0:  # PYPOWER keeps the reference bus's angle (the
@@ -383,7 +406,8 @@ def solve(ac, warm, max_iter, tol, grid_i, grid_f, topo, inj, bus_v, out_mask, o
         status = dc_flow(n_c, cache_dc, ws_i, y_i, y_f, lu_i, lu_f, wk)
     else:
         status, n_iter = newton(warm, max_iter, tol, n_c, n_sub, slack_va, bus_v, maps, y_i, y_f,
-                                lu_i, lu_f, wk)
+                                lu_i, lu_f, wk, n_trig < 0)
+        ws_i[WI_N_TRIG] = n_c
     if status != CONVERGED:
         return status, n_iter
 

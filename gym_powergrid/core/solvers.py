@@ -58,20 +58,22 @@ REFINE_TOL = 1e-10
 
 @njit(cache=True, error_model="numpy")
 def mismatch_jacobian(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, vm, va, p_spec, q_spec,
-                      e, f, inv_v, p_calc, q_calc, rhs, jac):
+                      e, f, inv_v, p_calc, q_calc, rhs, jac, trig):
     """Injections, mismatch and Jacobian at ``(vm, va)``; return the mismatch's max norm.
 
-    Writes ``e``/``f`` (rectangular voltages), ``inv_v`` (``1 / vm``), ``p_calc``/``q_calc``
-    (p.u. injections), ``rhs`` (minus the mismatch, ``2 n_c``; zero on the slack and on PV
-    buses' Q equations) and ``jac`` (flat 2x2 blocks on the admittance pattern). A NaN mismatch
-    gives ``inf``.
+    Writes ``e``/``f`` (rectangular voltages) and ``inv_v`` (``1 / vm``) unless ``trig`` is
+    False (the caller already has them for this ``vm``/``va``: :func:`.pf_solve.initial_point`),
+    ``p_calc``/``q_calc`` (p.u. injections), ``rhs`` (minus the mismatch, ``2 n_c``; zero on the
+    slack and on PV buses' Q equations) and ``jac`` (flat 2x2 blocks on the admittance
+    pattern). A NaN mismatch gives ``inf``.
     """
-    for i in range(n_c):
-        v = vm[i]
-        a = va[i]
-        e[i] = v * math.cos(a)
-        f[i] = v * math.sin(a)
-        inv_v[i] = 1.0 / v
+    if trig:
+        for i in range(n_c):
+            v = vm[i]
+            a = va[i]
+            e[i] = v * math.cos(a)
+            f[i] = v * math.sin(a)
+            inv_v[i] = 1.0 / v
     worst = 0.0
     for i in range(n_c):
         ei = e[i]
@@ -144,8 +146,10 @@ def mismatch_jacobian(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, vm, va, p_s
 @njit(cache=True, error_model="numpy")
 def ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec, q_spec, vm, va,
               max_iter, tol, perm, iperm, u_ptr, u_col, l_ptr, l_col, u_val, l_val, d_inv, w,
-              e, f, inv_v, p_calc, q_calc, rhs, dx, work, jac):
-    """Polar Newton-Raphson. ``vm``/``va`` hold the initial point and receive the solution.
+              e, f, inv_v, p_calc, q_calc, rhs, dx, work, jac, trig0):
+    """Polar Newton-Raphson. ``vm``/``va`` hold the initial point and receive the solution;
+    ``trig0`` False: ``e``, ``f``, ``inv_v`` already hold the initial point's (see
+    :func:`mismatch_jacobian`).
 
     ``perm .. l_col`` is the symbolic LU of the admittance pattern with the slack (compact 0)
     uncoupled; the other arguments after ``tol`` are work arrays. On return ``e``, ``f``,
@@ -154,7 +158,7 @@ def ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec, q_spec, vm,
     stop early when the mismatch stalls (:data:`STALL_ITERS`).
     """
     worst = mismatch_jacobian(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, vm, va, p_spec,
-                              q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac)
+                              q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac, trig0)
     if worst < tol:
         return CONVERGED, 0
     start = worst
@@ -186,7 +190,8 @@ def ac_newton(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, p_spec, q_spec, vm,
                 if t == BUS_PQ:
                     vm[i] += dx[2 * i + 1]
         worst = mismatch_jacobian(n_c, y_ptr, y_col, y_g, y_b, y_diag, bus_type, vm, va,
-                                  p_spec, q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac)
+                                  p_spec, q_spec, e, f, inv_v, p_calc, q_calc, rhs, jac,
+                                  it > 0)  # True, typed as the first call's flag: one compilation
         if worst < tol:
             return CONVERGED, it
         if not (worst < 1e8 * max(start, 1.0)):

@@ -305,6 +305,16 @@ def _block_lu(n, a_ptr, a_col, a_val, perm, iperm, u_ptr, u_col, l_ptr, l_col, u
             l_val[p4 + 1] = m01
             l_val[p4 + 2] = m10
             l_val[p4 + 3] = m11
+            if m10 == 0.0 and m11 == 0.0:
+                # the multiplier's second row is zero (a PV bus's "dV = 0" equation has no
+                # off-diagonal term): that row of the update subtracts zeros, skipped. Exact:
+                # at most the sign of a zero differs, which no nonzero result can see.
+                for q in range(u_ptr[k], u_ptr[k + 1]):
+                    j4 = 4 * u_col[q]
+                    q4 = 4 * q
+                    w[j4] -= m00 * u_val[q4] + m01 * u_val[q4 + 2]
+                    w[j4 + 1] -= m00 * u_val[q4 + 1] + m01 * u_val[q4 + 3]
+                continue
             for q in range(u_ptr[k], u_ptr[k + 1]):
                 j4 = 4 * u_col[q]
                 q4 = 4 * q

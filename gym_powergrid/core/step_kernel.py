@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .borrow import borrow as B
 from .game_rules import (  # noqa: F401  (re-exported: the packed-rules layout)
     EV_BROKEN,
     EV_HAZARD,
@@ -192,6 +193,17 @@ def _make_env_step(mode: int | None):
                  f32, i32, i8, feats):
         """:func:`game_step` then :func:`~gym_powergrid.core.obs_kernel.fill_observation`: a
         whole env step in one call (one dispatch from Python)."""
+        # the caller keeps every argument alive: no reference counting below (:mod:`.borrow`)
+        action, topo, line_unavail, line_over = B(action), B(topo), B(line_unavail), B(line_over)
+        line_cd, sub_cd, node_switch_sub = B(line_cd), B(sub_cd), B(node_switch_sub)
+        rules_i, rules_f, maint_row = B(rules_i), B(rules_f), B(maint_row)
+        hazard_row = B(hazard_row)
+        inj, limits_a, grid_i, grid_f, bus_v = B(inj), B(limits_a), B(grid_i), B(grid_f), B(bus_v)
+        ws_i, ws_f, planned_row, maint_fc_row = B(ws_i), B(ws_f), B(planned_row), B(maint_fc_row)
+        date_row, out_mask, out_res, applied = B(date_row), B(out_mask), B(out_res), B(applied)
+        line_event, sub_event, broken_seq, report = (B(line_event), B(sub_event), B(broken_seq),
+                                                     B(report))
+        f32, i32, i8, feats = B(f32), B(i32), B(i8), B(feats)
         # (numba decides ``mode is None`` before typing: constants in a one-mode kernel)
         fixed = 0 if mode is None else 1
         m = ac if mode is None else mode

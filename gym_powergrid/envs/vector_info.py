@@ -42,6 +42,20 @@ def _object_array(values: list) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=len(values))
 
 
+#: ``_new_lists(np.empty(n, object))``: an object array of n new empty lists (13 against 16 us
+#: for 64 with a list comprehension and ``np.fromiter``)
+_new_lists = np.frompyfunc(lambda _: [], 1, 1)
+
+
+def _where(active: np.ndarray, all_on: bool, x: np.ndarray, fill, dtype) -> np.ndarray:
+    """``np.where(active, x, fill)`` as ``dtype``: a plain copy of ``x`` when every grid is
+    active (the common step: no autoreset row), a fraction of ``np.where``'s cost on object
+    arrays."""
+    if all_on:
+        return np.array(x, dtype=dtype)
+    return np.where(active, x, fill).astype(dtype, copy=False)
+
+
 def put(info: dict, key: str, value: np.ndarray, mask: np.ndarray) -> None:
     """``info[key] = value`` with its mask ``info["_key"]``."""
     info[key] = value
@@ -59,20 +73,27 @@ def build_step_info(active: np.ndarray, chronics: list, names: np.ndarray, t: np
     the single env's game-over messages by reason, ``components`` / ``costs`` dicts of (N,)
     arrays, ``cost`` (N,)."""
     n = active.shape[0]
+    all_on = bool(active.all())
     info: dict = {}
     flag = report[:, RP_FLAG]
     replaced = (report[:, RP_REPLACED] != 0) & active
     busy = active & (replaced | (counts.sum(axis=1) > 0) | (report[:, RP_N_BROKEN] > 0))
-    quiet = active & ~busy
     t_list = t.tolist()
-    act = active.tolist()
-    dts = [dt_strings[i][t_list[i]] if a else None for i, a in enumerate(act)]
-    put(info, "chronic_name", np.where(active, names, None), active)
-    put(info, "timestep", np.where(active, t, 0).astype(np.int64), active)
+    if all_on:
+        dts = list(map(list.__getitem__, dt_strings, t_list))
+    else:
+        dts = [dt_strings[i][t_list[i]] if a else None for i, a in enumerate(active)]
+    put(info, "chronic_name", _where(active, all_on, names, None, object), active)
+    put(info, "timestep", _where(active, all_on, t, 0, np.int64), active)
     put(info, "datetime", _object_array(dts), active)
-    quiet_rows = quiet.tolist()
-    lists = {k: [[] if q else None for q in quiet_rows] for k in (*ILLEGAL_KEYS, *LIST_KEYS)}
-    reason = [None] * n
+    # the quiet grids' entries: new empty lists (None where not active)
+    if all_on:
+        lists = {k: _new_lists(np.empty(n, object)) for k in (*ILLEGAL_KEYS, *LIST_KEYS)}
+    else:
+        act = active.tolist()
+        lists = {k: _object_array([[] if a else None for a in act])
+                 for k in (*ILLEGAL_KEYS, *LIST_KEYS)}
+    reason = _objects(n)
     for i in np.flatnonzero(busy).tolist():
         st = int(report[i, RP_STATUS])
         f = FLAG_NAMES.get(int(flag[i]))
@@ -84,24 +105,23 @@ def build_step_info(active: np.ndarray, chronics: list, names: np.ndarray, t: np
             lists[k][i] = one["illegal"][k]
         for k in LIST_KEYS:
             lists[k][i] = one[k]
-    illegal = {"replaced_by_do_nothing": replaced, "reason": _object_array(reason)}
+    illegal = {"replaced_by_do_nothing": replaced, "reason": reason}
     for k in ILLEGAL_KEYS:
-        illegal[k] = _object_array(lists[k])
-    lists = {k: _object_array(lists[k]) for k in LIST_KEYS}
+        illegal[k] = lists[k]
     info["illegal"] = {}
     for k, v in illegal.items():
         put(info["illegal"], k, v, active)
     info["_illegal"] = active.copy()
-    put(info, "action_applied", np.where(active[:, None], applied, 0).astype(applied.dtype),
-        active)
+    put(info, "action_applied", applied.copy() if all_on else np.where(
+        active[:, None], applied, 0).astype(applied.dtype), active)
     put(info, "lines_broken", lists["lines_broken"], active)
-    put(info, "cascade_depth", np.where(active, report[:, RP_DEPTH], 0).astype(np.int64),
+    put(info, "cascade_depth", _where(active, all_on, report[:, RP_DEPTH], 0, np.int64),
         active)
     for k in LIST_KEYS[1:]:
         put(info, k, lists[k], active)
-    put(info, "power_flow_status", np.where(active, STATUS_NAMES[report[:, RP_STATUS]], None),
-        active)
-    reasons = np.where(active, FLAG_REASONS[flag], None)
+    put(info, "power_flow_status", _where(active, all_on, STATUS_NAMES[report[:, RP_STATUS]],
+                                          None, object), active)
+    reasons = _where(active, all_on, FLAG_REASONS[flag], None, object)
     put(info, "game_over_reason", reasons, active)
     over = active & (flag != 0)
     if over.any():
@@ -117,13 +137,14 @@ def build_step_info(active: np.ndarray, chronics: list, names: np.ndarray, t: np
             solved)
     info["reward_components"] = {}
     for k, v in components.items():
-        put(info["reward_components"], k, np.where(active, v, 0.0), active)
+        put(info["reward_components"], k,
+            _where(active, all_on, v, 0.0, np.result_type(v, 0.0)), active)
     info["_reward_components"] = active.copy()
     info["constraint_costs"] = {}
     for k, v in costs.items():
-        put(info["constraint_costs"], k, np.where(active, v, 0).astype(np.int64), active)
+        put(info["constraint_costs"], k, _where(active, all_on, v, 0, np.int64), active)
     info["_constraint_costs"] = active.copy()
-    put(info, "cost", np.where(active, cost, 0.0), active)
+    put(info, "cost", _where(active, all_on, cost, 0.0, np.result_type(cost, 0.0)), active)
     return info
 
 

@@ -176,6 +176,27 @@ def test_block_lu_with_uncoupled_slack_row() -> None:
                                rtol=1e-10, atol=1e-12)
 
 
+def test_block_lu_with_pv_rows_matches_numpy() -> None:
+    """PV buses' rows: ``dV = 0`` (second row zero off the diagonal, ``(0, 1)`` on it), whose
+    multipliers have a zero second row (the numeric LU skips that half of the update)."""
+    rng = np.random.default_rng(11)
+    n = 40
+    ptr, col = random_pattern(rng, n, n_edges=70)
+    val = diagonally_dominant_blocks(rng, n, ptr, col)
+    pv = rng.random(n) < 0.4
+    for i in np.flatnonzero(pv):
+        for p in range(ptr[i], ptr[i + 1]):
+            val[4 * p + 2] = 0.0
+            val[4 * p + 3] = 1.0 if col[p] == i else 0.0
+    rhs = rng.normal(size=2 * n)
+    rhs[1::2][pv] = 0.0
+    ok, x, _ = block_sparse_solve(n, ptr, col, val, rhs)
+    assert ok
+    np.testing.assert_allclose(x, np.linalg.solve(block_dense(n, ptr, col, val), rhs),
+                               rtol=1e-10, atol=1e-12)
+    assert np.all(x[1::2][pv] == 0.0)
+
+
 def test_min_degree_keeps_a_tree_free_of_fill() -> None:
     """A radial grid (tree) needs no fill with a minimum-degree order."""
     n = 50
@@ -459,6 +480,34 @@ def test_warm_and_flat_start_agree(case: str, numba_pf_class) -> None:
     assert warm.n_iter <= flat.n_iter
     assert_same_result(warm, flat, atol=1e-7)
     np.testing.assert_allclose(warm.bus_vm_pu, flat.bus_vm_pu, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", ["case14", "case118"])
+def test_a_used_workspace_gives_a_fresh_warm_solve(case: str, numba_pf_class) -> None:
+    """A warm Newton solve keeps the last solution's cos/sin where its start point is the
+    same (``WI_N_TRIG``): bit for bit what a fresh workspace gives from the same start, after
+    AC, DC and other-topology solves and a start point set from outside."""
+    _, grid = load_case(case)
+    topo = Topology.reference(grid)
+    inj = Injections.reference(grid)
+    inj2 = Injections(inj.prod_p_mw * 1.02, inj.prod_v_pu, inj.load_p_mw * 1.02,
+                      inj.load_q_mvar * 0.98, inj.prod_q_mvar)
+    other = random_topologies(grid, 1, seed=5)[0]
+    pf = numba_pf_class(grid)
+    steps = [("ac", topo, inj), ("ac", topo, inj2), ("dc", topo, inj), ("ac", topo, inj),
+             ("ac", other, inj2), ("ac", topo, inj2), ("ac", topo, inj2)]
+    for k, (kind, t, i) in enumerate(steps):
+        fresh = numba_pf_class(grid)
+        fresh.set_initial_voltages(pf.bus_vm.copy(), pf.bus_va.copy())
+        if k == 5:  # a start point from outside (as an env's reset sets it)
+            vm, va = pf.bus_vm * 1.001, pf.bus_va.copy()
+            pf.set_initial_voltages(vm, va)
+            fresh.set_initial_voltages(vm.copy(), va.copy())
+        got = pf.run_ac(t, i) if kind == "ac" else pf.run_dc(t, i)
+        want = fresh.run_ac(t, i) if kind == "ac" else fresh.run_dc(t, i)
+        assert int(got.status) == int(want.status) and got.n_iter == want.n_iter, k
+        assert got.converged or t is other, k
+        assert_same_result(got, want)
 
 
 # --------------------------------------------------------------------------- raw kernel
