@@ -207,8 +207,7 @@ def _native_vec_env(cfg: TrainConfig, chronics: Sequence[str] | None,
         import gym_powergrid  # noqa: F401 - registers the ids
 
         probe = gym.make(cfg.env_id, **kwargs).unwrapped
-        for c in chronics:
-            probe.chronics.index(c)  # ChronicError with close names for unknown ones
+        # (ChronicSet's indexing raises a ChronicError naming close names for unknown ones)
         kwargs["chronics"] = [probe.chronics[c] for c in chronics]
         kwargs["chronic_looping_mode"] = "random"
         probe.close()
