@@ -24,10 +24,11 @@ from ..core.step_kernel import (
 )
 from .step_context import FLAG_NAMES, StepContext, StepScratch, pack_rules, step_info
 
-__all__ = ["FLAG_NAMES", "OBS_DTYPES", "fast_transition", "pack_rules", "result_from_buffers",
+__all__ = ["FLAG_NAMES", "OBS_DTYPES", "KernelCall", "fast_transition", "pack_rules", "result_from_buffers",
            "step_info"]
 
-OBS_DTYPES = (np.float32, np.int32, np.int8)
+F32, I32, I8 = np.float32, np.int32, np.int8
+OBS_DTYPES = (F32, I32, I8)
 
 
 def result_from_buffers(pf, status: int, n_iter: int, bus_v: np.ndarray, out_mask: np.ndarray,
@@ -46,58 +47,104 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+class KernelCall:
+    """The transitions of one backend ``pf`` on one chronic (:class:`StepContext`): the kernel
+    arguments that stay the same from step to step (rules, solver settings, the chronic's
+    tables as read-only views, the reused ``scratch`` buffers) are packed once, so that a step
+    passes only the state, the action and the step's rows.
+
+    It reads only its arguments; build a new one when the context changes (each reset, a new
+    injection hook). The backend's ``bus_v`` and workspace are read at each call (a backend may
+    replace its workspace).
+    """
+
+    __slots__ = ("ctx", "scratch", "pf", "ac", "kernel", "_rules", "_solver", "_out",
+                 "_events", "_last", "_realised", "_planned", "_maintenance", "_hazards",
+                 "_no_hazards", "_maint_fc", "_dates", "_date_strings", "_lengths", "_obs_items",
+                 "_hook")
+
+    def __init__(self, ctx: StepContext, scratch: StepScratch, pf, ac: bool) -> None:
+        self.ctx, self.scratch, self.pf, self.ac = ctx, scratch, pf, ac
+        mode = pf.ac_mode if ac else 0
+        self.kernel = ENV_STEP_BY_MODE[mode]  # compiled for this mode's solver only
+        s, a = scratch, ctx.arrays
+        self._rules = (ctx.node_switch_sub, ctx.rules_i, ctx.rules_f)
+        self._solver = (ctx.limits_a, mode, pf.max_iter, pf.tol_pu, pf.grid_i, pf.grid_f)
+        self._out = (s.out_mask, s.out_res)
+        self._events = (s.line_event, s.sub_event, s.broken_seq, s.report)
+        self._last = a.dates.shape[0] - 1
+        # read-only for the kernel's one signature (an unpickled env's tables are writable):
+        # rows of a read-only view are read-only
+        self._realised, self._planned = _readonly(a.realised), _readonly(a.planned)
+        self._maintenance, self._hazards = _readonly(a.maintenance), _readonly(a.hazards)
+        self._no_hazards = _readonly(ctx.zero_lines)
+        self._maint_fc, self._dates, self._date_strings = a.maint_fc, a.dates, a.date_strings
+        self._lengths = ctx.obs_lengths
+        self._obs_items = tuple((k, b, sl) for k, (b, sl) in ctx.obs_layout_items)
+        self._hook = ctx.injection_hook
+
+    def __call__(self, state: GameState, action: np.ndarray, simulate: bool = False,
+                 outage_rows: tuple[np.ndarray, np.ndarray] | None = None):
+        """:func:`fast_transition` with this call's context, backend and scratch."""
+        st = state.copy() if simulate else state
+        last = self._last
+        t = st.step + 1
+        if t > last:
+            t = last
+        st.step = t
+        if simulate:
+            inj, extra = self._planned[t], None
+        elif self._hook is None:
+            inj, extra = self._realised[t], None
+        else:
+            inj, extra = self.ctx.inj_row(t, False)
+            inj = _readonly(inj)
+        if outage_rows is not None:
+            maint_row, hazards = _readonly(outage_rows[0]), _readonly(outage_rows[1])
+        else:
+            maint_row = self._maintenance[t]
+            hazards = self._no_hazards if simulate else self._hazards[t]
+        pf = self.pf
+        bus_v = pf.bus_v.copy() if simulate else pf.bus_v
+        n_f32, n_i32, n_i8 = self._lengths
+        f32, i32, i8 = np.empty(n_f32, F32), np.empty(n_i32, I32), np.empty(n_i8, I8)
+        applied = np.empty(action.shape, action.dtype)
+        feats = self.scratch.feats
+        self.kernel(action, st.topo, st.line_unavailable, st.line_overflow_steps,
+                    st.line_cooldown, st.sub_cooldown, *self._rules, maint_row, hazards, inj,
+                    *self._solver, bus_v, pf.ws_i, pf.ws_f,
+                    self._planned[t + 1 if t < last else last], self._maint_fc[t],
+                    self._dates[t], *self._out, applied, *self._events, f32, i32, i8, feats)
+        line_event, sub_event, broken_seq, report = self._events
+        rep = report.tolist()  # Python ints, one call
+        status, n_iter = rep[RP_STATUS], rep[RP_ITER]
+        v = bus_v.copy()
+        out_mask, out_res = self._out
+
+        def result() -> PowerFlowResult:
+            return result_from_buffers(pf, status, n_iter, v, out_mask.copy(), out_res.copy())
+
+        flag = FLAG_NAMES.get(rep[RP_FLAG])
+        legality, info = step_info(self.ctx.chronic, self._date_strings[t], t, applied,
+                                   rep[RP_REPLACED] != 0, line_event, sub_event,
+                                   broken_seq[:rep[RP_N_BROKEN]], rep[RP_DEPTH], status, flag,
+                                   rep[RP_LOADS_CUT], rep[RP_PRODS_CUT], extra)
+        bufs = (f32, i32, i8)
+        obs = {k: bufs[b][sl] for k, b, sl in self._obs_items}
+        return st, result, flag, info, applied, legality, obs, feats
+
+
 def fast_transition(ctx: StepContext, scratch: StepScratch, state: GameState,
                     action: np.ndarray, pf, ac: bool, simulate: bool,
                     outage_rows: tuple[np.ndarray, np.ndarray] | None = None):
     """Numba-backend twin of :func:`.reference_path.reference_transition`; also returns the
     observation and the reward features. ``state`` is mutated unless ``simulate``.
     ``outage_rows`` replaces the chronic's maintenance and hazard rows of the step (reset).
+    Each call packs the arguments anew: to play many steps, keep a :class:`KernelCall`.
 
     The power-flow result is returned as a zero-argument callable building the
     :class:`PowerFlowResult` on demand (most steps never need it); call it before the next
     transition on the same ``scratch`` (it copies the buffers it reads). The reward features
     (last item) live in ``scratch``: read them before the next transition.
     """
-    st = state.copy() if simulate else state
-    c = ctx.chronic
-    arrays = ctx.arrays
-    last = arrays.dates.shape[0] - 1
-    t = st.step + 1
-    if t > last:
-        t = last
-    st.step = t
-    inj, extra = ctx.inj_row(t, simulate)
-    maint_row, hazards = outage_rows if outage_rows is not None else ctx.outage_rows(t, simulate)
-    # read-only for the kernel's one signature (an unpickled env's tables are writable)
-    inj, maint_row, hazards = _readonly(inj), _readonly(maint_row), _readonly(hazards)
-    s = scratch
-    applied = np.empty(action.shape, action.dtype)
-    report = s.report
-    out_mask, out_res = s.out_mask, s.out_res
-    bus_v = pf.bus_v if not simulate else pf.bus_v.copy()
-    n_f32, n_i32, n_i8 = ctx.obs_lengths
-    bufs = (np.empty(n_f32, np.float32), np.empty(n_i32, np.int32), np.empty(n_i8, np.int8))
-    mode = pf.ac_mode if ac else 0
-    step_kernel = ENV_STEP_BY_MODE[mode]  # compiled for this mode's solver only
-    step_kernel(action, st.topo, st.line_unavailable, st.line_overflow_steps, st.line_cooldown,
-                st.sub_cooldown, ctx.node_switch_sub, ctx.rules_i, ctx.rules_f,
-                maint_row, hazards, inj, ctx.limits_a, mode, pf.max_iter,
-                pf.tol_pu, pf.grid_i, pf.grid_f, bus_v, pf.ws_i, pf.ws_f,
-                _readonly(arrays.planned[t + 1 if t < last else last]), arrays.maint_fc[t],
-                arrays.dates[t],
-                out_mask, out_res, applied, s.line_event, s.sub_event, s.broken_seq, report,
-                bufs[0], bufs[1], bufs[2], s.feats)
-    rep = report.tolist()  # Python ints, one call
-    status, n_iter = rep[RP_STATUS], rep[RP_ITER]
-    v = bus_v.copy()
-
-    def result() -> PowerFlowResult:
-        return result_from_buffers(pf, status, n_iter, v, out_mask.copy(), out_res.copy())
-
-    flag = FLAG_NAMES.get(rep[RP_FLAG])
-    legality, info = step_info(c, arrays.date_strings[t], t, applied, rep[RP_REPLACED] != 0,
-                               s.line_event, s.sub_event, s.broken_seq[:rep[RP_N_BROKEN]],
-                               rep[RP_DEPTH], status, flag, rep[RP_LOADS_CUT],
-                               rep[RP_PRODS_CUT], extra)
-    obs = {k: bufs[b][sl] for k, (b, sl) in ctx.obs_layout_items}
-    return st, result, flag, info, applied, legality, obs, s.feats
+    return KernelCall(ctx, scratch, pf, ac)(state, action, simulate, outage_rows)

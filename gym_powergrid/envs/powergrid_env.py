@@ -74,7 +74,7 @@ from ..core.results import PowerFlowResult
 from ..core.rules import ActionLimits, GameState, LegalityReport
 from ..errors import ConfigurationError
 from .actions import ActionHelper, validate_action
-from .fast_path import fast_transition
+from .fast_path import KernelCall
 from .horizon import check_horizon, simulate_horizon
 from .observation import observation_space
 from .reference_path import reference_observation, reference_transition
@@ -175,6 +175,8 @@ class PowerGridEnv(gym.Env):
         self._obs_layout_items = tuple((k, layout[k]) for k in self.observation_space.spaces)
         self._tables = ChronicTables(grid.prod_q_mvar, cfg.n_timesteps_horizon_maintenance)
         self._scratch: dict[int, tuple] = {}  # id(backend) -> (backend, StepScratch)
+        self._calls: dict[int, KernelCall] = {}  # id(backend) -> its transitions on self._ctx
+        self._call: KernelCall | None = None  # the main backend's, for step()
         self._ctx: StepContext | None = None
         #: numba backend: the whole transition runs in one kernel call (core/step_kernel.py)
         self._fast = cfg.loadflow_backend in ("numba", "pypower")
@@ -182,7 +184,6 @@ class PowerGridEnv(gym.Env):
         self._grid_i = pack_grid(grid)[0]
         self._zero_lines = np.zeros(grid.n_line, np.int32)
         self._pf_sim: dict[bool, Any] = {}
-        self._main_scratch = self.scratch_for(self._pf) if self._fast else None
         self._static = {
             "substations_ids": _ro(np.arange(grid.n_sub, dtype=I32)),
             "loads_substations_ids": _ro(grid.load_sub_idx.astype(I32)),
@@ -239,7 +240,12 @@ class PowerGridEnv(gym.Env):
         """
         self._injection_hook = fn
         if self._ctx is not None:
-            self._ctx = dataclasses.replace(self._ctx, injection_hook=fn)
+            self._set_context(dataclasses.replace(self._ctx, injection_hook=fn))
+
+    def _set_context(self, ctx: StepContext) -> None:
+        self._ctx = ctx
+        self._calls.clear()
+        self._call = None
 
     def _make_context(self, chronic) -> StepContext:
         limits_a = np.array(chronic.line_limit_a, dtype=np.float64)  # writable: one signature
@@ -259,6 +265,14 @@ class PowerGridEnv(gym.Env):
         packed rules, thermal limits, per-chronic tables, observation layout (do not modify
         its arrays)."""
         return self._ctx
+
+    def kernel_call(self, pf, ac: bool) -> KernelCall:
+        """The :class:`~.fast_path.KernelCall` of backend ``pf`` on the current chronic
+        (numba backends; built once per context and backend)."""
+        call = self._calls.get(id(pf))
+        if call is None or call.pf is not pf or call.ac != ac or call.ctx is not self._ctx:
+            call = self._calls[id(pf)] = KernelCall(self._ctx, self.scratch_for(pf), pf, ac)
+        return call
 
     def scratch_for(self, pf) -> StepScratch:
         """The reused output buffers of the step kernel for backend ``pf``."""
@@ -293,7 +307,8 @@ class PowerGridEnv(gym.Env):
                    if continuing and self.state is not None else None)
         self._continue_at = None
         self._chronic = chronic
-        self._ctx = ctx = self._make_context(chronic)
+        self._set_context(self._make_context(chronic))
+        ctx = self._ctx
         self.limits_a = ctx.limits_a
         g = self.grid
         do_nothing = self.action_helper.do_nothing()
@@ -359,8 +374,10 @@ class PowerGridEnv(gym.Env):
         if not self._fast:
             return self._step_generic(a)
         # the numba path, lean: one kernel call, then only what the caller receives
-        st, result, flag, info, applied, legality, obs, feats = fast_transition(
-            self._ctx, self._main_scratch, self.state, a, self._pf, self.ac, False)
+        call = self._call
+        if call is None:
+            call = self._call = self.kernel_call(self._pf, self.ac)
+        st, result, flag, info, applied, legality, obs, feats = call(self.state, a)
         self._result_value, self._result_thunk = None, result
         if flag is not None:
             info["game_over_reason"] = flag
@@ -445,8 +462,8 @@ class PowerGridEnv(gym.Env):
         """Apply an action and advance one step; returns new state, result, flag, info."""
         ctx = self._ctx
         if self._fast:
-            st, result, flag, info, applied, report, obs, feats = fast_transition(
-                ctx, self.scratch_for(pf), state, action, pf, ac, simulate, outage_rows)
+            st, result, flag, info, applied, report, obs, feats = self.kernel_call(pf, ac)(
+                state, action, simulate, outage_rows)
         else:
             st, result, flag, info, applied, report = reference_transition(
                 ctx, self.grid, self._grid_i, state, action, pf, ac, simulate, outage_rows)
@@ -471,6 +488,7 @@ class PowerGridEnv(gym.Env):
         """Pickle with the last power-flow result built (it is kept as a closure until read)."""
         state = self.__dict__.copy()
         state["_result_value"], state["_result_thunk"] = self._result, None
+        state["_calls"], state["_call"] = {}, None  # rebuilt on demand (keyed by id)
         return state
 
     # ------------------------------------------------------------------ helpers for agents
