@@ -120,3 +120,22 @@ def test_reset_result_is_the_reset_power_flow(env):
     obs, _ = env.reset(seed=3)
     res = env.last_result  # built lazily, after the reset
     np.testing.assert_allclose(res.line_a_or.astype(np.float32), obs["ampere_flows"])
+
+
+def test_kernel_call_follows_the_context_and_survives_pickling(env):
+    import pickle
+
+    env.reset(seed=3)
+    a = env.action_helper.do_nothing()
+    env.step(a)
+    call = env.kernel_call(env.powerflow, env.ac)
+    assert env.kernel_call(env.powerflow, env.ac) is call and call.ctx is env.step_context
+    env.reset(seed=3)  # a new context: the packed arguments are rebuilt
+    assert env.kernel_call(env.powerflow, env.ac) is not call
+    clone = pickle.loads(pickle.dumps(env))  # its tables come back writable
+    for _ in range(3):
+        o1, o2 = env.step(a)[0], clone.step(a)[0]
+        for k in o1:
+            np.testing.assert_array_equal(o1[k], o2[k], err_msg=k)
+    kernel = ENV_STEP_BY_MODE[env.powerflow.ac_mode if env.ac else 0]
+    assert len(kernel.signatures) == 1  # read-only views for the clone too: one signature
