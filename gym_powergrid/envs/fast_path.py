@@ -1,7 +1,10 @@
 """The numba-backend transition: one :func:`~gym_powergrid.core.step_kernel.env_step` call.
 
 It reads only its arguments: the :class:`~.step_context.StepContext` of the chronic, the
-backend and its reused :class:`~.step_context.StepScratch` buffers.
+backend and its reused :class:`~.step_context.StepScratch` buffers. A :class:`KernelCall` packs
+what stays the same from step to step once (the env keeps one per chronic and backend), so a
+step builds only the state's, the action's and the step's arguments; :func:`fast_transition`
+is the one-off form.
 """
 
 from __future__ import annotations
