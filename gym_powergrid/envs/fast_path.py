@@ -27,8 +27,8 @@ from ..core.step_kernel import (
 )
 from .step_context import FLAG_NAMES, StepContext, StepScratch, pack_rules, step_info
 
-__all__ = ["FLAG_NAMES", "OBS_DTYPES", "KernelCall", "fast_transition", "pack_rules", "result_from_buffers",
-           "step_info"]
+__all__ = ["FLAG_NAMES", "OBS_DTYPES", "KernelCall", "fast_transition", "pack_rules",
+           "result_from_buffers", "step_info"]
 
 F32, I32, I8 = np.float32, np.int32, np.int8
 OBS_DTYPES = (F32, I32, I8)

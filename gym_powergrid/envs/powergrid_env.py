@@ -282,7 +282,6 @@ class PowerGridEnv(gym.Env):
                                                            self.grid.n_sub))
         return hit[1]
 
-
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -308,8 +307,7 @@ class PowerGridEnv(gym.Env):
         self._continue_at = None
         self._chronic = chronic
         self._set_context(self._make_context(chronic))
-        ctx = self._ctx
-        self.limits_a = ctx.limits_a
+        self.limits_a = self._ctx.limits_a
         g = self.grid
         do_nothing = self.action_helper.do_nothing()
         t = start
